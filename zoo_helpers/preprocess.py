@@ -1,0 +1,152 @@
+"""Image resizing to a model's input size, with the exact transform back to original pixels.
+
+Three aspect-ratio modes, as in ST's services:
+
+``fit``
+    stretch the whole image to the input size (ST's evaluation default);
+``padding``
+    letterbox: scale uniformly so the image fits, centre it and pad (pad value configurable);
+``crop``
+    scale uniformly so the input is covered, and keep the centre (the N6 camera demo's default).
+
+Resampling uses pixel centres at ``i + 0.5`` (the convention of ``tf.image.resize`` without
+antialiasing and of OpenCV), bilinear or nearest. Every call returns a :class:`Transform`:
+an axis-aligned affine map ``original = input * scale + offset`` in continuous pixel
+coordinates, so keypoints found in the model input map back to the original image exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Mode = Literal["fit", "padding", "crop"]
+Interpolation = Literal["bilinear", "nearest"]
+
+
+@dataclass(frozen=True)
+class Transform:
+    """Affine map from model-input pixels to original-image pixels, per axis.
+
+    ``original_xy = input_xy * scale + offset`` with ``scale = (sx, sy)`` and ``offset = (ox, oy)``.
+    ``input_size`` is (width, height) of the model input, ``original_size`` of the source image.
+    """
+
+    scale: tuple[float, float]
+    offset: tuple[float, float]
+    input_size: tuple[int, int]
+    original_size: tuple[int, int]
+
+    def to_original(self, xy: np.ndarray) -> np.ndarray:
+        """Map ``(..., 2)`` input-pixel coordinates to original-image pixels.
+
+        Examples
+        --------
+        >>> t = Transform((2.0, 2.0), (0.0, 10.0), (100, 100), (200, 220))
+        >>> t.to_original(np.array([[50.0, 50.0]])).tolist()
+        [[100.0, 110.0]]
+        """
+        xy = np.asarray(xy, dtype=np.float64)
+        return xy * np.asarray(self.scale) + np.asarray(self.offset)
+
+    def to_input(self, xy: np.ndarray) -> np.ndarray:
+        """Map ``(..., 2)`` original-image pixels to model-input pixels (inverse of :meth:`to_original`)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        return (xy - np.asarray(self.offset)) / np.asarray(self.scale)
+
+    def normalized_to_original(self, xy: np.ndarray) -> np.ndarray:
+        """Map ``(..., 2)`` coordinates normalised to the model input ([0, 1]) to original pixels."""
+        return self.to_original(np.asarray(xy, dtype=np.float64) * np.asarray(self.input_size))
+
+
+def _geometry(src_w: int, src_h: int, dst_w: int, dst_h: int, mode: Mode) -> Transform:
+    if mode == "fit":
+        return Transform((src_w / dst_w, src_h / dst_h), (0.0, 0.0), (dst_w, dst_h), (src_w, src_h))
+    if mode == "padding":
+        s = min(dst_w / src_w, dst_h / src_h)
+        new_w, new_h = max(1, round(src_w * s)), max(1, round(src_h * s))
+        pad_x, pad_y = (dst_w - new_w) // 2, (dst_h - new_h) // 2
+        sx, sy = src_w / new_w, src_h / new_h
+        return Transform((sx, sy), (-pad_x * sx, -pad_y * sy), (dst_w, dst_h), (src_w, src_h))
+    if mode == "crop":
+        s = max(dst_w / src_w, dst_h / src_h)
+        crop_w, crop_h = dst_w / s, dst_h / s
+        x0, y0 = (src_w - crop_w) / 2, (src_h - crop_h) / 2
+        return Transform((crop_w / dst_w, crop_h / dst_h), (x0, y0), (dst_w, dst_h), (src_w, src_h))
+    raise ValueError(f"unknown resize mode {mode!r}; use 'fit', 'padding' or 'crop'")
+
+
+def _axis_weights(n_dst: int, scale: float, offset: float, n_src: int, interpolation: Interpolation):
+    continuous = (np.arange(n_dst) + 0.5) * scale + offset  # where each output pixel centre falls in the source
+    inside = (continuous >= 0.0) & (continuous < n_src)  # output pixels that land on the source image
+    centres = continuous - 0.5  # as an index into source pixel centres
+    if interpolation == "nearest":
+        idx = np.clip(np.floor(centres + 0.5), 0, n_src - 1).astype(np.intp)
+        return idx, idx, np.zeros(n_dst), inside
+    lo = np.floor(centres)
+    frac = centres - lo
+    i0 = np.clip(lo, 0, n_src - 1).astype(np.intp)
+    i1 = np.clip(lo + 1, 0, n_src - 1).astype(np.intp)
+    return i0, i1, frac, inside
+
+
+def resize(
+    image: np.ndarray,
+    size: tuple[int, int],
+    mode: Mode = "fit",
+    interpolation: Interpolation = "bilinear",
+    pad_value: int = 0,
+) -> tuple[np.ndarray, Transform]:
+    """Resize an ``(H, W, C)`` uint8 image to ``size = (width, height)``.
+
+    Parameters
+    ----------
+    image
+        ``(H, W, C)`` array (uint8 RGB for the zoo models).
+    size
+        Target ``(width, height)`` of the model input.
+    mode
+        ``"fit"``, ``"padding"`` or ``"crop"`` (see the module docstring).
+    interpolation
+        ``"bilinear"`` or ``"nearest"``.
+    pad_value
+        Fill value for the ``padding`` border.
+
+    Returns
+    -------
+    resized, transform
+        The resized image (same dtype) and the map from its pixels back to ``image``'s.
+
+    Examples
+    --------
+    >>> img = np.zeros((480, 640, 3), np.uint8)
+    >>> out, t = resize(img, (192, 192), mode="padding")
+    >>> out.shape, t.to_original(np.array([96.0, 96.0])).tolist()
+    ((192, 192, 3), [320.0, 240.0])
+    """
+    image = np.asarray(image)
+    if image.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) image, got shape {image.shape}")
+    if interpolation not in ("bilinear", "nearest"):
+        raise ValueError(f"unknown interpolation {interpolation!r}; use 'bilinear' or 'nearest'")
+    dst_w, dst_h = (int(v) for v in size)
+    if dst_w <= 0 or dst_h <= 0:
+        raise ValueError(f"target size must be positive, got {size}")
+    src_h, src_w = image.shape[:2]
+    t = _geometry(src_w, src_h, dst_w, dst_h, mode)
+    x0, x1, fx, in_x = _axis_weights(dst_w, t.scale[0], t.offset[0], src_w, interpolation)
+    y0, y1, fy, in_y = _axis_weights(dst_h, t.scale[1], t.offset[1], src_h, interpolation)
+    src = image.astype(np.float32)
+    fx = fx[None, :, None].astype(np.float32)
+    top = src[y0][:, x0] * (1 - fx) + src[y0][:, x1] * fx
+    bottom = src[y1][:, x0] * (1 - fx) + src[y1][:, x1] * fx
+    fy = fy[:, None, None].astype(np.float32)
+    out = top * (1 - fy) + bottom * fy
+    if mode == "padding":
+        out[~(in_y[:, None] & in_x[None, :])] = pad_value
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out.astype(image.dtype), t
