@@ -98,7 +98,8 @@ def test_download_verifies_then_caches(http_mirror, isolated_cache, monkeypatch)
 
 def test_download_with_wrong_content_never_enters_the_cache(http_mirror, isolated_cache, monkeypatch):
     asset = assets.lookup("coral_squat_lightning_reference")
-    _with_url(monkeypatch, asset.name, f"{http_mirror}/github/google-coral/test_data/movenet_single_pose_thunder_ptq_reference.csv")
+    other = assets.lookup("coral_squat_thunder_reference").path
+    _with_url(monkeypatch, asset.name, f"{http_mirror}/{other}")
     monkeypatch.delenv("ZOO_ASSETS_DIR")
     with pytest.raises(assets.ChecksumError):
         assets.fetch(asset.name)

@@ -4,7 +4,6 @@ import re
 from importlib import metadata
 
 import yaml
-
 from conftest import ROOT
 
 

@@ -261,7 +261,7 @@ def _missing_message(asset: Asset, why: str) -> str:
 
 
 def _download_url(url: str, dest: Path, size: int) -> None:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     request = urllib.request.Request(url, headers={"User-Agent": "zoo-helpers"})
     with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as resp, open(dest, "wb") as out:

@@ -129,13 +129,48 @@ def resize(
     image = np.asarray(image)
     if image.ndim != 3:
         raise ValueError(f"expected an (H, W, C) image, got shape {image.shape}")
-    if interpolation not in ("bilinear", "nearest"):
-        raise ValueError(f"unknown interpolation {interpolation!r}; use 'bilinear' or 'nearest'")
     dst_w, dst_h = (int(v) for v in size)
     if dst_w <= 0 or dst_h <= 0:
         raise ValueError(f"target size must be positive, got {size}")
     src_h, src_w = image.shape[:2]
     t = _geometry(src_w, src_h, dst_w, dst_h, mode)
+    return _sample(image, t, interpolation, pad_value, pad=mode == "padding"), t
+
+
+def crop_box(
+    image: np.ndarray,
+    box: tuple[float, float, float, float],
+    size: tuple[int, int],
+    interpolation: Interpolation = "bilinear",
+    pad_value: int = 0,
+) -> tuple[np.ndarray, Transform]:
+    """Resample the region ``box = (x, y, w, h)`` (original pixels) to ``size = (width, height)``.
+
+    Parts of the box outside the image are filled with ``pad_value``; the transform maps the
+    output back to original pixels.
+
+    Examples
+    --------
+    >>> img = np.zeros((100, 100, 3), np.uint8)
+    >>> out, t = crop_box(img, (-10, 20, 50, 50), (25, 25))
+    >>> out.shape, t.to_original(np.array([0.0, 0.0])).tolist()
+    ((25, 25, 3), [-10.0, 20.0])
+    """
+    image = np.asarray(image)
+    if image.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) image, got shape {image.shape}")
+    x, y, w, h = (float(v) for v in box)
+    if w <= 0 or h <= 0:
+        raise ValueError(f"crop box must have a positive size, got {box}")
+    dst_w, dst_h = (int(v) for v in size)
+    t = Transform((w / dst_w, h / dst_h), (x, y), (dst_w, dst_h), (image.shape[1], image.shape[0]))
+    return _sample(image, t, interpolation, pad_value, pad=True), t
+
+
+def _sample(image: np.ndarray, t: Transform, interpolation: str, pad_value: int, pad: bool) -> np.ndarray:
+    if interpolation not in ("bilinear", "nearest"):
+        raise ValueError(f"unknown interpolation {interpolation!r}; use 'bilinear' or 'nearest'")
+    (dst_w, dst_h), (src_w, src_h) = t.input_size, t.original_size
     x0, x1, fx, in_x = _axis_weights(dst_w, t.scale[0], t.offset[0], src_w, interpolation)
     y0, y1, fy, in_y = _axis_weights(dst_h, t.scale[1], t.offset[1], src_h, interpolation)
     src = image.astype(np.float32)
@@ -144,9 +179,9 @@ def resize(
     bottom = src[y1][:, x0] * (1 - fx) + src[y1][:, x1] * fx
     fy = fy[:, None, None].astype(np.float32)
     out = top * (1 - fy) + bottom * fy
-    if mode == "padding":
+    if pad:
         out[~(in_y[:, None] & in_x[None, :])] = pad_value
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
         out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(image.dtype), t
+    return out.astype(image.dtype)

@@ -5,8 +5,8 @@
 :meth:`Model.predict` takes a batch of uint8 RGB images already at the input size, maps
 pixels into the model's real-valued input domain with ``rescale`` (``real = pixel * scale +
 offset``), applies the input tensor's own quantization (round half away from zero, as
-TFLite does, then clip), runs the model and returns float outputs, dequantized with each
-output's own parameters, keyed by output name.
+TFLite does: ``zero_point + round(real / scale)``, then clip), runs the model and returns
+float outputs, dequantized with each output's own parameters, keyed by output name.
 
 When ``rescale`` is not given for a quantized input, the default is the tensor's own
 dequantization, i.e. the raw pixel *is* the quantized value (what the STM32 firmware feeds
@@ -74,8 +74,8 @@ class TensorSpec:
         if not self.quantized:
             raise ValueError(f"tensor {self.name!r} is not quantized")
         real = np.asarray(real, dtype=np.float64)
-        q = real / self._broadcast(self.scale, real.ndim) + self._broadcast(self.zero_point, real.ndim)
-        q = np.sign(q) * np.floor(np.abs(q) + 0.5)
+        q = real / self._broadcast(self.scale, real.ndim)
+        q = np.sign(q) * np.floor(np.abs(q) + 0.5) + self._broadcast(self.zero_point, real.ndim)  # as TFLite
         info = np.iinfo(self.dtype)
         return np.clip(q, info.min, info.max).astype(self.dtype)
 
@@ -170,7 +170,7 @@ class Model:
         >>> next(iter(out.values())).shape
         (2, 1, 17, 3)
         """
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         x = self.prepare(images)
         name = self.inputs[0].name
@@ -289,3 +289,47 @@ def load_model(
     if suffix == ".onnx":
         return OnnxModel(path, num_threads, rescale)
     raise ModelFileError(f"{path}: unsupported model format {suffix!r}; expected .tflite or .onnx")
+
+
+def measure_latency(model: Model, runs: int = 20, warmup: int = 3) -> dict[str, float]:
+    """Median and spread of single-image invoke time on this machine (host CPU), in ms.
+
+    Examples
+    --------
+    >>> from zoo_helpers.assets import fetch
+    >>> stats = measure_latency(load_model(fetch("movenet_lightning_192_int8")), runs=3)
+    >>> sorted(stats)
+    ['median ms', 'p90 ms', 'runs', 'threads']
+    """
+    import time
+
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    spec = model.inputs[0]
+    x = np.zeros(tuple(d or 1 for d in spec.shape), spec.dtype)
+    for _ in range(warmup):
+        model._run({spec.name: x})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model._run({spec.name: x})
+        times.append((time.perf_counter() - start) * 1e3)
+    return {"median ms": float(np.median(times)), "p90 ms": float(np.percentile(times, 90)),
+            "runs": runs, "threads": model.num_threads}
+
+
+def spec_table(model: Model):
+    """Inputs and outputs of a model as a table (name, shape, dtype, layout, quantization)."""
+    import pandas as pd
+
+    def q(s: TensorSpec) -> str:
+        if not s.quantized:
+            return "float"
+        if s.per_axis:
+            return f"per-axis ({s.scale.size} scales, axis {s.axis})"
+        return f"scale {s.scale[0]:.6g}, zero point {int(s.zero_point[0])}"
+
+    rows = [{"role": role, "name": s.name, "shape": str(list(s.shape)), "dtype": str(s.dtype),
+             "layout": s.layout or "—", "quantization": q(s)}
+            for role, specs in (("input", model.inputs), ("output", model.outputs)) for s in specs]
+    return pd.DataFrame(rows)

@@ -1,0 +1,58 @@
+"""COCO loader on the real mmpose sample, ST's subset rule, 17->13 mapping, robust image reading."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo_helpers import datasets, evaluation
+from zoo_helpers.assets import fetch
+
+
+@pytest.fixture(scope="module")
+def coco(mirror):
+    ann = fetch("mmpose_coco_annotations")
+    return datasets.load_coco_keypoints(ann, ann.parent)
+
+
+def test_loader_and_rules(coco):
+    assert len(coco) == 4 and sum(len(p) for p in coco.people.values()) == 14
+    subset = datasets.st_single_pose_subset(coco)
+    assert [p.image_id for p in subset] == [785]  # the only image with exactly one person
+    people = datasets.person_samples(coco)
+    assert len(people) == 12  # two annotations have no labelled keypoint
+
+
+def test_st13_mapping():
+    kp = np.zeros((17, 3))
+    kp[0] = [10, 10, 2]
+    kp[3] = [20, 30, 1]
+    kp[5:] = np.c_[np.arange(12), np.arange(12), np.full(12, 2)]
+    st = datasets.to_st13(kp)
+    assert st.shape == (13, 3) and st[0].tolist() == [15.0, 20.0, 2.0]
+    assert np.array_equal(st[1:], kp[5:])
+    assert datasets.to_st13(np.zeros((17, 3)))[0, 2] == 0
+
+
+def test_odd_images_are_read_or_rejected(tmp_path):
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.full((4, 5), 77, np.uint8)).save(gray)
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(np.dstack([np.full((4, 5, 3), 200, np.uint8), np.full((4, 5), 0, np.uint8)])).save(rgba)
+    deep = tmp_path / "deep.png"
+    Image.fromarray(np.full((4, 5), 65535, np.uint16)).save(deep)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(fetch("mmpose_coco_000000000785").read_bytes()[:2000])
+    assert datasets.read_image(gray)[0, 0].tolist() == [77, 77, 77]
+    assert datasets.read_image(rgba)[0, 0].tolist() == [0, 0, 0]
+    assert datasets.read_image(deep)[0, 0].tolist() == [255, 255, 255]
+    with pytest.raises(datasets.ImageError, match="corrupt.jpg"):
+        datasets.read_image(corrupt)
+
+
+def test_one_bad_file_never_stops_an_evaluation(coco, tmp_path):
+    for name in ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg"):
+        (tmp_path / name).symlink_to(coco.image_dir / name)
+    (tmp_path / "000000197388.jpg").write_bytes(b"not a jpeg")
+    broken = datasets.CocoKeypoints(coco.images, coco.people, tmp_path, coco.raw)
+    samples = evaluation.prepare_samples(broken, (192, 192), "person_crops")
+    assert len(samples) == 7 and len(samples.skipped) == 1 and "000000197388.jpg" in samples.skipped[0]

@@ -1,0 +1,59 @@
+"""Re-quantization of a real int8 MoveNet heatmap model: recovered float agrees, per-tensor collapses."""
+
+import numpy as np
+import pytest
+
+from zoo_helpers import datasets, evaluation, quantize
+from zoo_helpers.assets import fetch
+from zoo_helpers.runtime import load_model
+
+
+@pytest.fixture(scope="module")
+def requantized(mirror, tmp_path_factory):
+    ann = fetch("mmpose_coco_annotations")
+    coco = datasets.load_coco_keypoints(ann, ann.parent)
+    samples = evaluation.prepare_samples(coco, (192, 192), "person_crops")
+    tflite = fetch("movenet_heatmaps_192_int8_pc")
+    paths = quantize.requantize_from_int8(tflite, tmp_path_factory.mktemp("q"), samples.images[:4])
+    return tflite, paths, samples
+
+
+def _peaks(model, images):
+    return evaluation.decode(model.predict(images), "heatmaps")[..., :2] * 48
+
+
+def test_recovered_float_agrees_with_the_int8_model(requantized):
+    import onnx
+
+    tflite, paths, samples = requantized
+    graph = onnx.load(str(paths["float"])).graph
+    assert not [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    int8 = load_model(tflite)
+    flt = load_model(paths["float"], rescale=quantize.float_input_rescale(int8))
+    within_one_cell = (np.abs(_peaks(int8, samples.images) - _peaks(flt, samples.images)) <= 1.0).all(-1)
+    assert within_one_cell.mean() > 0.8
+
+
+def test_per_channel_works_and_per_tensor_collapses(requantized):
+    tflite, paths, samples = requantized
+    rescale = quantize.float_input_rescale(load_model(tflite))
+    flt = _peaks(load_model(paths["float"], rescale=rescale), samples.images)
+    pc = _peaks(load_model(paths["per_channel"], rescale=rescale), samples.images)
+    pt = _peaks(load_model(paths["per_tensor"], rescale=rescale), samples.images)
+    agree_pc = (np.abs(pc - flt) <= 1.0).all(-1).mean()
+    agree_pt = (np.abs(pt - flt) <= 1.0).all(-1).mean()
+    assert agree_pc > 0.6 and agree_pt < 0.2
+
+
+def test_sqnr_is_infinite_for_identical_models(requantized):
+    _, paths, samples = requantized
+    x = load_model(paths["float"], rescale=(1 / 127.5, -1.0)).prepare(samples.images[:1])
+    sqnr = quantize.sqnr_per_tensor(paths["float"], paths["float"], x)
+    assert sqnr and all(v == float("inf") for v in sqnr.values())
+
+
+def test_empty_calibration_is_refused(requantized):
+    _, paths, _ = requantized
+    with pytest.raises(ValueError, match="empty"):
+        quantize.quantize_onnx(paths["float"], paths["float"].with_name("x.onnx"), np.zeros((0, 192, 192, 3)), True)

@@ -1,0 +1,51 @@
+"""Deployment commands for STM32N6 and STM32MP2 boards, run only when the tools are installed.
+
+:func:`commands` lists, for a model file, the exact command lines a user runs: ST Edge AI Core
+(``stedgeai generate``) for the N6 NPU, STM32CubeProgrammer to flash, and copying the model to an
+STM32MP2 running X-LINUX-AI with its benchmark tool. Each row says whether the tool was found on
+this machine; nothing here pretends to have run on a board.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+#: Tools each step needs, by executable name.
+TOOLS = {"generate": "stedgeai", "flash": "STM32_Programmer_CLI", "copy to MP2": "scp", "benchmark on MP2": "ssh"}
+
+
+def commands(model: str | os.PathLike[str], board: str = "", mp2_host: str = "root@stm32mp2") -> object:
+    """Deployment command lines for ``model`` with, per step, whether its tool is installed here.
+
+    Parameters
+    ----------
+    model
+        ``.tflite`` or ``.onnx`` file.
+    board
+        Serial port of an attached board (shown in the validation step), or ``""``.
+    mp2_host
+        SSH destination of an STM32MP2 board.
+
+    Examples
+    --------
+    >>> commands("m.tflite")["step"].tolist()[:2]
+    ['generate', 'flash']
+    """
+    import pandas as pd
+
+    name = Path(model).name
+    lines = {
+        "generate": f"stedgeai generate --model {name} --target stm32n6 --st-neural-art default "
+                    "--input-data-type uint8 --output-data-type float32",
+        "flash": "STM32_Programmer_CLI -c port=SWD mode=HOTPLUG -el MX66UW1G45G_STM32N6570-DK.stldr "
+                 "-hardRst -w network_data.hex",
+        "copy to MP2": f"scp {name} {mp2_host}:/usr/local/x-linux-ai/",
+        "benchmark on MP2": f"ssh {mp2_host} x-linux-ai-benchmark -m /usr/local/x-linux-ai/{name}",
+    }
+    rows = [{"step": step, "command": cmd, "tool found here": bool(shutil.which(TOOLS[step]))}
+            for step, cmd in lines.items()]
+    rows.append({"step": "validate on target", "command": f"board port: {board or '(none given)'}",
+                 "tool found here": False})
+    return pd.DataFrame(rows)

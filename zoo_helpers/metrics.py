@@ -1,0 +1,130 @@
+"""Keypoint metrics: ST's card "OKS", COCO keypoint AP/AR (pycocotools) and PCK.
+
+Three different numbers, never to be mixed; every table names the one it shows.
+
+``ST mean OKS``
+    What the MoveNet card calls "OKS" (ST services ``single_pose_oks``): for each evaluated
+    person, ``sum_k exp(-d_k^2 / (2 * (2 sigma_k)^2 * (area + eps))) v_k / (sum_k v_k + eps)`` with
+    coordinates normalised to the evaluated frame, ``area`` = GT box ``w * h`` (normalised) * 0.53,
+    ``v_k`` = labelled mask; then the mean over persons. Reproduced without ST's defects: no tail
+    batch is dropped, and a keypoint count without sigmas raises instead of scoring 0.
+``COCO keypoint AP / AR``
+    The standard metric, computed by pycocotools on the same predictions in original pixels.
+``PCK@alpha``
+    Fraction of labelled keypoints within ``alpha * max(box w, box h)`` of the ground truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+
+import numpy as np
+
+COCO_SIGMAS = np.array([.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087,
+                        .089, .089])
+ST13_SIGMAS = np.array([.035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087, .089, .089])
+ST_AREA_FACTOR = 0.53
+_EPS = np.spacing(1)
+
+
+def sigmas_for(num_keypoints: int) -> np.ndarray:
+    """COCO sigmas for 17 keypoints, ST's for 13; anything else is an error (ST silently scores 0)."""
+    if num_keypoints == 17:
+        return COCO_SIGMAS
+    if num_keypoints == 13:
+        return ST13_SIGMAS
+    raise ValueError(f"no OKS sigmas for {num_keypoints} keypoints (known: 17 COCO, 13 ST); pass sigmas=")
+
+
+def st_oks(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_area: np.ndarray,
+           sigmas: np.ndarray | None = None) -> np.ndarray:
+    """Per-person OKS as ST computes it; its mean over persons is the card's "OKS".
+
+    Parameters
+    ----------
+    pred_xy, gt_xy
+        ``(N, K, 2)`` coordinates normalised to the evaluated frame.
+    visible
+        ``(N, K)`` ground-truth labelled mask (v > 0).
+    box_area
+        ``(N,)`` ground-truth box ``w * h`` in normalised units (the 0.53 factor is applied here).
+    sigmas
+        ``(K,)`` per-keypoint sigmas; default from :func:`sigmas_for`.
+
+    Examples
+    --------
+    >>> gt = np.random.default_rng(0).uniform(size=(3, 17, 2))
+    >>> st_oks(gt, gt, np.ones((3, 17)), np.full(3, 0.2)).round(6).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    pred_xy, gt_xy = np.asarray(pred_xy, np.float64), np.asarray(gt_xy, np.float64)
+    if pred_xy.shape != gt_xy.shape or pred_xy.ndim != 3 or pred_xy.shape[-1] != 2:
+        raise ValueError(f"pred and gt must both be (N, K, 2), got {pred_xy.shape} and {gt_xy.shape}")
+    sig = sigmas_for(gt_xy.shape[1]) if sigmas is None else np.asarray(sigmas, np.float64)
+    v = (np.asarray(visible) > 0).astype(np.float64)
+    area = np.asarray(box_area, np.float64)[:, None] * ST_AREA_FACTOR
+    d2 = ((pred_xy - gt_xy) ** 2).sum(-1)
+    e = d2 / ((2 * sig[None]) ** 2 * (area + _EPS) * 2)
+    return (np.exp(-e) * v).sum(-1) / (v.sum(-1) + _EPS)
+
+
+def pck(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_wh: np.ndarray,
+        alpha: float = 0.1) -> float:
+    """PCK@alpha: share of labelled keypoints within ``alpha * max(w, h)`` of the box (pixels).
+
+    Examples
+    --------
+    >>> pck(np.array([[[10., 0.]]]), np.zeros((1, 1, 2)), np.ones((1, 1)), np.array([[100., 50.]]))
+    1.0
+    """
+    v = np.asarray(visible) > 0
+    if not v.any():
+        raise ValueError("no labelled keypoints to score")
+    dist = np.linalg.norm(np.asarray(pred_xy, np.float64) - np.asarray(gt_xy, np.float64), axis=-1)
+    thr = alpha * np.asarray(box_wh, np.float64).max(axis=-1, keepdims=True)
+    return float((dist <= thr)[v].mean())
+
+
+def coco_keypoint_eval(gt: dict, results: list[dict], sigmas: np.ndarray | None = None,
+                       max_dets: int = 20) -> dict[str, float]:
+    """COCO keypoint AP/AR with pycocotools.
+
+    Parameters
+    ----------
+    gt
+        COCO keypoints json (dict) restricted to the evaluated images.
+    results
+        COCO result dicts: ``image_id``, ``category_id``, ``keypoints`` (flat x, y, score), ``score``.
+    sigmas
+        Per-keypoint sigmas when the keypoint count is not COCO's 17 (e.g. ST's 13).
+    max_dets
+        Detections per image kept (COCO keypoints uses 20).
+
+    Returns
+    -------
+    dict
+        ``AP``, ``AP50``, ``AP75``, ``APm``, ``APl``, ``AR``, ``AR50``, ``AR75``, ``ARm``, ``ARl`` in [0, 1]
+        (-1 where COCO has no object of that size).
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        raise ValueError("no predictions to evaluate")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        ev = COCOeval(coco_gt, coco_dt, "keypoints")
+        ev.params.imgIds = sorted({r["image_id"] for r in results} | {im["id"] for im in gt["images"]})
+        ev.params.maxDets = [max_dets]
+        if sigmas is not None:
+            ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    names = ["AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"]
+    return dict(zip(names, (float(s) for s in ev.stats), strict=True))

@@ -1,0 +1,242 @@
+"""Recover a float graph from an int8 TFLite model and quantize it again with onnxruntime.
+
+The MoveNet files are published only as int8, so the "float" model here is the published int8
+weights dequantized, not ST's training checkpoint. Route (each step is a function):
+
+1. :func:`tflite_to_onnx`: tf2onnx ``--tflite`` gives a QDQ ONNX graph (opset 17).
+2. :func:`recover_float`: fold every constant subgraph (DequantizeLinear of int8 weights, including
+   Q -> Transpose -> DQ chains and int8 Concat/Reshape/Slice between Q and DQ) into float
+   initializers, turn the remaining activation Q/DQ into identities, make the input float and the
+   batch size 1.
+3. :func:`quantize_onnx`: ``quant_pre_process`` then ``quantize_static`` (QDQ, int8, MinMax,
+   per-channel or per-tensor) from a calibration set of real images.
+
+:func:`sqnr_per_tensor` compares every intermediate tensor of two models on the same inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def tflite_to_onnx(tflite: str | os.PathLike[str], out: str | os.PathLike[str], opset: int = 17) -> Path:
+    """Convert a TFLite file to a (QDQ) ONNX file with tf2onnx; returns ``out``."""
+    out = Path(out)
+    cmd = [sys.executable, "-m", "tf2onnx.convert", "--tflite", str(tflite), "--output", str(out),
+           "--opset", str(opset)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    if proc.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"tf2onnx failed on {tflite}:\n{proc.stderr[-2000:]}")
+    return out
+
+
+def _fold_constants(graph, consts: dict[str, np.ndarray]) -> None:
+    """Evaluate, in order, every node whose inputs are all constants; drop it from the graph."""
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    keep = []
+    for node in graph.node:
+        ins = [i for i in node.input if i]
+        if node.op_type not in ("QuantizeLinear",) and ins and all(i in consts for i in ins):
+            inputs = [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(consts[i].dtype), None)
+                      for i in ins]
+            outputs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]
+            g = helper.make_graph([node], "fold", inputs, outputs)
+            model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])  # same semantics here
+            results = ReferenceEvaluator(model).run(None, {i: consts[i] for i in ins})
+            consts.update(zip(node.output, (np.asarray(r) for r in results), strict=True))
+        elif node.op_type == "QuantizeLinear" and ins and all(i in consts for i in ins):
+            x, scale = consts[ins[0]], consts[ins[1]]
+            zp = consts[ins[2]] if len(ins) > 2 else np.zeros((), np.uint8)
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            shape = [1] * x.ndim
+            if scale.size > 1:
+                shape[axis] = scale.size
+            q = np.rint(x / scale.reshape(shape)) + zp.reshape(shape).astype(np.int64)
+            info = np.iinfo(zp.dtype)
+            consts[node.output[0]] = np.clip(q, info.min, info.max).astype(zp.dtype)
+        else:
+            keep.append(node)
+    del graph.node[:]
+    graph.node.extend(keep)
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    del graph.initializer[:]
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items() if k in used)
+
+
+def recover_float(qdq_onnx: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Turn a QDQ ONNX graph into a float graph with the dequantized weights (batch 1, float input).
+
+    Examples
+    --------
+    >>> # recover_float("movenet_qdq.onnx", "movenet_float.onnx")  # see the MoveNet notebook
+    """
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    model = onnx.load(str(qdq_onnx))
+    graph = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:  # Constant nodes become constants too
+        if node.op_type == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    kept = [n for n in graph.node if n.op_type != "Constant"]
+    del graph.node[:]
+    graph.node.extend(kept)
+    _fold_constants(graph, consts)
+    for node in graph.node:  # activation Q/DQ become identities: the data stays float
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            x = node.input[0]
+            del node.input[:]
+            node.input.append(x)
+            del node.attribute[:]
+            node.op_type = "Identity"
+        if node.op_type == "Pad" and len(node.input) > 2 and node.input[2] in consts:
+            val = consts[node.input[2]]  # an int8 pad value would now meet float data
+            if not np.issubdtype(val.dtype, np.floating):
+                name = node.input[2] + "_float"
+                graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), name))
+                node.input[2] = name
+    used = {i for n in graph.node for i in n.input}
+    unused = [i for i in graph.initializer if i.name not in used]
+    for init in unused:  # the activation scales and zero points of the removed Q/DQ
+        graph.initializer.remove(init)
+    for tensor in [*graph.input, *graph.output]:
+        tt = tensor.type.tensor_type
+        tt.elem_type = TensorProto.FLOAT
+        if tt.shape.dim:
+            tt.shape.dim[0].ClearField("dim_param")
+            tt.shape.dim[0].dim_value = 1
+    del graph.value_info[:]
+    model = onnx.shape_inference.infer_shapes(model)
+    onnx.checker.check_model(model)
+    out = Path(out)
+    onnx.save(model, str(out))
+    return out
+
+
+def quantize_onnx(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], calibration: np.ndarray,
+                  per_channel: bool) -> Path:
+    """Static int8 QDQ quantization (MinMax) of a float ONNX model from calibration inputs.
+
+    Parameters
+    ----------
+    float_onnx
+        Float model with one input.
+    out
+        Where to write the quantized model.
+    calibration
+        ``(N, ...)`` float32 inputs, already in the model's input domain and layout.
+    per_channel
+        Per-channel weights (True) or one scale per tensor (False).
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    name = onnx.load(str(float_onnx)).graph.input[0].name
+    calibration = np.asarray(calibration, np.float32)
+    if len(calibration) == 0:
+        raise ValueError("the calibration set is empty")
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(calibration)
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {name: x[None]}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(float_onnx), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(out), _Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
+    return Path(out)
+
+
+def sqnr_per_tensor(reference: str | os.PathLike[str], candidate: str | os.PathLike[str],
+                    inputs: np.ndarray) -> dict[str, float]:
+    """SQNR in dB of every float tensor the two ONNX models share, on the same inputs.
+
+    ``10 log10(sum(ref^2) / sum((ref - cand)^2))`` over all inputs; higher is better.
+    """
+    ref = _all_tensors(reference, inputs)
+    cand = _all_tensors(candidate, inputs)
+    out = {}
+    for name, r in ref.items():
+        c = cand.get(name)
+        if c is None or c.shape != r.shape:
+            continue
+        noise = float(((r - c) ** 2).sum())
+        out[name] = float("inf") if noise == 0 else 10 * np.log10(float((r ** 2).sum()) / noise)
+    return out
+
+
+def _all_tensors(path, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    floats = {v.name for v in model.graph.value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    names = [o for n in model.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+             for o in n.output if o in floats]
+    del model.graph.output[:]
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    feed_name = sess.get_inputs()[0].name
+    runs = [sess.run(names, {feed_name: x[None].astype(np.float32)}) for x in inputs]
+    return {n: np.stack([r[i] for r in runs]) for i, n in enumerate(names)}
+
+
+def requantize_from_int8(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str],
+                         calibration: np.ndarray) -> dict[str, Path]:
+    """Recover the float graph of an int8 TFLite model and quantize it again, per-channel and per-tensor.
+
+    Parameters
+    ----------
+    tflite
+        The published int8 model (uint8 input).
+    workdir
+        Folder for the intermediate and resulting ONNX files.
+    calibration
+        ``(N, H, W, 3)`` uint8 RGB calibration images at the input size; they are fed to the float
+        model in the int8 model's own input domain (its input scale and zero point).
+
+    Returns
+    -------
+    dict
+        Paths of ``qdq`` (tf2onnx output), ``float``, ``per_channel`` and ``per_tensor`` models.
+    """
+    from zoo_helpers.runtime import load_model
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    stem = Path(tflite).stem
+    paths = {"qdq": tflite_to_onnx(tflite, workdir / f"{stem}_qdq.onnx")}
+    paths["float"] = recover_float(paths["qdq"], workdir / f"{stem}_float.onnx")
+    rescale = float_input_rescale(load_model(tflite))
+    calib = load_model(paths["float"], rescale=rescale).prepare(np.asarray(calibration)).astype(np.float32)
+    for name, pc in (("per_channel", True), ("per_tensor", False)):
+        paths[name] = quantize_onnx(paths["float"], workdir / f"{stem}_{name}.onnx", calib, per_channel=pc)
+    return paths
+
+
+def float_input_rescale(int8_model) -> tuple[float, float]:
+    """``(scale, offset)`` that feeds a recovered float model exactly what the int8 model saw from a pixel."""
+    spec = int8_model.inputs[0]
+    if not spec.quantized:
+        return (1.0, 0.0)
+    return float(spec.scale[0]), -float(spec.scale[0] * spec.zero_point[0])

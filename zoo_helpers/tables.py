@@ -1,0 +1,76 @@
+"""Card tables from data: published figures beside our measurements, every number sourced.
+
+Published figures live in ``zoo_helpers/data/cards/<card>.yaml`` (checked against the card text
+by the tests); measurements come from the notebook run. :func:`oks_table` puts them side by side
+with the metric named, the number of people and images scored, and the source of each measured
+number (``host CPU``, ``emulated board`` or ``board``); a row we cannot run says why.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+
+@cache
+def card_data(card: str) -> dict[str, Any]:
+    """Published figures of one card (``movenet``, ...) with their source.
+
+    Examples
+    --------
+    >>> card_data("movenet")["metric"]
+    'ST mean OKS'
+    """
+    import yaml
+
+    path = resources.files("zoo_helpers").joinpath(f"data/cards/{card}.yaml")
+    if not path.is_file():
+        raise KeyError(f"no published data for card {card!r}")
+    return yaml.safe_load(path.read_text())
+
+
+def oks_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str) -> pd.DataFrame:
+    """The card's accuracy table, published beside measured.
+
+    Parameters
+    ----------
+    card
+        Card name (``movenet``).
+    measured
+        Per model-catalog key: ``{"value": float in [0, 1], "people": int, "images": int, "source": str}``.
+    why_missing
+        Shown in rows that were not measured (their model is not available here, or not run).
+
+    Examples
+    --------
+    >>> t = oks_table("movenet", {"movenet_lightning_192": {"value": 0.5, "people": 3, "images": 1,
+    ...                                                      "source": "host CPU"}}, "not run")
+    >>> t.loc[t["model"] == "MoveNet Lightning", "measured (%)"].item()
+    '50.00'
+    """
+    data = card_data(card)
+    rows = []
+    for row in data["oks"]:
+        m = measured.get(row["catalog"]) if row["catalog"] else None
+        rows.append({
+            "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}", "kpt": row["keypoints"],
+            "published (%)": f"{row['oks']:.2f}",
+            "measured (%)": f"{100 * m['value']:.2f}" if m else "—",
+            "scored on": f"{m['people']} people / {m['images']} images" if m else why_missing,
+            "measured on": m["source"] if m else "—",
+        })
+    table = pd.DataFrame(rows)
+    table.attrs["caption"] = f"{data['metric']} — published: {data['source']}"
+    return table
+
+
+def metrics_table(results: dict[str, dict[str, float]], source: str) -> pd.DataFrame:
+    """One row per model variant, one column per named metric (values in %), plus the source column."""
+    table = pd.DataFrame({name: {k: 100 * v for k, v in m.items()} for name, m in results.items()}).T
+    table = table.round(2)
+    table.columns = [f"{c} (%)" for c in table.columns]
+    table["measured on"] = source
+    return table
