@@ -33,7 +33,7 @@ def test_st13_mapping():
     assert datasets.to_st13(np.zeros((17, 3)))[0, 2] == 0
 
 
-def test_odd_images_are_read_or_rejected(tmp_path):
+def test_odd_images_are_read_or_rejected(mirror, tmp_path):
     gray = tmp_path / "gray.png"
     Image.fromarray(np.full((4, 5), 77, np.uint8)).save(gray)
     rgba = tmp_path / "rgba.png"
