@@ -1,0 +1,52 @@
+"""Heatmap decoding speed: zoo_helpers vs an ST-style TensorFlow eager reference vs a plain copy.
+
+Batch 64 of 48x48x17 float32 heatmaps; medians over repeats, in one run. Not a test.
+Run: .venv/bin/python benchmarks/bench_heatmaps.py
+"""
+
+import os
+import platform
+import time
+
+import numpy as np
+
+from zoo_helpers.decoders import decode_heatmaps
+
+
+def st_style(hm, tf):
+    """Written like ST's services: TF ops in eager mode on the NumPy array the interpreter returns."""
+    b, h, w, k = hm.shape
+    flat = tf.reshape(hm, (b, h * w, k))
+    idx = tf.argmax(flat, axis=1)
+    conf = tf.reduce_max(flat, axis=1)
+    x = (tf.cast(idx % w, tf.float32) + 0.5) / w
+    y = (tf.cast(idx // w, tf.float32) + 0.5) / h
+    return tf.stack([x, y, conf], axis=-1).numpy()
+
+
+def median_ms(fn, repeats=50):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times))
+
+
+def main():
+    import tensorflow as tf
+
+    hm = np.random.default_rng(0).random((64, 48, 48, 17), dtype=np.float32)
+    ours = median_ms(lambda: decode_heatmaps(hm))
+    ref = median_ms(lambda: st_style(hm, tf))
+    copy = median_ms(lambda: hm.copy())
+    assert np.allclose(decode_heatmaps(hm), st_style(hm, tf), atol=1e-6), "keypoints differ"
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, cpus: {os.cpu_count()}, "
+          f"tf threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
+    print(f"zoo_helpers: {ours:.3f} ms | ST-style TF eager: {ref:.3f} ms | copy: {copy:.3f} ms")
+    print(f"speed-up vs ST-style: {ref / ours:.1f}x (target >= 8x); vs copy: {ours / copy:.1f}x (target <= 2x)")
+
+
+if __name__ == "__main__":
+    main()
