@@ -22,6 +22,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 SMOKE_DIR := _build/smoke
+# Build the book; on failure print the notebook execution reports.
+JB_BUILD = $(BIN)/jupyter-book build . --path-output . $(1) || { cat _build/html/reports/*.log 2>/dev/null; exit 1; }
 
 .PHONY: book test env test-static test-unit test-notebooks test-book clean
 
@@ -35,7 +37,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --path-output . || { cat _build/html/reports/*.log 2>/dev/null; exit 1; }
+	$(call JB_BUILD,)
 	@echo "Book written to _build/html/index.html"
 
 test: test-static test-unit test-notebooks test-book
@@ -59,7 +61,7 @@ test-notebooks: $(STAMP)
 	  --sanitize-with $(abspath tests/nbval_sanitize.cfg) --nbval-cell-timeout=300 -o testpaths= *.ipynb
 
 test-book: $(STAMP)
-	$(BIN)/jupyter-book build . --path-output . -W --keep-going || { cat _build/html/reports/*.log 2>/dev/null; exit 1; }
+	$(call JB_BUILD,-W --keep-going)
 
 clean:
 	rm -rf _build

@@ -1,13 +1,10 @@
 """Model runtime on real zoo files: specs, quantization round trip, errors, the Coral golden test."""
 
-import csv
-
 import numpy as np
 import pytest
-from PIL import Image
 
+from zoo_helpers import evaluation
 from zoo_helpers.assets import fetch
-from zoo_helpers.preprocess import resize
 from zoo_helpers.runtime import ModelFileError, TensorSpec, load_model
 
 
@@ -69,11 +66,5 @@ def test_bad_inputs_are_clear_errors(mirror, tmp_path):
 
 def test_coral_golden_squat(mirror):
     """MoveNet Lightning int8 on squat.bmp agrees with Coral's reference keypoints (x, y within 0.05)."""
-    m = load_model(fetch("movenet_lightning_192_int8"))
-    image = np.asarray(Image.open(fetch("coral_squat_image")).convert("RGB"))
-    x, _ = resize(image, m.input_size, mode="fit")
-    yxs = m.predict(x[None])[m.outputs[0].name][0, 0]
-    with open(fetch("coral_squat_lightning_reference")) as fh:
-        ref = sorted(csv.DictReader(fh), key=lambda r: int(r["keypoint_id"]))
-    ref_xy = np.array([[float(r["keypoint_x"]), float(r["keypoint_y"])] for r in ref])
-    assert np.abs(yxs[:, [1, 0]] - ref_xy).max() < 0.05
+    table = evaluation.coral_golden_check(tolerance=0.05)
+    assert len(table) == 17 and table["max |diff|"].max() < 0.05

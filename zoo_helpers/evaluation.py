@@ -142,8 +142,9 @@ def evaluate_single_pose(keypoints_norm: np.ndarray, samples: Samples, coco: dat
 
 
 def _coco_inputs(pred_px, scores, samples: Samples, coco: datasets.CocoKeypoints, k: int):
-    image_ids = sorted({p.image_id for p in samples.people})
-    anns = [a for a in coco.raw["annotations"] if a["image_id"] in set(image_ids)]
+    wanted = {p.image_id for p in samples.people}
+    image_ids = sorted(wanted)
+    anns = [a for a in coco.raw["annotations"] if a["image_id"] in wanted]
     if k == 13:
         anns = [dict(a, keypoints=datasets.to_st13(np.asarray(a["keypoints"], float).reshape(17, 3))
                      .ravel().tolist()) for a in anns]

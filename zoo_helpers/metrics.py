@@ -115,7 +115,8 @@ def coco_keypoint_eval(gt: dict, results: list[dict], sigmas: np.ndarray | None 
         raise ValueError("no predictions to evaluate")
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
-        coco_gt.dataset = copy.deepcopy(gt)
+        # COCOeval marks annotations with an "ignore" key: copy each dict (cheap), not the whole dataset
+        coco_gt.dataset = dict(gt, annotations=[dict(a) for a in gt["annotations"]])
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(copy.deepcopy(results))
         ev = COCOeval(coco_gt, coco_dt, "keypoints")
