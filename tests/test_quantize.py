@@ -57,3 +57,41 @@ def test_empty_calibration_is_refused(requantized):
     _, paths, _ = requantized
     with pytest.raises(ValueError, match="empty"):
         quantize.quantize_onnx(paths["float"], paths["float"].with_name("x.onnx"), np.zeros((0, 192, 192, 3)), True)
+
+
+def test_equalization_keeps_the_float_function_and_evens_the_ranges(requantized):
+    from zoo_helpers import equalize
+
+    tflite, paths, samples = requantized
+    rescale = quantize.float_input_rescale(load_model(tflite))
+    a = load_model(paths["float"], rescale=rescale).predict(samples.images[:3])
+    b = load_model(paths["equalized_float"], rescale=rescale).predict(samples.images[:3])
+    name = next(iter(a))
+    assert np.abs(a[name] - b[name]).max() < 1e-4  # exact up to float rounding
+    before = equalize.channel_range_ratios(paths["float"])
+    after = equalize.channel_range_ratios(paths["equalized_float"])
+    assert np.median(list(after.values())) < np.median(list(before.values())) / 2
+
+
+def test_equalization_helps_per_tensor(requantized):
+    tflite, paths, samples = requantized
+    rescale = quantize.float_input_rescale(load_model(tflite))
+    flt = _peaks(load_model(paths["float"], rescale=rescale), samples.images)
+    pt = _peaks(load_model(paths["per_tensor"], rescale=rescale), samples.images)
+    cle = _peaks(load_model(paths["per_tensor_cle"], rescale=rescale), samples.images)
+    assert (np.abs(cle - flt) <= 1.0).all(-1).mean() > (np.abs(pt - flt) <= 1.0).all(-1).mean()
+
+
+def test_equalize_refuses_a_graph_without_pairs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from zoo_helpers import equalize
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ValueError, match="no Conv -> Conv pairs"):
+        equalize.equalize(path, tmp_path / "out.onnx")

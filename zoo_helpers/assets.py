@@ -218,6 +218,25 @@ def fetch(name: str, *, download: bool = True) -> Path:
     return cached
 
 
+def status(name: str) -> str:
+    """Where :func:`fetch` would find an asset now, without downloading or hashing.
+
+    Returns ``"mirror"``, ``"cache"`` or ``"download needed"``.
+
+    Examples
+    --------
+    >>> status("st_movenet_a100_heatmaps_192_int8_pt") in ("cache", "download needed")
+    True
+    """
+    asset = lookup(name)
+    mirror = os.environ.get(MIRROR_ENV)
+    if mirror and (Path(mirror).expanduser() / asset.path).is_file():
+        return "mirror"
+    if (cache_dir() / asset.path).is_file():
+        return "cache"
+    return "download needed"
+
+
 def extract(name: str) -> Path:
     """Fetch a zip asset and extract it once into the cache; return the extracted folder.
 

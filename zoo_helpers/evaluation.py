@@ -156,6 +156,24 @@ def _coco_inputs(pred_px, scores, samples: Samples, coco: datasets.CocoKeypoints
     return gt, results
 
 
+def peak_agreement(keypoints: np.ndarray, reference: np.ndarray, grid: tuple[int, int], cells: float = 1.0) -> float:
+    """Share of keypoints within ``cells`` heatmap cells of a reference model's (both ``(N, K, 3)`` normalised).
+
+    ``grid`` is the heatmap's ``(height, width)``, as in the output shape ``(B, H, W, K)``.
+
+    Exact argmax agreement is too strict for int8 heatmap models (even TFLite's two kernel sets
+    disagree on exact peaks); one cell is the resolution of ST's decoding.
+
+    Examples
+    --------
+    >>> a = np.array([[[0.50, 0.50, 1.0]]]); b = np.array([[[0.52, 0.50, 1.0]]])
+    >>> peak_agreement(a, b, (48, 48))
+    1.0
+    """
+    diff = np.abs(np.asarray(keypoints)[..., :2] - np.asarray(reference)[..., :2]) * np.asarray(grid[::-1])
+    return float((diff <= cells + 1e-6).all(-1).mean())
+
+
 def calibration_images(samples: Samples, calib_dir: str, n: int, size: tuple[int, int]) -> np.ndarray:
     """``n`` uint8 calibration images at ``size``: from ``calib_dir`` (``*.jpg``, ``fit``) or the samples."""
     if n < 1:
@@ -198,3 +216,31 @@ def coral_golden_check(tolerance: float = 0.05):
     worst = float(table["max |diff|"].max())
     assert worst <= tolerance, f"golden test failed: a keypoint is {worst:.3f} off (tolerance {tolerance})"
     return table
+
+
+def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], mode: SampleMode = "person_crops",
+                     limit: int | None = None, heatmap_mode: decoders.HeatmapMode = "st",
+                     num_threads: int = 2) -> dict[str, Evaluation]:
+    """Evaluate several catalog models on the same data, preparing samples once per input size.
+
+    Only models whose file is already local (mirror or cache) are run; the others are left out,
+    and :func:`zoo_helpers.tables.oks_table` says why.
+    """
+    from zoo_helpers.assets import fetch, status
+    from zoo_helpers.runtime import load_model
+
+    catalog = model_catalog()
+    prepared: dict[tuple[int, int], Samples] = {}
+    out = {}
+    for key in keys:
+        meta = catalog[key]
+        if status(meta["asset"]) == "download needed":
+            continue
+        model = load_model(fetch(meta["asset"]), num_threads=num_threads,
+                           rescale=tuple(meta["rescale"]) if meta["rescale"] else None)
+        if model.input_size not in prepared:
+            prepared[model.input_size] = prepare_samples(coco, model.input_size, mode, limit)
+        samples = prepared[model.input_size]
+        keypoints = decode(model.predict(samples.images), meta["decoder"], heatmap_mode)
+        out[key] = evaluate_single_pose(keypoints, samples, coco)
+    return out

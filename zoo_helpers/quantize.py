@@ -9,7 +9,8 @@ weights dequantized, not ST's training checkpoint. Route (each step is a functio
    initializers, turn the remaining activation Q/DQ into identities, make the input float and the
    batch size 1.
 3. :func:`quantize_onnx`: ``quant_pre_process`` then ``quantize_static`` (QDQ, int8, MinMax,
-   per-channel or per-tensor) from a calibration set of real images.
+   per-channel or per-tensor) from a calibration set of real images; optionally per-tensor after
+   cross-layer equalization (:mod:`zoo_helpers.equalize`).
 
 :func:`sqnr_per_tensor` compares every intermediate tensor of two models on the same inputs.
 """
@@ -106,6 +107,7 @@ def recover_float(qdq_onnx: str | os.PathLike[str], out: str | os.PathLike[str])
                 name = node.input[2] + "_float"
                 graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), name))
                 node.input[2] = name
+    _drop_identities(graph)
     used = {i for n in graph.node for i in n.input}
     unused = [i for i in graph.initializer if i.name not in used]
     for init in unused:  # the activation scales and zero points of the removed Q/DQ
@@ -122,6 +124,22 @@ def recover_float(qdq_onnx: str | os.PathLike[str], out: str | os.PathLike[str])
     out = Path(out)
     onnx.save(model, str(out))
     return out
+
+
+def _drop_identities(graph) -> None:
+    """Remove Identity nodes, wiring their consumers to their input (graph outputs keep their names)."""
+    outputs = {o.name for o in graph.output}
+    alias: dict[str, str] = {}
+    kept = []
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            node.input[k] = alias.get(name, name)
+        if node.op_type == "Identity" and node.output[0] not in outputs:
+            alias[node.output[0]] = node.input[0]
+        else:
+            kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)
 
 
 def quantize_onnx(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], calibration: np.ndarray,
@@ -202,7 +220,7 @@ def _all_tensors(path, inputs: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def requantize_from_int8(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str],
-                         calibration: np.ndarray) -> dict[str, Path]:
+                         calibration: np.ndarray, equalized: bool = True) -> dict[str, Path]:
     """Recover the float graph of an int8 TFLite model and quantize it again, per-channel and per-tensor.
 
     Parameters
@@ -214,11 +232,14 @@ def requantize_from_int8(tflite: str | os.PathLike[str], workdir: str | os.PathL
     calibration
         ``(N, H, W, 3)`` uint8 RGB calibration images at the input size; they are fed to the float
         model in the int8 model's own input domain (its input scale and zero point).
+    equalized
+        Also apply cross-layer equalization (:mod:`zoo_helpers.equalize`) and quantize that per-tensor.
 
     Returns
     -------
     dict
-        Paths of ``qdq`` (tf2onnx output), ``float``, ``per_channel`` and ``per_tensor`` models.
+        Paths of ``qdq`` (tf2onnx output), ``float``, ``per_channel`` and ``per_tensor`` models, plus
+        ``equalized_float`` and ``per_tensor_cle`` when ``equalized``.
     """
     from zoo_helpers.runtime import load_model
 
@@ -231,6 +252,12 @@ def requantize_from_int8(tflite: str | os.PathLike[str], workdir: str | os.PathL
     calib = load_model(paths["float"], rescale=rescale).prepare(np.asarray(calibration)).astype(np.float32)
     for name, pc in (("per_channel", True), ("per_tensor", False)):
         paths[name] = quantize_onnx(paths["float"], workdir / f"{stem}_{name}.onnx", calib, per_channel=pc)
+    if equalized:
+        from zoo_helpers.equalize import equalize
+
+        paths["equalized_float"] = equalize(paths["float"], workdir / f"{stem}_float_cle.onnx")["path"]
+        paths["per_tensor_cle"] = quantize_onnx(paths["equalized_float"], workdir / f"{stem}_per_tensor_cle.onnx",
+                                                calib, per_channel=False)
     return paths
 
 

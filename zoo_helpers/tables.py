@@ -32,7 +32,7 @@ def card_data(card: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def oks_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str) -> pd.DataFrame:
+def oks_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str | None = None) -> pd.DataFrame:
     """The card's accuracy table, published beside measured.
 
     Parameters
@@ -42,7 +42,8 @@ def oks_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str) 
     measured
         Per model-catalog key: ``{"value": float in [0, 1], "people": int, "images": int, "source": str}``.
     why_missing
-        Shown in rows that were not measured (their model is not available here, or not run).
+        Text for rows that were not measured; by default each row says why (no obtainable file, or
+        which ``variant`` runs it and whether its file is mirrored, cached or needs a download).
 
     Examples
     --------
@@ -59,12 +60,24 @@ def oks_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str) 
             "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}", "kpt": row["keypoints"],
             "published (%)": f"{row['oks']:.2f}",
             "measured (%)": f"{100 * m['value']:.2f}" if m else "—",
-            "scored on": f"{m['people']} people / {m['images']} images" if m else why_missing,
+            "scored on": f"{m['people']} people / {m['images']} images" if m else why_missing or _why(row["catalog"]),
             "measured on": m["source"] if m else "—",
         })
     table = pd.DataFrame(rows)
     table.attrs["caption"] = f"{data['metric']} — published: {data['source']}"
     return table
+
+
+def _why(catalog_key: str | None) -> str:
+    if catalog_key is None:
+        return "not run: the model file is not published in a form we can obtain"
+    from zoo_helpers.assets import status
+    from zoo_helpers.evaluation import model_catalog
+
+    where = status(model_catalog()[catalog_key]["asset"])
+    if where == "download needed":
+        return f"not run: file not mirrored (variant={catalog_key!r} downloads it with network)"
+    return f"not run in this run (variant={catalog_key!r}, file in {where})"
 
 
 def metrics_table(results: dict[str, dict[str, float]], source: str) -> pd.DataFrame:

@@ -1,0 +1,38 @@
+"""Evaluation loop on real models: catalog runs, agreement measure, card table reasons, asset status."""
+
+import numpy as np
+import pytest
+
+from zoo_helpers import assets, datasets, evaluation, tables
+
+
+@pytest.fixture(scope="module")
+def coco(mirror):
+    ann = assets.fetch("mmpose_coco_annotations")
+    return datasets.load_coco_keypoints(ann, ann.parent)
+
+
+def test_catalog_runs_only_what_is_local(coco, isolated_cache):
+    keys = ["movenet_lightning_192", "st_movenet_heatmaps_192", "movenet_thunder_256"]
+    runs = evaluation.evaluate_catalog(coco, keys, limit=4)
+    assert set(runs) == {"movenet_lightning_192", "st_movenet_heatmaps_192"}  # Thunder is not mirrored
+    for ev in runs.values():
+        assert ev.num_people == 4 and 0.3 < ev.metrics["ST mean OKS"] <= 1.0
+        assert {"COCO AP", "PCK@0.1"} <= set(ev.metrics)
+    assert runs["st_movenet_heatmaps_192"].keypoints.shape == (4, 13, 3)
+
+
+def test_status_and_table_reasons(mirror, isolated_cache):
+    assert assets.status("movenet_lightning_192_int8") == "mirror"
+    assert assets.status("movenet_thunder_256_int8") == "download needed"
+    table = tables.oks_table("movenet", {})
+    reasons = dict(zip(table["model"] + " " + table["input"], table["scored on"], strict=True))
+    assert "not mirrored" in reasons["MoveNet Thunder 256x256"]
+    assert "variant='movenet_lightning_192'" in reasons["MoveNet Lightning 192x192"]
+    assert "not published" in reasons["ST MoveNet Lightning heatmaps per-tensor 192x192"]
+
+
+def test_peak_agreement_counts_cells_per_axis():
+    ref = np.array([[[0.5, 0.5, 1.0], [0.5, 0.5, 1.0]]])
+    pred = np.array([[[0.5 + 1 / 48, 0.5, 1.0], [0.5, 0.5 + 2 / 24, 1.0]]])
+    assert evaluation.peak_agreement(pred, ref, (24, 48)) == 0.5  # grid is (height, width)
