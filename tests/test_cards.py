@@ -22,12 +22,12 @@ def movenet_card():
 def test_every_published_oks_is_in_the_card(movenet_card):
     section = movenet_card.split("### OKS on COCO Person dataset", 1)[1]
     rows = [line for line in section.splitlines() if line.startswith("| [")]
-    data = tables.card_data("movenet")["oks"]
+    data = tables.card_data("movenet")["accuracy"]
     assert len(rows) == len(data)
     for row, line in zip(data, rows, strict=True):
         name = re.match(r"\| \[([^\]]+)\]", line).group(1)
         value = float(re.search(r"\*?([\d.]+)\s*%", line.split("|")[-2]).group(1))
-        assert (row["model"], row["oks"]) == (name, value)
+        assert (row["model"], row["value"]) == (name, value)
         assert f"{row['resolution']}x{row['resolution']}x3" in line
         assert (row["keypoints"] == 13) == line.split("|")[-2].strip().startswith("*")
 
@@ -41,15 +41,36 @@ def test_every_published_npu_time_is_in_the_card(movenet_card):
 
 
 def test_catalog_keys_exist():
-    for row in tables.card_data("movenet")["oks"]:
+    for row in tables.card_data("movenet")["accuracy"]:
         assert row["catalog"] is None or row["catalog"] in model_catalog()
 
 
 def test_table_explains_missing_cells():
-    t = tables.oks_table("movenet", {"st_movenet_heatmaps_192": {"value": 0.5012, "people": 12, "images": 4,
+    t = tables.accuracy_table("movenet", {"st_movenet_heatmaps_192": {"value": 0.5012, "people": 12, "images": 4,
                                                                  "source": "host CPU"}}, "not mirrored")
     st = t[t["model"] == "ST MoveNet Lightning heatmaps per-channel"].iloc[0]
-    assert (st["measured (%)"], st["scored on"], st["measured on"]) == ("50.12", "12 people / 4 images", "host CPU")
+    got = (st["measured ST mean OKS (%)"], st["scored on"], st["measured on"])
+    assert got == ("50.12", "12 people / 4 images", "host CPU")
     thunder = t[t["model"] == "MoveNet Thunder"].iloc[0]
-    assert thunder["measured (%)"] == "—" and thunder["scored on"] == "not mirrored"
+    assert thunder["measured ST mean OKS (%)"] == "—" and thunder["scored on"] == "not mirrored"
     assert "ST mean OKS" in t.attrs["caption"]
+
+
+def test_yolo_figures_are_in_their_sources():
+    overview = (CARDS / "pose_estimation_overview.md").read_text()
+    study = (CARDS.parent / "reference" / "st_services_study.md").read_text()
+    data = tables.card_data("yolov8n_pose")
+    for row in data["accuracy"]:
+        text = overview if row["from"] == "card" else study
+        assert f"{row['value']:.2f}" in text, row
+    for row in data["overview"]:
+        line = next(line for line in overview.splitlines() if line.startswith(f"| {row['model']} "))
+        for key in ("map50", "maccs_m", "activation_ram_kib", "weights_flash_kib"):
+            assert str(row[key]) in line, (row["model"], key)
+    study_53 = study.split("### 5.3", 1)[1].split("## 6.", 1)[0]
+    for row in data["npu_footprint_kib"]:
+        assert f"| YOLOv8n-pose {row['resolution']} | {row['internal_ram']} | 0 | {row['weights']} |" in study_53
+    for row in data["npu_inference_ms"]:
+        assert f"| YOLOv8n-pose {row['resolution']} | {row['ms']} |" in study_53
+    for row in data["mpu_inference_ms"]:
+        assert f"| YOLOv8n-pose {row['resolution']} | {row['per_channel']} | {row['per_tensor']} |" in study_53

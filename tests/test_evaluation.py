@@ -25,7 +25,7 @@ def test_catalog_runs_only_what_is_local(coco, isolated_cache):
 def test_status_and_table_reasons(mirror, isolated_cache):
     assert assets.status("movenet_lightning_192_int8") == "mirror"
     assert assets.status("movenet_thunder_256_int8") == "download needed"
-    table = tables.oks_table("movenet", {})
+    table = tables.accuracy_table("movenet", {})
     reasons = dict(zip(table["model"] + " " + table["input"], table["scored on"], strict=True))
     assert "not mirrored" in reasons["MoveNet Thunder 256x256"]
     assert "variant='movenet_lightning_192'" in reasons["MoveNet Lightning 192x192"]

@@ -87,3 +87,107 @@ def _quadratic_offset(flat: np.ndarray, idx: np.ndarray, pos: np.ndarray, stride
     with np.errstate(divide="ignore", invalid="ignore"):
         step = np.where(inner & (curvature < 0), 0.5 * (fm - fp) / curvature, 0.0)
     return np.clip(step, -0.5, 0.5).astype(np.float32)
+
+
+def decode_yolo_pose(output: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split a YOLOv8-pose output ``(B, 5 + 3K, A)`` into boxes, scores and keypoints.
+
+    ST's TFLite exports are normalised to the input and already sigmoided: rows ``cx, cy, w, h,
+    person score``, then ``K x (x, y, conf)``; ``A = (N/8)^2 + (N/16)^2 + (N/32)^2``.
+
+    Returns
+    -------
+    boxes, scores, keypoints
+        ``(B, A, 4)`` normalised ``[x1, y1, x2, y2]``, ``(B, A)``, ``(B, A, K, 3)`` normalised ``[x, y, conf]``.
+
+    Examples
+    --------
+    >>> raw = np.zeros((1, 56, 2), np.float32); raw[0, :5, 0] = [0.5, 0.5, 0.2, 0.4, 0.9]
+    >>> boxes, scores, kpts = decode_yolo_pose(raw)
+    >>> boxes[0, 0].round(2).tolist(), float(scores[0, 0]), kpts.shape
+    ([0.4, 0.3, 0.6, 0.7], 0.9, (1, 2, 17, 3))
+    """
+    out = np.asarray(output, dtype=np.float32)
+    if out.ndim != 3 or out.shape[1] < 5 or (out.shape[1] - 5) % 3:
+        raise ValueError(f"expected a (B, 5 + 3K, A) YOLO-pose output, got {out.shape}")
+    t = out.transpose(0, 2, 1)  # (B, A, 5 + 3K)
+    cx, cy, w, h = t[..., 0], t[..., 1], t[..., 2], t[..., 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+    keypoints = t[..., 5:].reshape(t.shape[0], t.shape[1], -1, 3)
+    return boxes, t[..., 4].copy(), keypoints
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of ``(..., N, 4)`` and ``(..., M, 4)`` ``[x1, y1, x2, y2]`` boxes: ``(..., N, M)``.
+
+    Non-overlapping boxes give 0 (extents are clamped at 0 before multiplying) and degenerate
+    boxes give 0, never a negative or positive area from two negative extents.
+
+    Examples
+    --------
+    >>> box_iou(np.array([[0., 0, 2, 2]]), np.array([[1., 1, 3, 3], [5, 5, 6, 6]])).round(4).tolist()
+    [[0.1429, 0.0]]
+    """
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    area_a = np.clip(a[..., 2] - a[..., 0], 0, None) * np.clip(a[..., 3] - a[..., 1], 0, None)
+    area_b = np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+    lt = np.maximum(a[..., :, None, :2], b[..., None, :, :2])
+    rb = np.minimum(a[..., :, None, 2:], b[..., None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    union = area_a[..., :, None] + area_b[..., None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0).astype(np.float32)
+
+
+def batched_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.1,
+                score_threshold: float = 0.001, max_detections: int = 100,
+                max_pairs: int = 1 << 25) -> np.ndarray:
+    """Greedy, class-agnostic NMS for a batch, vectorised: ``(B, max_detections)`` kept indices, -1 padded.
+
+    Same result as ``tf.image.non_max_suppression`` per image: candidates with score strictly above
+    ``score_threshold``, visited by descending score with ties in index order, a box suppressed when
+    its IoU with a kept box is strictly above ``iou_threshold``. The greedy result is reached by
+    iterating ``keep = no kept earlier box overlaps`` on the whole IoU matrix (Cluster-NMS), which
+    converges to greedy NMS; images are processed in chunks of at most ``max_pairs`` IoU entries.
+
+    Defaults are the card's evaluation settings (NMS 0.1, score 0.001, 100 boxes); use 0.5 / 0.5
+    for display.
+
+    Examples
+    --------
+    >>> b = np.array([[[0, 0, 1, 1], [0, 0, 1, 1.1], [2, 2, 3, 3]]], np.float32)
+    >>> batched_nms(b, np.array([[0.9, 0.8, 0.7]]), 0.5, 0.1, 3).tolist()
+    [[0, 2, -1]]
+    """
+    boxes, scores = np.asarray(boxes, np.float32), np.asarray(scores, np.float32)
+    if boxes.ndim != 3 or boxes.shape[-1] != 4 or scores.shape != boxes.shape[:2]:
+        raise ValueError(f"expected boxes (B, A, 4) and scores (B, A), got {boxes.shape} and {scores.shape}")
+    if not 0 <= iou_threshold <= 1 or max_detections < 1:
+        raise ValueError("iou_threshold must be in [0, 1] and max_detections at least 1")
+    b = boxes.shape[0]
+    valid = scores > score_threshold
+    n = int(valid.sum(1).max()) if b else 0
+    out = np.full((b, max_detections), -1, np.int64)
+    if n == 0:
+        return out
+    masked = np.where(valid, scores, -np.inf)
+    order = np.argsort(-masked, axis=1, kind="stable")[:, :n]  # ties: lower index first
+    ok = np.take_along_axis(valid, order, 1)
+    sorted_boxes = np.take_along_axis(boxes, order[..., None], 1)
+    chunk = max(1, max_pairs // (n * n))
+    upper = np.triu(np.ones((n, n), bool), 1)
+    for start in range(0, b, chunk):  # bounded memory; each chunk is fully vectorised
+        sl = slice(start, start + chunk)
+        over = (box_iou(sorted_boxes[sl], sorted_boxes[sl]) > iou_threshold) & upper & ok[sl, :, None]
+        keep = ok[sl].copy()
+        while True:  # Cluster-NMS: at most as many rounds as the longest suppression chain
+            new = ok[sl] & ~np.einsum("bij,bi->bj", over, keep)
+            if np.array_equal(new, keep):
+                break
+            keep = new
+        rank = np.cumsum(keep, axis=1) - 1
+        sel = keep & (rank < max_detections)
+        rows, cols = np.nonzero(sel)
+        out[start + rows, rank[rows, cols]] = order[sl][rows, cols]
+    return out

@@ -129,3 +129,77 @@ def coco_keypoint_eval(gt: dict, results: list[dict], sigmas: np.ndarray | None 
         ev.summarize()
     names = ["AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"]
     return dict(zip(names, (float(s) for s in ev.stats), strict=True))
+
+
+def oks_matrix(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_area: np.ndarray,
+               sigmas: np.ndarray = COCO_SIGMAS) -> np.ndarray:
+    """ST-style OKS between every GT and every prediction of each image: ``(I, N, M)``.
+
+    ``pred_xy`` ``(I, M, K, 2)``, ``gt_xy`` ``(I, N, K, 2)``, ``visible`` ``(I, N, K)``, ``box_area``
+    ``(I, N)``, all in normalised units (the 0.53 factor is applied here).
+    """
+    d2 = ((np.asarray(gt_xy, np.float64)[:, :, None] - np.asarray(pred_xy, np.float64)[:, None]) ** 2).sum(-1)
+    area = np.asarray(box_area, np.float64)[:, :, None, None] * ST_AREA_FACTOR
+    e = d2 / ((2 * np.asarray(sigmas)) ** 2 * (area + _EPS) * 2)
+    v = (np.asarray(visible) > 0).astype(np.float64)[:, :, None, :]
+    return (np.exp(-e) * v).sum(-1) / (v.sum(-1) + _EPS)
+
+
+def st_multipose_map(oks: np.ndarray, pred_valid: np.ndarray, scores: np.ndarray, num_gt: int,
+                     thresholds: np.ndarray | None = None) -> dict[str, float]:
+    """ST's multi-pose mAP (services ``multi_pose_oks_mAP``), reproduced.
+
+    Matching is done once, by OKS, not by score: each prediction picks the GT where its OKS is
+    highest, each GT keeps the best of the predictions that picked it, the others are false
+    positives (never reassigned); a match is a true positive at threshold ``t`` when its OKS > t.
+    All detections of the dataset are then sorted by score; AP is Ultralytics-style: sentinels
+    (0, 1) and (1, 0), precision envelope, ``np.interp`` on 101 recall points, trapezoidal area.
+    Padding predictions (``pred_valid`` False) are excluded, as ST's ``maskpad`` intends.
+
+    Parameters
+    ----------
+    oks
+        ``(I, N, M)`` from :func:`oks_matrix` (padded GT rows give 0).
+    pred_valid
+        ``(I, M)`` real (not padding) predictions.
+    scores
+        ``(I, M)`` detection scores.
+    num_gt
+        GT persons with at least one labelled keypoint (ST's ``nb_gt``).
+
+    Returns
+    -------
+    dict
+        ``mAP@0.5`` and ``mAP@[0.5:0.95]`` in [0, 1].
+    """
+    t = np.arange(0.5, 0.96, 0.05) if thresholds is None else np.asarray(thresholds)
+    oks = np.where(np.asarray(pred_valid)[:, None, :], oks, -1.0)
+    i_count, n, m = oks.shape
+    if n == 0 or num_gt == 0:
+        raise ValueError("no ground truth to score against")
+    best_gt = oks.argmax(1)                                        # (I, M) each prediction's GT
+    best_oks = np.take_along_axis(oks, best_gt[:, None, :], 1)[:, 0]
+    picked = np.where(best_gt[:, None, :] == np.arange(n)[None, :, None], oks, -np.inf)  # (I, N, M)
+    winner = picked.argmax(2)                                      # (I, N) best prediction per GT
+    has_pick = np.isfinite(picked.max(2))
+    matched = np.zeros((i_count, m), bool)
+    rows = np.nonzero(has_pick)
+    matched[rows[0], winner[rows]] = True
+    matched_oks = np.where(matched, best_oks, 0.0)
+    valid = np.asarray(pred_valid)
+    order = np.argsort(-np.asarray(scores)[valid], kind="stable")
+    tp = (matched_oks[valid][order][:, None] > t[None, :]).astype(np.float64)   # (D, T)
+    tp_cum = np.cumsum(tp, 0)
+    recall = tp_cum / num_gt
+    precision = tp_cum / np.arange(1, len(order) + 1)[:, None]
+    aps = np.array([_ultralytics_ap(recall[:, k], precision[:, k]) for k in range(len(t))])
+    return {"mAP@0.5": float(aps[0]), "mAP@[0.5:0.95]": float(aps.mean())}
+
+
+def _ultralytics_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+    mrec = np.concatenate([[0.0], recall, [1.0]])
+    mpre = np.concatenate([[1.0], precision, [0.0]])
+    mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
+    mrec, first = np.unique(mrec, return_index=True)
+    x = np.linspace(0, 1, 101)
+    return float(np.trapezoid(np.interp(x, mrec, mpre[first]), x))

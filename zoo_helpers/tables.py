@@ -1,7 +1,7 @@
 """Card tables from data: published figures beside our measurements, every number sourced.
 
 Published figures live in ``zoo_helpers/data/cards/<card>.yaml`` (checked against the card text
-by the tests); measurements come from the notebook run. :func:`oks_table` puts them side by side
+by the tests); measurements come from the notebook run. :func:`accuracy_table` puts them side by side
 with the metric named, the number of people and images scored, and the source of each measured
 number (``host CPU``, ``emulated board`` or ``board``); a row we cannot run says why.
 """
@@ -32,8 +32,8 @@ def card_data(card: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def oks_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str | None = None) -> pd.DataFrame:
-    """The card's accuracy table, published beside measured.
+def accuracy_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str | None = None) -> pd.DataFrame:
+    """The card's accuracy table (its own metric, named in the caption), published beside measured.
 
     Parameters
     ----------
@@ -47,24 +47,26 @@ def oks_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str |
 
     Examples
     --------
-    >>> t = oks_table("movenet", {"movenet_lightning_192": {"value": 0.5, "people": 3, "images": 1,
+    >>> t = accuracy_table("movenet", {"movenet_lightning_192": {"value": 0.5, "people": 3, "images": 1,
     ...                                                      "source": "host CPU"}}, "not run")
-    >>> t.loc[t["model"] == "MoveNet Lightning", "measured (%)"].item()
+    >>> t.loc[t["model"] == "MoveNet Lightning", "measured ST mean OKS (%)"].item()
     '50.00'
     """
     data = card_data(card)
     rows = []
-    for row in data["oks"]:
+    for row in data["accuracy"]:
         m = measured.get(row["catalog"]) if row["catalog"] else None
         rows.append({
-            "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}", "kpt": row["keypoints"],
-            "published (%)": f"{row['oks']:.2f}",
+            "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}",
+            **({"kpt": row["keypoints"]} if "keypoints" in row else {}),
+            "published (%)": f"{row['value']:.2f}",
             "measured (%)": f"{100 * m['value']:.2f}" if m else "—",
             "scored on": f"{m['people']} people / {m['images']} images" if m else why_missing or _why(row["catalog"]),
             "measured on": m["source"] if m else "—",
         })
     table = pd.DataFrame(rows)
     table.attrs["caption"] = f"{data['metric']} — published: {data['source']}"
+    table.columns = [c.replace("(%)", f"{data['metric']} (%)") if "(%)" in c else c for c in table.columns]
     return table
 
 

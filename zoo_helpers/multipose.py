@@ -1,0 +1,145 @@
+"""Multi-pose evaluation (YOLOv8n-pose): prepare images, detect, map back, score with two metrics.
+
+:func:`prepare_images` reads every image that holds at least one person annotation once and
+resizes it (``fit`` as ST evaluates, or ``padding`` letterbox). :func:`detect` decodes a batch of
+YOLO-pose outputs, runs the vectorised batched NMS of :mod:`zoo_helpers.decoders` and maps boxes
+and keypoints back to original pixels. :func:`evaluate` reports ST's multi-pose mAP (their OKS
+matching and 101-point AP, on normalised coordinates, crowd annotations removed as ST's converter
+does) and, on the same detections, COCO keypoint AP/AR from pycocotools (maxDets 20, crowd and
+unlabelled persons handled the COCO way). The names say which is which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zoo_helpers import datasets, decoders, metrics, preprocess
+
+
+@dataclass
+class Images:
+    """Model inputs for one input size, with the transforms back to original pixels."""
+
+    images: np.ndarray
+    transforms: list[preprocess.Transform]
+    image_ids: list[int]
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Detections:
+    """Kept detections per image in original pixels, padded to the same count (``valid`` marks real ones)."""
+
+    boxes: np.ndarray      # (I, D, 4) x1, y1, x2, y2
+    scores: np.ndarray     # (I, D)
+    keypoints: np.ndarray  # (I, D, K, 3) x, y, conf
+    valid: np.ndarray      # (I, D) bool
+
+
+def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: preprocess.Mode = "fit",
+                   limit: int | None = None) -> Images:
+    """Resize every image with at least one person annotation; unreadable files are skipped and listed.
+
+    Examples
+    --------
+    >>> from zoo_helpers.assets import fetch
+    >>> ann = fetch("mmpose_coco_annotations")
+    >>> prepare_images(datasets.load_coco_keypoints(ann, ann.parent), (256, 256)).images.shape
+    (4, 256, 256, 3)
+    """
+    ids = [i for i, people in coco.people.items() if people][: limit or None]
+    images, transforms, kept, skipped = [], [], [], []
+    for image_id in ids:
+        try:
+            x, t = preprocess.resize(datasets.read_image(coco.image_path(image_id)), size, mode=mode,
+                                     pad_value=114 if mode == "padding" else 0)
+        except (datasets.ImageError, FileNotFoundError) as exc:
+            skipped.append(str(exc))
+            continue
+        images.append(x)
+        transforms.append(t)
+        kept.append(image_id)
+    stacked = np.stack(images) if images else np.zeros((0, size[1], size[0], 3), np.uint8)
+    return Images(stacked, transforms, kept, skipped)
+
+
+def detect(output: np.ndarray, transforms: list[preprocess.Transform], iou_threshold: float = 0.1,
+           score_threshold: float = 0.001, max_detections: int = 100) -> Detections:
+    """Decode ``(I, 56, A)`` YOLO-pose outputs, apply batched NMS and map to original pixels."""
+    boxes, scores, kpts = decoders.decode_yolo_pose(output)
+    keep = decoders.batched_nms(boxes, scores, iou_threshold, score_threshold, max_detections)
+    valid = keep >= 0
+    idx = np.where(valid, keep, 0)
+    boxes = np.take_along_axis(boxes, idx[..., None], 1)
+    scores = np.where(valid, np.take_along_axis(scores, idx, 1), 0.0)
+    kpts = np.take_along_axis(kpts, idx[..., None, None], 1)
+    size = np.array([t.input_size for t in transforms], np.float64)[:, None, :]
+    scale = np.array([t.scale for t in transforms])[:, None, :] * size
+    offset = np.array([t.offset for t in transforms])[:, None, :]
+    boxes_px = (boxes.reshape(*boxes.shape[:2], 2, 2) * scale[:, :, None] + offset[:, :, None]).reshape(boxes.shape)
+    kxy = kpts[..., :2] * scale[:, :, None] + offset[:, :, None]
+    return Detections(np.where(valid[..., None], boxes_px, 0.0), scores,
+                      np.concatenate([kxy, kpts[..., 2:]], -1) * valid[..., None, None], valid)
+
+
+def evaluate(dets: Detections, samples: Images, coco: datasets.CocoKeypoints,
+             coco_max_dets: int = 20) -> dict[str, float]:
+    """ST's mAP (their matching, normalised coordinates) and COCO keypoint AP/AR on the same detections."""
+    people = [[p for p in coco.people[i] if not p.iscrowd and p.bbox[2] > 0 and p.bbox[3] > 0]
+              for i in samples.image_ids]
+    n = max((len(p) for p in people), default=0)
+    if n == 0:
+        raise ValueError("no ground-truth persons in the evaluated images")
+    wh = np.array([[coco.images[i]["width"], coco.images[i]["height"]] for i in samples.image_ids], np.float64)
+    gt = np.zeros((len(people), n, 17, 3))
+    area = np.zeros((len(people), n))
+    for r, persons in enumerate(people):  # one row per image: building padded arrays, not scoring
+        for c, p in enumerate(persons):
+            gt[r, c] = p.keypoints
+            area[r, c] = p.bbox[2] * p.bbox[3] / wh[r].prod()
+    num_gt = int((gt[..., 2] > 0).any(-1).sum())
+    oks = metrics.oks_matrix(dets.keypoints[..., :2] / wh[:, None, None], gt[..., :2] / wh[:, None, None],
+                             gt[..., 2], area)
+    out = {f"ST {k}": v for k, v in metrics.st_multipose_map(oks, dets.valid, dets.scores, num_gt).items()}
+    results = [{"image_id": image_id, "category_id": 1, "keypoints": dets.keypoints[r, d].ravel().tolist(),
+                "score": float(dets.scores[r, d])}
+               for r, image_id in enumerate(samples.image_ids) for d in np.flatnonzero(dets.valid[r])]
+    wanted = set(samples.image_ids)
+    gt_json = {"images": [coco.images[i] for i in samples.image_ids],
+               "annotations": [a for a in coco.raw["annotations"] if a["image_id"] in wanted],
+               "categories": [{"id": 1, "name": "person"}]}
+    coco_ap = metrics.coco_keypoint_eval(gt_json, results, max_dets=coco_max_dets)
+    out.update({f"COCO {k}": coco_ap[k] for k in ("AP", "AP50", "AP75", "AR")})
+    return out
+
+
+@dataclass
+class Run:
+    """One model's evaluation: metrics, detections and the images they refer to."""
+
+    metrics: dict[str, float]
+    detections: Detections
+    samples: Images
+
+
+def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], mode: preprocess.Mode = "fit",
+                     limit: int | None = None, iou_threshold: float = 0.1, score_threshold: float = 0.001,
+                     max_detections: int = 100, num_threads: int = 2) -> dict[str, Run]:
+    """Evaluate several YOLO-pose catalog models, preparing the images once per input size."""
+    from zoo_helpers.assets import fetch
+    from zoo_helpers.evaluation import model_catalog
+    from zoo_helpers.runtime import load_model
+
+    prepared: dict[tuple[int, int], Images] = {}
+    runs = {}
+    for key in keys:
+        model = load_model(fetch(model_catalog()[key]["asset"]), num_threads=num_threads)
+        if model.input_size not in prepared:
+            prepared[model.input_size] = prepare_images(coco, model.input_size, mode, limit)
+        samples = prepared[model.input_size]
+        output = model.predict(samples.images)[model.outputs[0].name]
+        dets = detect(output, samples.transforms, iou_threshold, score_threshold, max_detections)
+        runs[key] = Run(evaluate(dets, samples, coco), dets, samples)
+    return runs
