@@ -1,6 +1,5 @@
-"""Published card figures as data: each value appears in the card text; tables render missing cells."""
+"""Published card figures as data: every value appears in its card line; renderers explain missing cells."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -8,46 +7,60 @@ import pytest
 from zoo_helpers import tables
 from zoo_helpers.evaluation import model_catalog
 
-CARDS = Path(__file__).resolve().parents[2] / "shared" / "model_cards"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SKIP = {"model", "file", "match", "catalog", "from", "source_file", "section", "keypoints"}
 
 
-@pytest.fixture(scope="module")
-def movenet_card():
-    path = CARDS / "movenet.md"
+def _tables():
+    for card, data in tables.published().items():
+        for name, table in data.items():
+            if isinstance(table, dict) and "rows" in table:
+                yield card, name, table
+
+
+def _line(row, table) -> str:
+    path = SHARED / row.get("source_file", table["file"])
     if not path.exists():
-        pytest.fail(f"the model cards are expected at {CARDS}")
-    return path.read_text()
+        pytest.fail(f"the cards are expected beside the project, at {path}")
+    section = path.read_text().split(row.get("section", table["section"]), 1)[1]
+    lines = [line for line in section.splitlines()
+             if line.lstrip().startswith("|") and all(m in line for m in row["match"])]
+    assert lines, f"no line in {path.name} for {row['match']}"
+    return lines[0]  # the first table after the section heading
 
 
-def test_every_published_oks_is_in_the_card(movenet_card):
-    section = movenet_card.split("### OKS on COCO Person dataset", 1)[1]
-    rows = [line for line in section.splitlines() if line.startswith("| [")]
-    data = tables.card_data("movenet")["accuracy"]
-    assert len(rows) == len(data)
-    for row, line in zip(data, rows, strict=True):
-        name = re.match(r"\| \[([^\]]+)\]", line).group(1)
-        value = float(re.search(r"\*?([\d.]+)\s*%", line.split("|")[-2]).group(1))
-        assert (row["model"], row["value"]) == (name, value)
-        assert f"{row['resolution']}x{row['resolution']}x3" in line
-        assert (row["keypoints"] == 13) == line.split("|")[-2].strip().startswith("*")
+@pytest.mark.parametrize(("card", "name", "table"), list(_tables()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_published_value_is_in_its_card_line(card, name, table):
+    assert table["rows"]
+    for row in table["rows"]:
+        line = _line(row, table)
+        for field, value in row.items():
+            if field in SKIP:
+                continue
+            if value is None:
+                assert "NA" in line, (card, name, row["model"], field)
+                continue
+            assert str(value) in line, f"{card}.{name} {row['model']}: {field}={value!r} not in {line!r}"
 
 
-def test_every_published_npu_time_is_in_the_card(movenet_card):
-    section = movenet_card.split("### Reference **NPU**  inference time", 1)[1].split("###", 1)[0]
-    for row in tables.card_data("movenet")["npu_inference_ms"]:
-        hits = [line for line in section.splitlines() if f"| {row['ms']:.2f} " in line.replace("  ", " ")
-                or f" {row['ms']} " in line]
-        assert hits, f"{row} not in the card"
+def test_every_card_table_is_covered():
+    """Each '### Reference' / accuracy table of each card has a published table naming its section."""
+    sections = {(t["file"], t["section"]) for _, _, t in _tables()}
+    for card in (SHARED / "model_cards").glob("*.md"):
+        for heading in [h for h in card.read_text().splitlines() if h.startswith("### ")]:
+            if "Reference" in heading or "OKS" in heading or "Accuracy" in heading:
+                assert any(f == f"model_cards/{card.name}" and heading.startswith(s) for f, s in sections), heading
 
 
 def test_catalog_keys_exist():
-    for row in tables.card_data("movenet")["accuracy"]:
-        assert row["catalog"] is None or row["catalog"] in model_catalog()
+    for card, _, table in _tables():
+        for row in table["rows"]:
+            assert row.get("catalog") is None or row["catalog"] in model_catalog(), (card, row)
 
 
-def test_table_explains_missing_cells():
+def test_accuracy_table_explains_missing_cells():
     t = tables.accuracy_table("movenet", {"st_movenet_heatmaps_192": {"value": 0.5012, "people": 12, "images": 4,
-                                                                 "source": "host CPU"}}, "not mirrored")
+                                                                      "source": "host CPU"}}, "not mirrored")
     st = t[t["model"] == "ST MoveNet Lightning heatmaps per-channel"].iloc[0]
     got = (st["measured ST mean OKS (%)"], st["scored on"], st["measured on"])
     assert got == ("50.12", "12 people / 4 images", "host CPU")
@@ -56,21 +69,13 @@ def test_table_explains_missing_cells():
     assert "ST mean OKS" in t.attrs["caption"]
 
 
-def test_yolo_figures_are_in_their_sources():
-    overview = (CARDS / "pose_estimation_overview.md").read_text()
-    study = (CARDS.parent / "reference" / "st_services_study.md").read_text()
-    data = tables.card_data("yolov8n_pose")
-    for row in data["accuracy"]:
-        text = overview if row["from"] == "card" else study
-        assert f"{row['value']:.2f}" in text, row
-    for row in data["overview"]:
-        line = next(line for line in overview.splitlines() if line.startswith(f"| {row['model']} "))
-        for key in ("map50", "maccs_m", "activation_ram_kib", "weights_flash_kib"):
-            assert str(row[key]) in line, (row["model"], key)
-    study_53 = study.split("### 5.3", 1)[1].split("## 6.", 1)[0]
-    for row in data["npu_footprint_kib"]:
-        assert f"| YOLOv8n-pose {row['resolution']} | {row['internal_ram']} | 0 | {row['weights']} |" in study_53
-    for row in data["npu_inference_ms"]:
-        assert f"| YOLOv8n-pose {row['resolution']} | {row['ms']} |" in study_53
-    for row in data["mpu_inference_ms"]:
-        assert f"| YOLOv8n-pose {row['resolution']} | {row['per_channel']} | {row['per_tensor']} |" in study_53
+def test_side_by_side_with_missing_cells_and_sources():
+    t = tables.side_by_side("overview", "movenet", {"maccs_m": "MACCs (M)"},
+                            {"st_movenet_lightning_heatmaps_192_int8.tflite": {"maccs_m": 237.9}},
+                            "host CPU, offline analysis", key="file", why_missing="file not available")
+    first, thunder = t.iloc[0], t[t["model"] == "MoveNet Thunder"].iloc[0]
+    assert (first["published MACCs (M)"], first["measured MACCs (M)"], first["note"]) == (237.887, 237.9, "")
+    assert thunder["published MACCs (M)"] == "NA" and thunder["measured MACCs (M)"] == "—"
+    assert thunder["note"] == "file not available"
+    with pytest.raises(ValueError, match="measured source"):
+        tables.side_by_side("overview", "movenet", {"maccs_m": "MACCs (M)"}, {}, "my laptop")

@@ -1,9 +1,9 @@
 """Card tables from data: published figures beside our measurements, every number sourced.
 
-Published figures live in ``zoo_helpers/data/cards/<card>.yaml`` (checked against the card text
-by the tests); measurements come from the notebook run. :func:`accuracy_table` puts them side by side
-with the metric named, the number of people and images scored, and the source of each measured
-number (``host CPU``, ``emulated board`` or ``board``); a row we cannot run says why.
+Published figures live in ``zoo_helpers/data/published.yaml`` (every table of the cards, checked
+against the card text by the tests); measurements come from the notebook run. The renderers put
+them side by side with units in the headers, the metric named, the source of each measured
+number (``host CPU``, ``emulated board`` or ``board``) and, for a cell we could not measure, why.
 """
 
 from __future__ import annotations
@@ -14,31 +14,53 @@ from typing import Any
 
 import pandas as pd
 
+#: Where a measured number may come from; anything else is refused.
+SOURCES = ("host CPU", "emulated board", "board")
+
 
 @cache
+def published() -> dict[str, Any]:
+    """Every published card table (see ``zoo_helpers/data/published.yaml``)."""
+    import yaml
+
+    return yaml.safe_load(resources.files("zoo_helpers").joinpath("data/published.yaml").read_text())
+
+
 def card_data(card: str) -> dict[str, Any]:
-    """Published figures of one card (``movenet``, ...) with their source.
+    """Published tables of one card (``movenet``, ``yolov8n_pose``, ``hand_landmarks``, ...).
 
     Examples
     --------
     >>> card_data("movenet")["metric"]
     'ST mean OKS'
     """
-    import yaml
+    data = published()
+    if card not in data:
+        raise KeyError(f"no published data for card {card!r}; known: {sorted(data)}")
+    return data[card]
 
-    path = resources.files("zoo_helpers").joinpath(f"data/cards/{card}.yaml")
-    if not path.is_file():
-        raise KeyError(f"no published data for card {card!r}")
-    return yaml.safe_load(path.read_text())
+
+def rows(card: str, table: str) -> list[dict[str, Any]]:
+    """Rows of one published table, e.g. ``rows("movenet", "npu_inference")``."""
+    data = card_data(card)
+    if table not in data or not isinstance(data[table], dict):
+        raise KeyError(f"card {card!r} has no table {table!r}")
+    return data[table]["rows"]
+
+
+def _check_source(source: str) -> str:
+    if not source.startswith(SOURCES):
+        raise ValueError(f"measured source must start with one of {SOURCES}, got {source!r}")
+    return source
 
 
 def accuracy_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str | None = None) -> pd.DataFrame:
-    """The card's accuracy table (its own metric, named in the caption), published beside measured.
+    """The card's accuracy table (its own metric, named in the headers), published beside measured.
 
     Parameters
     ----------
     card
-        Card name (``movenet``).
+        Card name (``movenet``, ``yolov8n_pose``).
     measured
         Per model-catalog key: ``{"value": float in [0, 1], "people": int, "images": int, "source": str}``.
     why_missing
@@ -48,25 +70,78 @@ def accuracy_table(card: str, measured: dict[str, dict[str, Any]], why_missing: 
     Examples
     --------
     >>> t = accuracy_table("movenet", {"movenet_lightning_192": {"value": 0.5, "people": 3, "images": 1,
-    ...                                                      "source": "host CPU"}}, "not run")
+    ...                                                          "source": "host CPU"}}, "not run")
     >>> t.loc[t["model"] == "MoveNet Lightning", "measured ST mean OKS (%)"].item()
     '50.00'
     """
     data = card_data(card)
-    rows = []
-    for row in data["accuracy"]:
-        m = measured.get(row["catalog"]) if row["catalog"] else None
-        rows.append({
+    metric = data["metric"]
+    out = []
+    for row in data["accuracy"]["rows"]:
+        m = measured.get(row.get("catalog")) if row.get("catalog") else None
+        out.append({
             "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}",
             **({"kpt": row["keypoints"]} if "keypoints" in row else {}),
-            "published (%)": f"{row['value']:.2f}",
-            "measured (%)": f"{100 * m['value']:.2f}" if m else "—",
-            "scored on": f"{m['people']} people / {m['images']} images" if m else why_missing or _why(row["catalog"]),
-            "measured on": m["source"] if m else "—",
+            f"published {metric} (%)": f"{row['value']:.2f}",
+            f"measured {metric} (%)": f"{100 * m['value']:.2f}" if m else "—",
+            "scored on": (f"{m['people']} people / {m['images']} images" if m
+                          else why_missing or _why(row.get("catalog"))),
+            "measured on": _check_source(m["source"]) if m else "—",
         })
-    table = pd.DataFrame(rows)
-    table.attrs["caption"] = f"{data['metric']} — published: {data['source']}"
-    table.columns = [c.replace("(%)", f"{data['metric']} (%)") if "(%)" in c else c for c in table.columns]
+    table = pd.DataFrame(out)
+    table.attrs["caption"] = f"{metric} — published: {data['source']}"
+    return table
+
+
+def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[str, dict[str, float]],
+                 source: str, key: str = "resolution", why_missing: str = "not measured here") -> pd.DataFrame:
+    """A published table with a measured column beside each published one.
+
+    Parameters
+    ----------
+    card, table
+        Which published table (see :func:`rows`).
+    columns
+        Published field -> header with its unit, e.g. ``{"weights_flash_kib": "weights flash (KiB)"}``.
+    measured
+        Row key (the value of ``key`` in the published row) -> {published field: measured value}.
+    source
+        What the measured numbers were measured on (starts with one of :data:`SOURCES`, plus any detail).
+    key
+        The published field that identifies a row.
+    why_missing
+        Shown in the note column of rows with no measurement.
+
+    Examples
+    --------
+    >>> t = side_by_side("movenet", "npu_inference", {"ms": "inference (ms)"}, {}, "host CPU", key="file")
+    >>> list(t.columns)
+    ['model', 'input', 'published inference (ms)', 'measured inference (ms)', 'measured on', 'note']
+    """
+    _check_source(source)
+    out = []
+    for row in rows(card, table):
+        m = measured.get(row.get(key), {})
+        label = f"{row['model']} ({row['quantization'].rstrip('*')})" if row.get("quantization") else row["model"]
+        entry = {"model": label, "input": f"{row['resolution']}x{row['resolution']}" if "resolution" in row
+                 else "—"}
+        for field, header in columns.items():
+            entry[f"published {header}"] = "NA" if row.get(field) is None else row[field]
+            entry[f"measured {header}"] = round(m[field], 2) if field in m else "—"
+        entry["measured on"] = source if m else "—"
+        entry["note"] = "" if m else why_missing
+        out.append(entry)
+    result = pd.DataFrame(out)
+    result.attrs["caption"] = f"published: {card_data(card)['source']} ({card_data(card)[table]['section']})"
+    return result
+
+
+def metrics_table(results: dict[str, dict[str, float]], source: str) -> pd.DataFrame:
+    """One row per model variant, one column per named metric (values in %), plus the source column."""
+    table = pd.DataFrame({name: {k: 100 * v for k, v in m.items()} for name, m in results.items()}).T
+    table = table.round(2)
+    table.columns = [f"{c} (%)" for c in table.columns]
+    table["measured on"] = _check_source(source)
     return table
 
 
@@ -80,12 +155,3 @@ def _why(catalog_key: str | None) -> str:
     if where == "download needed":
         return f"not run: file not mirrored (variant={catalog_key!r} downloads it with network)"
     return f"not run in this run (variant={catalog_key!r}, file in {where})"
-
-
-def metrics_table(results: dict[str, dict[str, float]], source: str) -> pd.DataFrame:
-    """One row per model variant, one column per named metric (values in %), plus the source column."""
-    table = pd.DataFrame({name: {k: 100 * v for k, v in m.items()} for name, m in results.items()}).T
-    table = table.round(2)
-    table.columns = [f"{c} (%)" for c in table.columns]
-    table["measured on"] = source
-    return table
