@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from zoo_helpers import tables
@@ -79,3 +80,25 @@ def test_side_by_side_with_missing_cells_and_sources():
     assert thunder["note"] == "file not available"
     with pytest.raises(ValueError, match="measured source"):
         tables.side_by_side("overview", "movenet", {"maccs_m": "MACCs (M)"}, {}, "my laptop")
+
+
+def test_overview_regenerated_from_data():
+    measured = {"yolov8n_pose_256_pc": {"accuracy": 0.5, "maccs_m": 734.2, "host_ms": 2.0}}
+    t = tables.overview(measured, "host CPU")
+    assert len(t) == len(tables.rows("overview", "movenet")) + len(tables.rows("overview", "yolov8n_pose"))
+    yolo = t[t["catalog"] == "yolov8n_pose_256_pc"].iloc[0]
+    got = (yolo["metric"], yolo["published accuracy (%)"], yolo["measured accuracy (%)"])
+    assert got == ("ST mAP@0.5", 51.06, 50.0)
+    assert yolo["published N6 NPU (ms)"] == 35.8 and yolo["measured on"] == "host CPU"
+    thunder = t[t["model"] == "MoveNet Thunder"].iloc[0]
+    assert thunder["measured on"].startswith("—") and pd.isna(thunder["published MACCs (M)"])  # card: NA
+
+
+def test_pareto_figure_marks_both_kinds():
+    from zoo_helpers import plots
+
+    t = tables.overview({"movenet_heatmaps_192": {"accuracy": 0.7, "activation_ram_kib": 1700.0, "host_ms": 1.2}},
+                        "host CPU")
+    fig = plots.pareto(t, "test")
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "published, ST mean OKS" in labels and "measured, ST mean OKS" in labels

@@ -40,3 +40,44 @@ def skeleton_grid(images: list[np.ndarray], keypoints: list[np.ndarray], edges: 
     fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def pareto(table, title: str):
+    """Accuracy against latency and against activation RAM, published and measured marked differently.
+
+    ``table`` is :func:`zoo_helpers.tables.overview`'s output. Published points (filled circles) use
+    the card's accuracy, its STM32N6 NPU time and its activation RAM; measured points (hollow squares)
+    use our accuracy on this run's sample, host-CPU latency and the offline arena estimate, so each
+    kind is comparable with itself only. The Pareto front of each kind is drawn as a step line.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    panels = [("published N6 NPU (ms)", "measured host (ms)", "latency (ms): published = STM32N6 NPU, "
+               "measured = host CPU"),
+              ("published activation RAM (KiB)", "measured activation RAM (KiB)", "activation RAM (KiB)")]
+    colors = {"ST mean OKS": "tab:blue", "ST mAP@0.5": "tab:orange"}
+    for ax, (pub_x, meas_x, label) in zip(axes, panels, strict=True):
+        for kind, x_col, y_col, style in (("published", pub_x, "published accuracy (%)", dict(marker="o")),
+                                          ("measured", meas_x, "measured accuracy (%)",
+                                           dict(marker="s", facecolors="none"))):
+            sub = table.dropna(subset=[x_col, y_col])
+            for metric, group in sub.groupby("metric"):
+                ax.scatter(group[x_col], group[y_col], s=45, label=f"{kind}, {metric}",
+                           **({"edgecolors": colors.get(metric, "k")} if kind == "measured"
+                              else {"color": colors.get(metric, "k")}), **style)
+                for _, r in group.iterrows():
+                    ax.annotate(f"{r['model'].replace('MoveNet Lightning', 'ML')} {r['input']}",
+                                (r[x_col], r[y_col]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            if len(sub):
+                ordered = sub.sort_values(x_col)
+                front = ordered[ordered[y_col] >= ordered[y_col].cummax()]
+                ax.step(front[x_col], front[y_col], where="post", lw=0.8, color="grey",
+                        ls="-" if kind == "published" else ":")
+        ax.set_xlabel(label, fontsize=8)
+        ax.set_ylabel("accuracy in the card's metric (%)", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -155,3 +155,48 @@ def _why(catalog_key: str | None) -> str:
     if where == "download needed":
         return f"not run: file not mirrored (variant={catalog_key!r} downloads it with network)"
     return f"not run in this run (variant={catalog_key!r}, file in {where})"
+
+
+def overview(measured: dict[str, dict[str, float]], source: str) -> pd.DataFrame:
+    """The pose-estimation overview card regenerated from data, with our measurements beside it.
+
+    One row per overview model (MoveNet family and YOLOv8n-pose). Published columns come from the
+    overview card and the STM32N6 inference tables; measured columns from ``measured``, keyed by
+    model-catalog key with any of ``accuracy`` (fraction, in the card's own metric), ``maccs_m``,
+    ``weights_flash_kib``, ``activation_ram_kib``, ``host_ms``.
+
+    Examples
+    --------
+    >>> t = overview({}, "host CPU")
+    >>> t.loc[0, "metric"], t.loc[0, "published N6 NPU (ms)"]
+    ('ST mean OKS', 18.44)
+    """
+    _check_source(source)
+    n6 = {r.get("catalog"): r["ms"] for r in rows("movenet", "npu_inference")}
+    n6.update({f"yolov8n_pose_{r['resolution']}_{q}": r["ms"] for r in rows("yolov8n_pose", "npu_inference")
+               for q in ("pc", "pt")})
+    out = []
+    for family, metric in (("movenet", card_data("movenet")["metric"]),
+                           ("yolov8n_pose", card_data("yolov8n_pose")["metric"])):
+        for row in rows("overview", family):
+            key, m = row.get("catalog"), measured.get(row.get("catalog"), {})
+            out.append({
+                "model": row["model"], "input": row["resolution"], "metric": metric, "catalog": key,
+                "published accuracy (%)": row.get("value"), "measured accuracy (%)": _pct(m.get("accuracy")),
+                "published MACCs (M)": row.get("maccs_m"), "measured MACCs (M)": _r(m.get("maccs_m")),
+                "published activation RAM (KiB)": row.get("activation_ram_kib"),
+                "measured activation RAM (KiB)": _r(m.get("activation_ram_kib")),
+                "published weights (KiB)": row.get("weights_flash_kib"),
+                "measured weights (KiB)": _r(m.get("weights_flash_kib")),
+                "published N6 NPU (ms)": n6.get(key), "measured host (ms)": _r(m.get("host_ms")),
+                "measured on": source if m else "— (file not available here)",
+            })
+    return pd.DataFrame(out)
+
+
+def _pct(v: float | None) -> float | None:
+    return None if v is None else round(100 * v, 2)
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
