@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import datasets, evaluation, quantize
+from zoo_helpers import compare, datasets, evaluation, quantize
 from zoo_helpers.assets import fetch
 from zoo_helpers.runtime import load_model
 
@@ -49,7 +49,7 @@ def test_per_channel_works_and_per_tensor_collapses(requantized):
 def test_sqnr_is_infinite_for_identical_models(requantized):
     _, paths, samples = requantized
     x = load_model(paths["float"], rescale=(1 / 127.5, -1.0)).prepare(samples.images[:1])
-    sqnr = quantize.sqnr_per_tensor(paths["float"], paths["float"], x)
+    sqnr = compare.onnx_tensor_sqnr(paths["float"], paths["float"], x)
     assert sqnr and all(v == float("inf") for v in sqnr.values())
 
 

@@ -182,6 +182,32 @@ class Model:
         return {k: np.concatenate(v) if v else np.zeros((0, *self._out_shape(k)[1:]), np.float32)
                 for k, v in results.items()}
 
+    def predict_array(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Run float inputs (already in the model's real input domain, e.g. normalised ToF frames).
+
+        The first input's own quantization is applied when it is an integer tensor; outputs are
+        dequantized. One sample per invoke, like :meth:`predict`.
+
+        Examples
+        --------
+        >>> from zoo_helpers.assets import fetch
+        >>> m = load_model(fetch("movenet_heatmaps_192_int8_pc"))
+        >>> next(iter(m.predict_array(np.zeros((1, 192, 192, 3))).values())).shape
+        (1, 48, 48, 17)
+        """
+        spec = self.inputs[0]
+        x = np.asarray(x, np.float64)
+        expected = tuple(d or 1 for d in spec.shape[1:])
+        if x.shape[1:] != expected:
+            raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, expected))}), got {x.shape}")
+        feed = spec.quantize(x) if spec.quantized else x.astype(spec.dtype)
+        results: dict[str, list[np.ndarray]] = {s.name: [] for s in self.outputs}
+        for i in range(len(feed)):
+            raw = self._run({spec.name: feed[i : i + 1]})
+            for out in self.outputs:
+                results[out.name].append(out.dequantize(raw[out.name]))
+        return {k: np.concatenate(v) for k, v in results.items()}
+
     def _out_shape(self, name: str) -> tuple[int, ...]:
         spec = next(s for s in self.outputs if s.name == name)
         return tuple(d or 0 for d in spec.shape)

@@ -1,0 +1,124 @@
+"""Layer-by-layer comparison of two models on the same inputs, and what a quantized file really holds.
+
+* :func:`onnx_tensor_sqnr` and :func:`tflite_tensor_sqnr`: the signal-to-quantization-noise ratio
+  ``10 log10(sum(ref^2) / sum((ref - cand)^2))`` in dB of every intermediate tensor the two models share
+  by name, over all inputs (higher is closer; ``inf`` is identical);
+* :func:`tflite_granularity`: how many tensors of a TFLite file are quantized per-axis and per-tensor,
+  whatever the file's name claims.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def onnx_tensor_sqnr(reference: str | os.PathLike[str], candidate: str | os.PathLike[str],
+                    inputs: np.ndarray) -> dict[str, float]:
+    """SQNR in dB of every float tensor the two ONNX models share, on the same inputs.
+
+    ``10 log10(sum(ref^2) / sum((ref - cand)^2))`` over all inputs; higher is better.
+    """
+    ref = _all_tensors(reference, inputs)
+    cand = _all_tensors(candidate, inputs)
+    out = {}
+    for name, r in ref.items():
+        c = cand.get(name)
+        if c is None or c.shape != r.shape:
+            continue
+        noise = float(((r - c) ** 2).sum())
+        out[name] = float("inf") if noise == 0 else 10 * np.log10(float((r ** 2).sum()) / noise)
+    return out
+
+
+def _all_tensors(path, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    floats = {v.name for v in model.graph.value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    names = [o for n in model.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+             for o in n.output if o in floats]
+    del model.graph.output[:]
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    feed_name = sess.get_inputs()[0].name
+    runs = [sess.run(names, {feed_name: x[None].astype(np.float32)}) for x in inputs]
+    return {n: np.stack([r[i] for r in runs]) for i, n in enumerate(names)}
+
+
+def tflite_granularity(tflite: str | os.PathLike[str]) -> dict[str, object]:
+    """Count a TFLite file's per-axis and per-tensor quantized tensors, whatever its name claims.
+
+    Examples
+    --------
+    >>> from zoo_helpers.assets import fetch
+    >>> tflite_granularity(fetch("yolov8n_pose_256_int8_pt"))["granularity"]
+    'per-tensor'
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=str(tflite)).get_tensor_details()
+    sizes = [len(d["quantization_parameters"]["scales"]) for d in details]
+    per_axis, per_tensor = sum(s > 1 for s in sizes), sum(s == 1 for s in sizes)
+    return {"file": Path(tflite).name, "per-axis tensors": per_axis, "per-tensor tensors": per_tensor,
+            "granularity": "per-channel" if per_axis else "per-tensor"}
+
+
+def tflite_tensor_sqnr(reference: str | os.PathLike[str], candidate: str | os.PathLike[str],
+                       images: np.ndarray) -> dict[str, float]:
+    """SQNR (dB) of every intermediate tensor of ``candidate`` against the same-named one of ``reference``.
+
+    Both TFLite models run on the same uint8 ``images`` (``(N, H, W, 3)``, raw pixels) with all
+    tensors preserved; integer tensors are dequantized with their own parameters before comparing.
+    """
+    a = _tflite_tensors(reference, images)
+    b = _tflite_tensors(candidate, images)
+    out = {}
+    for name, ref in a.items():
+        cand = b.get(name)
+        if cand is None or cand.shape != ref.shape:
+            continue
+        noise = float(((ref - cand) ** 2).sum())
+        signal = float((ref ** 2).sum())
+        if signal > 0:
+            out[name] = float("inf") if noise == 0 else 10 * np.log10(signal / noise)
+    return out
+
+
+def _tflite_tensors(path, images: np.ndarray) -> dict[str, np.ndarray]:
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    with warnings.catch_warnings():  # "debugging only" warning: keeping every tensor is the point here
+        warnings.simplefilter("ignore", UserWarning)
+        interp = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+    interp.allocate_tensors()
+    feed = interp.get_input_details()[0]["index"]
+    constants = {d["index"] for d in interp.get_tensor_details()} - _activation_indices(interp)
+    runs: dict[str, list[np.ndarray]] = {}
+    for x in np.asarray(images):
+        interp.set_tensor(feed, x[None])
+        interp.invoke()
+        for d in interp.get_tensor_details():
+            if d["index"] in constants or d["index"] == feed:
+                continue
+            try:
+                value = interp.get_tensor(d["index"])
+            except ValueError:  # tensors the runtime freed or never allocated
+                continue
+            q = d["quantization_parameters"]
+            if len(q["scales"]) == 1:
+                value = (value.astype(np.float64) - q["zero_points"][0]) * q["scales"][0]
+            runs.setdefault(d["name"], []).append(np.asarray(value, np.float64))
+    return {k: np.stack(v) for k, v in runs.items() if len(v) == len(images)}
+
+
+def _activation_indices(interp) -> set[int]:
+    """Indices of tensors produced by an operator (the others are weights and constants)."""
+    return {i for op in interp._get_ops_details() for i in op["outputs"]}

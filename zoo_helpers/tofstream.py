@@ -1,0 +1,189 @@
+"""The NUCLEO-F401RE hand-posture demo's UART stream (921600 baud), read with pyserial.
+
+The demo prints one of two formats (ST services study, section 7.5):
+
+terminal mode
+    ``Hand Posture = #i {name}`` then one ``Class #i {name} : p`` line per class, with ANSI
+    clear-screen codes around them;
+EVK-GUI mode (``set gesture_gui=1``)
+    one CSV record per frame: ``RAN,<frame>,<stream>,<tick>,<header fields...>`` followed by 64 zones
+    of ``,status,nb_targets,distance,signal,0,1``. The zones are the last 384 fields; the EVK label
+    is taken from the header field named by ``label_field`` (the last header field by default: the
+    study gives its place only as "``...,<evk_label>,...``", so this is configurable).
+
+:class:`StreamReader` turns bytes into :class:`Prediction` and :class:`Frame` events; a truncated
+line or a corrupt field becomes a :class:`StreamError` event and reading goes on. :class:`FrameLogger`
+writes frames to the dataset's npz layout as they arrive, so a disconnect loses nothing already read.
+:func:`format_ran_record` writes the CSV format (for tests and for replaying the dataset).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zoo_helpers.handposture import CLASSES, ZONE_HEAD
+
+BAUD = 921_600
+ZONE_FIELDS = 6
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+_POSTURE = re.compile(r"Hand Posture = #(\d+) (.+)")
+_CLASS = re.compile(r"Class #(\d+) (.+?) : ([-+0-9.eE]+)")
+
+
+class StreamError(ValueError):
+    """A line of the stream that could not be parsed (kept as an event, never raised by the reader)."""
+
+
+@dataclass
+class Frame:
+    """One ToF frame from an EVK-GUI record: ``zones`` ``(4, 64)`` in :data:`ZONE_HEAD` order."""
+
+    frame: int
+    tick: int
+    label: int
+    zones: np.ndarray
+    nb_targets: np.ndarray
+
+
+@dataclass
+class Prediction:
+    """One terminal-mode prediction with its per-class scores."""
+
+    index: int
+    name: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def format_ran_record(frame: int, zones: np.ndarray, label: int, tick: int | None = None,
+                      nb_targets: np.ndarray | None = None) -> bytes:
+    """One EVK-GUI CSV record for a ``(4, 64)`` zone array (:data:`ZONE_HEAD` rows), ending in CRLF.
+
+    Examples
+    --------
+    >>> z = np.zeros((4, 64)); z[0] = 5; z[3] = 250; z[2] = 300
+    >>> rec = format_ran_record(7, z, 21)
+    >>> rec[:20], rec.count(b",")
+    (b'RAN,7,0,700,,,21,5,1', 390)
+    """
+    zones = np.asarray(zones)
+    if zones.shape != (4, 64):
+        raise ValueError(f"expected (4, 64) zones, got {zones.shape}")
+    targets = np.ones(64, int) if nb_targets is None else np.asarray(nb_targets, int)
+    head = f"RAN,{frame},0,{tick if tick is not None else frame * 100},,,{label}"
+    body = "".join(f",{int(zones[0, j])},{targets[j]},{int(zones[3, j])},{int(zones[2, j])},0,1" for j in range(64))
+    return (head + body + "\r\n").encode()
+
+
+class StreamReader:
+    """Parse the demo's byte stream from a pyserial port (or any object with ``read``/``readline``).
+
+    Parameters
+    ----------
+    port
+        An open ``serial.Serial`` (e.g. ``serial.serial_for_url("COM4", 921600, timeout=1)``).
+    label_field
+        Index, among the header fields after ``RAN``, of the EVK label (default: the last one).
+    idle_timeout
+        Seconds without a complete line before :meth:`events` stops (bounded: never hangs).
+    """
+
+    def __init__(self, port, label_field: int = -1, idle_timeout: float = 5.0) -> None:
+        self.port, self.label_field, self.idle_timeout = port, label_field, idle_timeout
+        if getattr(port, "timeout", 1.0) is None:  # a blocking read could wait forever
+            port.timeout = 1.0
+        self._pending: Prediction | None = None
+
+    def events(self, limit: int | None = None) -> Iterator[Frame | Prediction | StreamError]:
+        """Yield parsed events until ``limit`` events, ``idle_timeout`` of silence, or the port fails.
+
+        A port failure (``serial.SerialException``/``OSError``, e.g. the board unplugged) is raised
+        as ``ConnectionError`` naming the port, after every event read so far has been yielded.
+        """
+        import serial
+
+        count, last = 0, time.monotonic()
+        while limit is None or count < limit:
+            try:
+                raw = self.port.readline()
+            except (serial.SerialException, OSError) as exc:
+                raise ConnectionError(f"serial port {getattr(self.port, 'port', self.port)!r} failed: {exc}") from exc
+            if not raw:
+                if time.monotonic() - last > self.idle_timeout:
+                    return
+                continue
+            last = time.monotonic()
+            if not raw.endswith(b"\n"):
+                count += 1
+                yield StreamError(f"truncated line ({len(raw)} bytes, no end of line)")
+                continue
+            for event in self._parse(_ANSI.sub(b"", raw).decode("ascii", errors="replace").strip()):
+                count += 1
+                yield event
+
+    def _parse(self, line: str) -> list[Frame | Prediction | StreamError]:
+        if not line:
+            return []
+        if line.startswith("RAN,"):
+            try:
+                return [self._frame(line)]
+            except (ValueError, IndexError) as exc:
+                return [StreamError(f"corrupt RAN record: {exc}")]
+        m = _POSTURE.match(line)
+        if m:
+            done, self._pending = self._pending, Prediction(int(m.group(1)), m.group(2).strip())
+            return [done] if done else []
+        m = _CLASS.match(line)
+        if m and self._pending is not None:
+            self._pending.scores[m.group(2).strip()] = float(m.group(3))
+            if len(self._pending.scores) == len(CLASSES):
+                done, self._pending = self._pending, None
+                return [done]
+        return []
+
+    def _frame(self, line: str) -> Frame:
+        fields = line.split(",")
+        if len(fields) < 4 + 64 * ZONE_FIELDS:
+            raise ValueError(f"{len(fields)} fields, expected at least {4 + 64 * ZONE_FIELDS}")
+        zones = np.array(fields[-64 * ZONE_FIELDS:], dtype=np.int64).reshape(64, ZONE_FIELDS)
+        header = fields[1:-64 * ZONE_FIELDS]
+        label_text = header[self.label_field] if header[self.label_field] else "0"
+        if (zones[:, 4] != 0).any() or (zones[:, 5] != 1).any() or (zones[:, 0] < 0).any():
+            raise ValueError("zone fields out of place (expected ...,0,1 after each zone)")
+        data = np.zeros((4, 64))
+        data[0], data[1], data[2], data[3] = zones[:, 0], 1, zones[:, 3], zones[:, 2]
+        return Frame(int(header[0]), int(header[2]), int(label_text), data, zones[:, 1])
+
+
+class FrameLogger:
+    """Append frames and write them, at every ``flush``, as one log in the dataset's npz layout."""
+
+    def __init__(self, path: str | os.PathLike[str], flush_every: int = 10) -> None:
+        self.path, self.flush_every = Path(path), flush_every
+        self.frames: list[Frame] = []
+        self.start = time.time()
+
+    def add(self, frame: Frame) -> None:
+        """Keep a frame; the file is rewritten every ``flush_every`` frames."""
+        self.frames.append(frame)
+        if len(self.frames) % self.flush_every == 0:
+            self.flush()
+
+    def flush(self) -> Path:
+        """Write every frame so far (atomically: a partial file never replaces a good one)."""
+        if not self.frames:
+            raise ValueError("no frames to write")
+        zone_data = np.stack([f.zones for f in self.frames], axis=2)
+        labels = np.array([[f.label for f in self.frames]], np.float64)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".partial.npz")
+        np.savez(tmp, zone_data=zone_data, zone_head=np.array(ZONE_HEAD), glob_data=labels,
+                 glob_head=np.array([".GestureGT"]), start_tstmp=self.start, end_tstmp=time.time())
+        os.replace(tmp, self.path)
+        return self.path
