@@ -162,3 +162,19 @@ def test_classify_live_frames(logs):
     model = hp.build_model()
     names = hp.classify(logs.zone_data[:, :, :5], lambda f: model.predict(f, verbose=0))
     assert len(names) == 5 and all(n in [c[0] for c in hp.CLASSES] + ["(no hand in range)"] for n in names)
+
+
+def test_replay_port_streams_dataset_frames(logs):
+    picks = np.arange(0, 3000, 300)
+    with tofstream.open_source("", logs.zone_data[:, :, picks], logs.labels[picks]) as port:
+        frames = [e for e in tofstream.StreamReader(port).events(limit=len(picks))]
+    assert all(isinstance(f, tofstream.Frame) for f in frames) and len(frames) == len(picks)
+    assert np.array_equal(np.stack([f.zones[3] for f in frames], 1), logs.zone_data[3][:, picks])
+
+
+def test_leave_one_user_out_scores_every_user(logs):
+    x, keep = hp.preprocess(logs.zone_data)
+    y, users = hp.class_indices(logs.labels[keep]), logs.users[keep]
+    sub = np.arange(0, len(x), 4)  # a quarter of the frames keeps this quick
+    louo = hp.leave_one_user_out(x[sub], y[sub], users[sub], epochs=1)
+    assert sorted(louo) == [1, 2, 3, 4] and all(0.1 < a <= 1.0 for a in louo.values())

@@ -71,3 +71,11 @@ def test_pck():
     gt = np.zeros((1, 3, 2))
     vis = np.array([[1, 1, 0]])
     assert metrics.pck(pred, gt, vis, np.array([[100.0, 40.0]]), alpha=0.1) == 0.5
+
+
+def test_confusion_and_per_class_by_hand():
+    cm = metrics.confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0]), 4)
+    assert cm.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 2, 0], [0, 0, 0, 0]]
+    pc = metrics.per_class(cm)
+    assert pc["precision"][:3].tolist() == [0.5, 0.5, 1.0] and pc["recall"][2] == pytest.approx(2 / 3)
+    assert np.isnan(pc["recall"][3]) and pc["support"].tolist() == [2, 1, 3, 0]

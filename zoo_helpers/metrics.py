@@ -203,3 +203,23 @@ def _ultralytics_ap(recall: np.ndarray, precision: np.ndarray) -> float:
     mrec, first = np.unique(mrec, return_index=True)
     x = np.linspace(0, 1, 101)
     return float(np.trapezoid(np.interp(x, mrec, mpre[first]), x))
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """``(C, C)`` counts, rows = true class, columns = predicted (one ``bincount``, no loop).
+
+    Examples
+    --------
+    >>> confusion_matrix(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist()
+    [[1, 0], [1, 1]]
+    """
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall and support per class from a confusion matrix (NaN where undefined)."""
+    cm = np.asarray(cm, np.float64)
+    tp = np.diag(cm)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"precision": tp / cm.sum(0), "recall": tp / cm.sum(1), "support": cm.sum(1)}

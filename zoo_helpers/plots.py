@@ -81,3 +81,47 @@ def pareto(table, title: str):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def confusion(cm: np.ndarray, names: list[str], title: str):
+    """A confusion matrix as an image, rows normalised to recall, counts written in the cells."""
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm)
+    rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(im, ax=ax, label="share of the true class")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def tof_frames(frames: np.ndarray, titles: list[str], suptitle: str):
+    """Distance (top, invalid zones grey) and signal (bottom) channels of a few ``(8, 8, 2)`` normalised frames."""
+    import matplotlib.pyplot as plt
+
+    n = len(frames)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.6), squeeze=False)
+    for k, (frame, title) in enumerate(zip(frames, titles, strict=True)):
+        for row, (channel, cmap) in enumerate(((0, "viridis_r"), (1, "magma"))):
+            values = frame[..., channel]
+            if channel == 0:  # invalid and background zones sit at 4000 mm: grey them out, scale the rest
+                values = np.ma.masked_greater(values, 10)
+            colors = plt.get_cmap(cmap).copy()
+            colors.set_bad("lightgrey")
+            axes[row, k].imshow(values, cmap=colors)
+            axes[row, k].set_xticks([])
+            axes[row, k].set_yticks([])
+        axes[0, k].set_title(title, fontsize=8)
+    axes[0, 0].set_ylabel("distance", fontsize=8)
+    axes[1, 0].set_ylabel("signal", fontsize=8)
+    fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig

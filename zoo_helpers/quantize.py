@@ -20,6 +20,8 @@ Layer-by-layer comparisons of the results live in :mod:`zoo_helpers.compare`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -259,5 +261,6 @@ def keras_to_int8_tflite(model, calibration: np.ndarray, out: str | os.PathLike[
         raise ValueError(f"io_type must be 'int8' or 'float32', got {io_type!r}")
     converter._experimental_disable_per_channel = not per_channel
     out = Path(out)
-    out.write_bytes(converter.convert())
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel export
+        out.write_bytes(converter.convert())
     return out

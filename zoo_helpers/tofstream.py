@@ -187,3 +187,50 @@ class FrameLogger:
                  glob_head=np.array([".GestureGT"]), start_tstmp=self.start, end_tstmp=time.time())
         os.replace(tmp, self.path)
         return self.path
+
+
+class ReplayPort:
+    """A real pyserial port fed, on a pseudo-terminal, with dataset frames in the EVK-GUI format.
+
+    For workshops without a board: the bytes are exactly what :func:`format_ran_record` writes, so
+    the reader and logger run unchanged. Everything read from it is *replayed*, not measured.
+    Use as a context manager; ``port`` is the ``serial.Serial`` to read.
+    """
+
+    def __init__(self, zone_data: np.ndarray, labels: np.ndarray, timeout: float = 0.5) -> None:
+        self.records = b"".join(format_ran_record(t, zone_data[:, :, t], int(labels[t]))
+                                for t in range(zone_data.shape[2]))
+        self.timeout = timeout
+
+    def __enter__(self):
+        import threading
+        import tty
+
+        import serial
+
+        self._master, slave = os.openpty()
+        tty.setraw(slave)
+        self.port = serial.Serial(os.ttyname(slave), BAUD, timeout=self.timeout)
+        os.close(slave)
+        data, master = self.records, self._master
+        self._writer = threading.Thread(
+            target=lambda: [os.write(master, data[i:i + 4096]) for i in range(0, len(data), 4096)], daemon=True)
+        self._writer.start()
+        return self.port
+
+    def __exit__(self, *exc) -> None:
+        self._writer.join(5)
+        self.port.close()
+        os.close(self._master)
+
+
+def open_source(port: str, zone_data: np.ndarray, labels: np.ndarray):
+    """The port to read: the board at ``port`` (921600 baud), or, when ``port`` is empty, a replay of the frames.
+
+    Both are context managers yielding a ``serial.Serial``.
+    """
+    if port:
+        import serial
+
+        return serial.Serial(port, BAUD, timeout=1.0)
+    return ReplayPort(zone_data, labels)
