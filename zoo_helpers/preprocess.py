@@ -185,3 +185,72 @@ def _sample(image: np.ndarray, t: Transform, interpolation: str, pad_value: int,
         info = np.iinfo(image.dtype)
         out = np.clip(np.rint(out), info.min, info.max)
     return out.astype(image.dtype)
+
+
+@dataclass(frozen=True)
+class AffineTransform:
+    """Full affine map from model-input pixels to original pixels: ``original = A @ [x, y] + b``.
+
+    Used for rotated crops (hand landmarks); same methods as :class:`Transform`.
+    """
+
+    matrix: tuple[tuple[float, float, float], tuple[float, float, float]]
+    input_size: tuple[int, int]
+    original_size: tuple[int, int]
+
+    def to_original(self, xy: np.ndarray) -> np.ndarray:
+        """Map ``(..., 2)`` input pixels to original pixels."""
+        m = np.asarray(self.matrix)
+        return np.asarray(xy, np.float64) @ m[:, :2].T + m[:, 2]
+
+    def to_input(self, xy: np.ndarray) -> np.ndarray:
+        """Map ``(..., 2)`` original pixels to input pixels (the exact inverse)."""
+        m = np.asarray(self.matrix)
+        return (np.asarray(xy, np.float64) - m[:, 2]) @ np.linalg.inv(m[:, :2]).T
+
+    def normalized_to_original(self, xy: np.ndarray) -> np.ndarray:
+        """Map ``(..., 2)`` coordinates normalised to the input ([0, 1]) to original pixels."""
+        return self.to_original(np.asarray(xy, np.float64) * np.asarray(self.input_size))
+
+
+def crop_rotated(image: np.ndarray, center: tuple[float, float], side: float, angle: float,
+                 size: tuple[int, int], pad_value: int = 0) -> tuple[np.ndarray, AffineTransform]:
+    """Bilinear crop of a ``side`` x ``side`` square centred at ``center``, rotated by ``angle`` radians.
+
+    ``angle`` turns the crop clockwise as the image is displayed (y pointing down), like the rotation of
+    MediaPipe's rotated rects. Returns the ``size`` crop and its transform.
+
+    Examples
+    --------
+    >>> img = np.zeros((100, 100, 3), np.uint8)
+    >>> _, t = crop_rotated(img, (50, 50), 40, np.pi / 2, (20, 20))
+    >>> t.to_original(np.array([10.0, 10.0])).round(6).tolist()
+    [50.0, 50.0]
+    """
+    image = np.asarray(image)
+    if image.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) image, got shape {image.shape}")
+    if side <= 0:
+        raise ValueError(f"crop side must be positive, got {side}")
+    w, h = (int(v) for v in size)
+    sx, sy = side / w, side / h
+    c, s = np.cos(angle), np.sin(angle)
+    # input pixel (x, y) -> offset from the crop centre in crop units -> rotate -> original pixels
+    a = np.array([[c * sx, -s * sy], [s * sx, c * sy]])
+    b = np.asarray(center, np.float64) - a @ np.array([w / 2, h / 2])
+    t = AffineTransform(tuple(map(tuple, np.c_[a, b])), (w, h), (image.shape[1], image.shape[0]))
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    src = t.to_original(np.stack([xs, ys], -1)) - 0.5  # source position in pixel-centre indices
+    x0, y0 = np.floor(src[..., 0]), np.floor(src[..., 1])
+    fx, fy = (src[..., 0] - x0)[..., None], (src[..., 1] - y0)[..., None]
+    hh, ww = image.shape[:2]
+    padded = np.pad(image.astype(np.float32), ((1, 1), (1, 1), (0, 0)), constant_values=pad_value)
+
+    def at(yy, xx):
+        return padded[np.clip(yy + 1, 0, hh + 1).astype(np.intp), np.clip(xx + 1, 0, ww + 1).astype(np.intp)]
+
+    out = (at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx) * (1 - fy) + (at(y0 + 1, x0) * (1 - fx)
+                                                                       + at(y0 + 1, x0 + 1) * fx) * fy
+    outside = (src[..., 0] < -1) | (src[..., 0] > ww) | (src[..., 1] < -1) | (src[..., 1] > hh)
+    out[outside] = pad_value
+    return np.clip(np.rint(out), 0, 255).astype(image.dtype), t

@@ -189,8 +189,12 @@ def quantize_onnx(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str
 
 
 def requantize_from_int8(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str],
-                         calibration: np.ndarray, equalized: bool = True) -> dict[str, Path]:
-    """Recover the float graph of an int8 TFLite model and quantize it again, per-channel and per-tensor.
+                         calibration: np.ndarray, equalized: bool = True,
+                         rescale: tuple[float, float] | None = None) -> dict[str, Path]:
+    """Recover the float graph of a TFLite model and quantize it, per-channel and per-tensor.
+
+    For an int8 file the float graph is its weights dequantized; a float file (MediaPipe's) passes
+    through unchanged, and ``rescale`` must then give its input domain (e.g. ``(1 / 255, 0)``).
 
     Parameters
     ----------
@@ -217,7 +221,7 @@ def requantize_from_int8(tflite: str | os.PathLike[str], workdir: str | os.PathL
     stem = Path(tflite).stem
     paths = {"qdq": tflite_to_onnx(tflite, workdir / f"{stem}_qdq.onnx")}
     paths["float"] = recover_float(paths["qdq"], workdir / f"{stem}_float.onnx")
-    rescale = float_input_rescale(load_model(tflite))
+    rescale = rescale or float_input_rescale(load_model(tflite))
     calib = load_model(paths["float"], rescale=rescale).prepare(np.asarray(calibration)).astype(np.float32)
     for name, pc in (("per_channel", True), ("per_tensor", False)):
         paths[name] = quantize_onnx(paths["float"], workdir / f"{stem}_{name}.onnx", calib, per_channel=pc)
