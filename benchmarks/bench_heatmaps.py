@@ -4,11 +4,8 @@ Batch 64 of 48x48x17 float32 heatmaps; medians over repeats, in one run. Not a t
 Run: .venv/bin/python benchmarks/bench_heatmaps.py
 """
 
-import os
-import platform
-import time
-
 import numpy as np
+from common import machine, median_ms
 
 from zoo_helpers.decoders import decode_heatmaps
 
@@ -24,16 +21,6 @@ def st_style(hm, tf):
     return tf.stack([x, y, conf], axis=-1).numpy()
 
 
-def median_ms(fn, repeats=50):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return float(np.median(times))
-
-
 def main():
     import tensorflow as tf
 
@@ -42,8 +29,7 @@ def main():
     ref = median_ms(lambda: st_style(hm, tf))
     copy = median_ms(lambda: hm.copy())
     assert np.allclose(decode_heatmaps(hm), st_style(hm, tf), atol=1e-6), "keypoints differ"
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, cpus: {os.cpu_count()}, "
-          f"tf threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
+    print(machine())
     print(f"zoo_helpers: {ours:.3f} ms | ST-style TF eager: {ref:.3f} ms | copy: {copy:.3f} ms")
     print(f"speed-up vs ST-style: {ref / ours:.1f}x (target >= 8x); vs copy: {ours / copy:.1f}x (target <= 2x)")
 

@@ -141,15 +141,15 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.1,
-                score_threshold: float = 0.001, max_detections: int = 100,
-                max_pairs: int = 1 << 25) -> np.ndarray:
+                score_threshold: float = 0.001, max_detections: int = 100) -> np.ndarray:
     """Greedy, class-agnostic NMS for a batch, vectorised: ``(B, max_detections)`` kept indices, -1 padded.
 
     Same result as ``tf.image.non_max_suppression`` per image: candidates with score strictly above
     ``score_threshold``, visited by descending score with ties in index order, a box suppressed when
-    its IoU with a kept box is strictly above ``iou_threshold``. The greedy result is reached by
-    iterating ``keep = no kept earlier box overlaps`` on the whole IoU matrix (Cluster-NMS), which
-    converges to greedy NMS; images are processed in chunks of at most ``max_pairs`` IoU entries.
+    its IoU with a kept box is strictly above ``iou_threshold`` (the same IoU as :func:`box_iou`). It
+    runs in rounds: each round keeps, in every image at once, the best box still alive and removes the
+    boxes it overlaps, so the work is one IoU row per image per kept rank (no loop over images or
+    candidates, no full IoU matrix).
 
     Defaults are the card's evaluation settings (NMS 0.1, score 0.001, 100 boxes); use 0.5 / 0.5
     for display.
@@ -166,28 +166,26 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.
     if not 0 <= iou_threshold <= 1 or max_detections < 1:
         raise ValueError("iou_threshold must be in [0, 1] and max_detections at least 1")
     b = boxes.shape[0]
+    out = np.full((b, max_detections), -1, np.int64)
     valid = scores > score_threshold
     n = int(valid.sum(1).max()) if b else 0
-    out = np.full((b, max_detections), -1, np.int64)
     if n == 0:
         return out
-    masked = np.where(valid, scores, -np.inf)
-    order = np.argsort(-masked, axis=1, kind="stable")[:, :n]  # ties: lower index first
-    ok = np.take_along_axis(valid, order, 1)
-    sorted_boxes = np.take_along_axis(boxes, order[..., None], 1)
-    chunk = max(1, max_pairs // (n * n))
-    upper = np.triu(np.ones((n, n), bool), 1)
-    for start in range(0, b, chunk):  # bounded memory; each chunk is fully vectorised
-        sl = slice(start, start + chunk)
-        over = (box_iou(sorted_boxes[sl], sorted_boxes[sl]) > iou_threshold) & upper & ok[sl, :, None]
-        keep = ok[sl].copy()
-        while True:  # Cluster-NMS: at most as many rounds as the longest suppression chain
-            new = ok[sl] & ~np.einsum("bij,bi->bj", over, keep)
-            if np.array_equal(new, keep):
-                break
-            keep = new
-        rank = np.cumsum(keep, axis=1) - 1
-        sel = keep & (rank < max_detections)
-        rows, cols = np.nonzero(sel)
-        out[start + rows, rank[rows, cols]] = order[sl][rows, cols]
+    order = np.argsort(np.where(valid, -scores, np.inf), axis=1, kind="stable")[:, :n]  # ties: lower index first
+    alive = np.take_along_axis(valid, order, 1)
+    x1, y1, x2, y2 = np.moveaxis(np.take_along_axis(boxes, order[..., None], 1), -1, 0)  # each (B, n)
+    area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    every = np.arange(b)
+    for rank in range(max_detections):  # one round per kept rank, all images at once
+        has = alive.any(1)
+        if not has.any():
+            break
+        best = alive.argmax(1)  # first alive = highest remaining score
+        out[has, rank] = order[every, best][has]
+        bx1, by1, bx2, by2, barea = (v[every, best][:, None] for v in (x1, y1, x2, y2, area))
+        inter = (np.clip(np.minimum(x2, bx2) - np.maximum(x1, bx1), 0, None)
+                 * np.clip(np.minimum(y2, by2) - np.maximum(y1, by1), 0, None))
+        union = area + barea - inter
+        alive &= ~(inter / np.where(union > 0, union, 1) > iou_threshold)
+        alive[every, best] = False
     return out

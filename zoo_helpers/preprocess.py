@@ -173,10 +173,10 @@ def _sample(image: np.ndarray, t: Transform, interpolation: str, pad_value: int,
     (dst_w, dst_h), (src_w, src_h) = t.input_size, t.original_size
     x0, x1, fx, in_x = _axis_weights(dst_w, t.scale[0], t.offset[0], src_w, interpolation)
     y0, y1, fy, in_y = _axis_weights(dst_h, t.scale[1], t.offset[1], src_h, interpolation)
-    src = image.astype(np.float32)
+    rows0, rows1 = image[y0], image[y1]  # gather first, convert only the pixels used
     fx = fx[None, :, None].astype(np.float32)
-    top = src[y0][:, x0] * (1 - fx) + src[y0][:, x1] * fx
-    bottom = src[y1][:, x0] * (1 - fx) + src[y1][:, x1] * fx
+    top = rows0[:, x0].astype(np.float32) * (1 - fx) + rows0[:, x1].astype(np.float32) * fx
+    bottom = rows1[:, x0].astype(np.float32) * (1 - fx) + rows1[:, x1].astype(np.float32) * fx
     fy = fy[:, None, None].astype(np.float32)
     out = top * (1 - fy) + bottom * fy
     if pad:
