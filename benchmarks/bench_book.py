@@ -21,7 +21,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
             start = time.perf_counter()
-            subprocess.run([str(BIN / "papermill"), str(nb), f"{tmp}/{nb.name}", "-k", "python3", "--log-level", "ERROR"],
+            cmd = [str(BIN / "papermill"), str(nb), f"{tmp}/{nb.name}", "-k", "python3", "--log-level", "ERROR"]
+            subprocess.run(cmd,
                            check=True, capture_output=True, cwd=ROOT / "notebooks")
             took = time.perf_counter() - start
             print(f"{nb.name:28s} {took:6.1f} s  {'ok' if took < 180 else 'OVER the 3-minute target'}")

@@ -35,14 +35,17 @@ def test_recovered_float_agrees_with_the_int8_model(requantized):
     assert within_one_cell.mean() > 0.8
 
 
-def test_per_channel_works_and_per_tensor_collapses(requantized):
+def _agreement_with_float(requantized, *keys):
+    """Share of heatmap peaks within one cell of the recovered float model's, per requantized model."""
     tflite, paths, samples = requantized
     rescale = quantize.float_input_rescale(load_model(tflite))
     flt = _peaks(load_model(paths["float"], rescale=rescale), samples.images)
-    pc = _peaks(load_model(paths["per_channel"], rescale=rescale), samples.images)
-    pt = _peaks(load_model(paths["per_tensor"], rescale=rescale), samples.images)
-    agree_pc = (np.abs(pc - flt) <= 1.0).all(-1).mean()
-    agree_pt = (np.abs(pt - flt) <= 1.0).all(-1).mean()
+    return [(np.abs(_peaks(load_model(paths[k], rescale=rescale), samples.images) - flt) <= 1.0).all(-1).mean()
+            for k in keys]
+
+
+def test_per_channel_works_and_per_tensor_collapses(requantized):
+    agree_pc, agree_pt = _agreement_with_float(requantized, "per_channel", "per_tensor")
     assert agree_pc > 0.6 and agree_pt < 0.2
 
 
@@ -74,12 +77,8 @@ def test_equalization_keeps_the_float_function_and_evens_the_ranges(requantized)
 
 
 def test_equalization_helps_per_tensor(requantized):
-    tflite, paths, samples = requantized
-    rescale = quantize.float_input_rescale(load_model(tflite))
-    flt = _peaks(load_model(paths["float"], rescale=rescale), samples.images)
-    pt = _peaks(load_model(paths["per_tensor"], rescale=rescale), samples.images)
-    cle = _peaks(load_model(paths["per_tensor_cle"], rescale=rescale), samples.images)
-    assert (np.abs(cle - flt) <= 1.0).all(-1).mean() > (np.abs(pt - flt) <= 1.0).all(-1).mean()
+    agree_pt, agree_cle = _agreement_with_float(requantized, "per_tensor", "per_tensor_cle")
+    assert agree_cle > agree_pt
 
 
 def test_equalize_refuses_a_graph_without_pairs(tmp_path):

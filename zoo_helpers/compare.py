@@ -21,15 +21,20 @@ def onnx_tensor_sqnr(reference: str | os.PathLike[str], candidate: str | os.Path
 
     ``10 log10(sum(ref^2) / sum((ref - cand)^2))`` over all inputs; higher is better.
     """
-    ref = _all_tensors(reference, inputs)
-    cand = _all_tensors(candidate, inputs)
+    return _sqnr(_all_tensors(reference, inputs), _all_tensors(candidate, inputs))
+
+
+def _sqnr(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray]) -> dict[str, float]:
+    """SQNR per tensor name present in both with the same shape (tensors with no signal are skipped)."""
     out = {}
-    for name, r in ref.items():
-        c = cand.get(name)
-        if c is None or c.shape != r.shape:
+    for name, ref in reference.items():
+        cand = candidate.get(name)
+        if cand is None or cand.shape != ref.shape:
             continue
-        noise = float(((r - c) ** 2).sum())
-        out[name] = float("inf") if noise == 0 else 10 * np.log10(float((r ** 2).sum()) / noise)
+        noise = float(((ref - cand) ** 2).sum())
+        signal = float((ref ** 2).sum())
+        if signal > 0:
+            out[name] = float("inf") if noise == 0 else 10 * np.log10(signal / noise)
     return out
 
 
@@ -76,18 +81,7 @@ def tflite_tensor_sqnr(reference: str | os.PathLike[str], candidate: str | os.Pa
     Both TFLite models run on the same uint8 ``images`` (``(N, H, W, 3)``, raw pixels) with all
     tensors preserved; integer tensors are dequantized with their own parameters before comparing.
     """
-    a = _tflite_tensors(reference, images)
-    b = _tflite_tensors(candidate, images)
-    out = {}
-    for name, ref in a.items():
-        cand = b.get(name)
-        if cand is None or cand.shape != ref.shape:
-            continue
-        noise = float(((ref - cand) ** 2).sum())
-        signal = float((ref ** 2).sum())
-        if signal > 0:
-            out[name] = float("inf") if noise == 0 else 10 * np.log10(signal / noise)
-    return out
+    return _sqnr(_tflite_tensors(reference, images), _tflite_tensors(candidate, images))
 
 
 def _tflite_tensors(path, images: np.ndarray) -> dict[str, np.ndarray]:
