@@ -1,9 +1,13 @@
-"""Deployment commands for STM32N6 and STM32MP2 boards, run only when the tools are installed.
+"""Deployment: commands for STM32N6 and STM32MP2 boards, and validation of a model on a board or its emulator.
 
 :func:`commands` lists, for a model file, the exact command lines a user runs: ST Edge AI Core
 (``stedgeai generate``) for the N6 NPU, STM32CubeProgrammer to flash, and copying the model to an
 STM32MP2 running X-LINUX-AI with its benchmark tool. Each row says whether the tool was found on
 this machine; nothing here pretends to have run on a board.
+
+:func:`validate` runs inputs through ST's validation protocol (:mod:`zoo_helpers.board`) on the
+board named by a descriptor, or, when none is given, on the emulator started in-process, and compares
+the outputs with the host runtime's. Its table says which one answered: ``board`` or ``emulated board``.
 """
 
 from __future__ import annotations
@@ -49,3 +53,35 @@ def commands(model: str | os.PathLike[str], board: str = "", mp2_host: str = "ro
     rows.append({"step": "validate on target", "command": f"board port: {board or '(none given)'}",
                  "tool found here": False})
     return pd.DataFrame(rows)
+
+
+def validate(model, inputs, board: str = "", version: int = 0x302):
+    """Run ``inputs`` on a board (``board`` = descriptor such as ``serial:/dev/ttyACM0:921600``) or the emulator.
+
+    ``inputs`` are ``(N, ...)`` in the model's input dtype (e.g. ``model.prepare(images)``). Returns
+    ``(result, table)``: the :class:`zoo_helpers.board.client.RunResult` and a one-row table with the
+    largest output difference from the host runtime, the mean on-device time per sample and its source.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from zoo_helpers.board.client import BoardClient
+    from zoo_helpers.board.emulator import start_in_thread
+
+    inputs = np.asarray(inputs)
+    client = BoardClient.connect(board if board else start_in_thread(model, version))
+    try:
+        result = client.invoke(inputs, progress=False)
+    finally:
+        client.close()
+    name = model.inputs[0].name
+    runs = [model.invoke({name: inputs[i:i + 1]}) for i in range(len(inputs))]
+    host = {s.name: np.concatenate([s.dequantize(r[s.name]) for r in runs]) for s in model.outputs}
+    on_board = result.stacked()
+    diff = max(float(np.abs(on_board[k] - host[k]).max()) for k in host if k in on_board)
+    table = pd.DataFrame([{"samples": len(result.durations_ms),
+                           "protocol": f"{client.framing.version >> 8}.{client.framing.version & 0xFF}",
+                           "max |board - host| output": diff,
+                           "mean inference time (ms)": float(np.mean(result.durations_ms)),
+                           "measured on": result.source}])
+    return result, table

@@ -1,0 +1,202 @@
+"""Board I/O: codec byte vectors, framing of both versions, fuzzing, client against the emulator, faults."""
+
+import os
+import subprocess
+import sys
+import threading
+import tty
+
+import numpy as np
+import pytest
+import serial
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zoo_helpers.board import codec, link
+from zoo_helpers.board.client import BoardClient, RunInterrupted
+from zoo_helpers.board.emulator import Emulator
+from zoo_helpers.board.ports import FdPort, open_descriptor, parse_descriptor
+
+# --- codec -----------------------------------------------------------------------------------------
+
+
+def test_fixed_byte_vectors_from_the_study():
+    sync = codec.varint(10) + codec.encode("reqMsg", {"reqid": 1, "cmd": codec.CMD["SYNC"]})
+    assert sync.hex(" ") == "0a 08 01 10 00 18 00 22 00 28 00"
+    reply = codec.encode("respMsg", {"reqid": 1, "state": 0, "sync": {"version": 0x301, "capability": 1,
+                                                                      "rtid": 0x104}}, 0x301)
+    assert reply.hex(" ") == "08 01 10 00 52 08 08 81 06 20 01 28 84 02"
+    run = codec.encode("reqMsg", {"reqid": 7, "cmd": codec.CMD["NETWORK_RUN"], "param": 1, "name": "network",
+                                  "opt": 1})
+    assert (codec.varint(len(run)) + run).hex(" ") == "11 08 07 10 0b 18 01 22 07 6e 65 74 77 6f 72 6b 28 01"
+    assert link.Framing(0x301).packets(sync, False)[0].hex()[:4] == "0b0a"
+    assert len(link.Framing(0x301).packets(sync, False)[0]) == 33
+    assert link.Framing(0x302).packets(sync, False)[0][:2] == b"\x00\x0b"
+    assert link.Framing(0x301).packets(reply, True)[0][0] == 0x8E
+    assert link.Framing(0x302).packets(reply, True)[0][:2] == b"\x80\x0e"
+
+
+@pytest.mark.parametrize("version", [0x301, 0x302])
+def test_round_trips_of_every_payload(version):
+    desc = {"name": "in", "format": codec.FORMAT["S8"], "size": 12, "n_dims": 4, "dims": [1, 2, 2, 3],
+            "scale": 0.5, "zeropoint": -128, "addr": 0, "flags": 1}
+    payloads = {
+        "sync": {"version": version, "capability": 9, "rtid": 0x104},
+        "sinfo": {"devid": 0x486, "sclock": 800_000_000, "hclock": 400_000_000, "cache": 0, "extra": [0, 7],
+                  **({"com_param": 4094} if version == 0x302 else {})},
+        "ack": {"param": 3, "error": 1}, "log": {"level": 2, "str": "s:config:npu_freq:1000"},
+        "data": {"type": 0, "size": 3, "addr": 0, "datas": b"\x00\xff\x10"},
+        "op": {"name": "network", "type": 0, "id": 0, "duration": 1.5, "counter_type": 65536, "counters": [1, 2],
+               "stack_used": -1, "heap_used": -1},
+        "tensor": {"desc": desc, "data": {"type": 0, "size": 1, "addr": 0, "datas": b"\x01"}},
+        "minfo": {"name": "network", "rtid": 4, "signature": "s", "compile_datetime": "", "runtime_version": 1,
+                  "tool_version": 2, "n_macc": 2**40, "n_nodes": 1, "n_inputs": 1, "inputs": [desc],
+                  "n_outputs": 1, "outputs": [desc], "n_activations": 0, "n_params": 0, "runtime_desc": "x"},
+    }
+    for key, payload in payloads.items():
+        msg = {"reqid": 5, "state": 2, key: payload}
+        assert codec.decode("respMsg", codec.encode("respMsg", msg, version), version) == msg
+
+
+def test_negative_int32_is_a_ten_byte_varint():
+    raw = codec.encode("aiOperatorMsg", {"stack_used": -1})
+    assert bytes.fromhex("38ffffffffffffffffff01") in raw
+    assert codec.decode("aiOperatorMsg", raw)["stack_used"] == -1
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=200))
+def test_fuzzed_bytes_give_only_typed_errors(data):
+    for kind in ("respMsg", "reqMsg", "aiModelInfoMsg"):
+        try:
+            codec.decode(kind, data)
+        except codec.CodecError:
+            pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=3, max_size=3))
+def test_fuzzed_headers_are_rejected_or_in_range(raw):
+    for version in (0x301, 0x302):
+        framing = link.Framing(version)
+        try:
+            length, _ = framing.decode_header(raw[:framing.header])
+            assert 0 <= length <= framing.payload
+        except link.FramingError:
+            pass
+
+
+@pytest.mark.parametrize("version", [0x301, 0x302])
+def test_a_message_of_exactly_one_payload(version):
+    framing = link.Framing(version)
+    message = bytes(range(32))
+    packets = framing.packets(message, eom_last=True)  # board -> host: full packet, then an empty EOM one
+    assert len(packets) == 2 and all(len(p) == framing.packet for p in packets)
+    assert framing.decode_header(packets[0][:framing.header]) == (32, False)
+    assert framing.decode_header(packets[1][:framing.header]) == (0, True)
+    host = framing.packets(codec.varint(31) + message[:31], eom_last=False)  # host -> board: 32 bytes, one packet
+    assert len(host) == 1 and framing.decode_header(host[0][:framing.header]) == (32, False)
+
+
+# --- client against the emulator ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model(mirror):
+    from zoo_helpers.assets import fetch
+    from zoo_helpers.runtime import load_model
+
+    return load_model(fetch("movenet_heatmaps_192_int8_pc"), num_threads=1)
+
+
+def _pty(emulator):
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    threading.Thread(target=emulator.serve, args=(FdPort(master),), daemon=True).start()
+    return serial.Serial(os.ttyname(slave), 921600, timeout=0.1)
+
+
+def test_emulator_in_a_thread(model):
+    from zoo_helpers.board.emulator import start_in_thread
+
+    client = BoardClient.connect(start_in_thread(model, 0x301))
+    assert client.framing.version == 0x301 and client.source == "emulated board"
+
+
+def _inputs(n):
+    return np.random.default_rng(n).integers(0, 256, (n, 192, 192, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("version", [0x301, 0x302])
+def test_client_over_a_pty_matches_the_host(model, version):
+    client = BoardClient.connect(_pty(Emulator(model, version)))
+    assert client.framing.version == version and client.source == "emulated board"
+    info = client.model_info()
+    assert info["inputs"][0].shape == (1, 192, 192, 3) and info["inputs"][0].zero_point == 127
+    x = _inputs(2)
+    result = client.invoke(x, progress=False)
+    host = model.predict(x)[model.outputs[0].name]
+    assert np.array_equal(result.stacked()[model.outputs[0].name], host)
+    assert len(result.durations_ms) == 2 and all(d > 0 for d in result.durations_ms)
+    perf = client.invoke(x[:1], mode="perf", progress=False)
+    assert perf.outputs == {} and len(perf.durations_ms) == 1
+    layers = client.invoke(x[:1], mode="per_layer", progress=False)
+    assert len(layers.layers[0]) == 3
+    with pytest.raises(ValueError, match=r"\(N, 192, 192, 3\) uint8"):
+        client.invoke(x.astype(np.float32), progress=False)
+    client.close()
+
+
+def test_client_over_tcp_with_the_emulator_process(model):
+    proc = subprocess.Popen([sys.executable, "-m", "zoo_helpers.board.emulator", "--model", str(model.path),
+                             "--listen", "tcp:0"], stdout=subprocess.PIPE, text=True)
+    try:
+        desc = proc.stdout.readline().strip()
+        assert desc.startswith("socket:127.0.0.1:")
+        client = BoardClient.connect(open_descriptor(desc, timeout=0.1))
+        x = _inputs(1)
+        result = client.invoke(x, progress=False)
+        assert np.array_equal(result.stacked()[model.outputs[0].name], model.predict(x)[model.outputs[0].name])
+        client.close()
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("fault", ["drop_byte", "bad_header", "stall", "disconnect"])
+def test_faults_end_in_typed_errors_and_keep_results(model, fault):
+    emulator = Emulator(model, 0x302, faults=(fault,), fault_at=2)
+    client = BoardClient.connect(_pty(emulator), timeouts={"output": 1.0, "data_ack": 1.0})
+    x = _inputs(4)
+    with pytest.raises(RunInterrupted) as err:
+        client.invoke(x, progress=False)
+    partial = err.value.partial
+    assert isinstance(err.value.cause, link.BoardError)
+    assert len(partial.durations_ms) == 2 and len(partial.outputs[model.outputs[0].name]) == 2
+    fresh = BoardClient.connect(_pty(Emulator(model, 0x302)))  # a reset board: resume where it stopped
+    done = fresh.invoke(x, progress=False, resume=partial)
+    assert np.array_equal(done.stacked()[model.outputs[0].name], model.predict(x)[model.outputs[0].name])
+
+
+def test_logs_are_acknowledged_and_kept(model):
+    client = BoardClient.connect(_pty(Emulator(model, 0x302, faults=("log",))))
+    result = client.invoke(_inputs(2), progress=False)
+    assert len(result.durations_ms) == 2 and len(client.logs) == 2
+    assert client.logs[0][1].startswith("s:config:emulator")
+
+
+def test_no_board_is_a_clear_error(tmp_path):
+    master, slave = os.openpty()  # a port where nothing answers
+    port = serial.Serial(os.ttyname(slave), 921600, timeout=0.05)
+    with pytest.raises(ConnectionError, match="no board answered"):
+        BoardClient.connect(port, timeouts={"sync": 0.2})
+    os.close(master)
+
+
+def test_descriptors():
+    assert parse_descriptor("serial")[1] == {"port": None, "baudrate": 115200, "spy": False}
+    assert parse_descriptor("serial:COM6:921600:spy")[1] == {"port": "COM6", "baudrate": 921600, "spy": True}
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        parse_descriptor("usb:1")
+    with pytest.raises(ConnectionError):
+        open_descriptor("serial:/dev/does-not-exist:921600")

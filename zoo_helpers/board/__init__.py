@@ -1,0 +1,8 @@
+"""Board I/O: ST's validation-on-target protocol (3.1 and 3.2) over pyserial, TCP or a pty, and an emulator.
+
+- :mod:`zoo_helpers.board.codec`: the protocol's protobuf messages, encoded and decoded by hand;
+- :mod:`zoo_helpers.board.link`: packets, headers, sync bytes and timeouts of both versions;
+- :mod:`zoo_helpers.board.ports`: descriptors (``serial:PORT:BAUD``, ``socket:HOST:PORT``), ST-LINK discovery;
+- :mod:`zoo_helpers.board.client`: connect, model info, ``invoke`` with outputs and on-device timings;
+- :mod:`zoo_helpers.board.emulator`: a host process that answers like the firmware (numbers "emulated").
+"""

@@ -1,0 +1,241 @@
+"""A host-side emulator of ST's aiValidation firmware: same bytes on the wire, model run on the host.
+
+It answers SYNC, SYS_INFO, NETWORK_INFO, NETWORK_RUN (IO-only, per-layer, perf-only with one
+broadcast input element) and DISCONNECT like the firmware (board I/O study, sections 1.3-1.9), and
+runs the model with :mod:`zoo_helpers.runtime`. Durations it reports are *measured on the host*;
+its model info says ``EMULATED`` so every client labels the numbers "emulated", never "board".
+
+Faults for tests (``faults``): ``drop_byte`` (one byte missing from the first output packet),
+``bad_header`` (a corrupted packet header), ``stall`` (stops answering during a run), ``log`` (a log
+message before the outputs, which the host must acknowledge), ``disconnect`` (closes the link in the
+middle of the outputs of the run number given by ``fault_at``).
+
+Command line: ``python -m zoo_helpers.board.emulator --model FILE --listen pty|tcp:PORT``; it prints
+the descriptor to connect to (``serial:/dev/pts/N:921600`` or ``socket:127.0.0.1:PORT``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+
+import numpy as np
+
+from zoo_helpers.board import codec
+from zoo_helpers.board.codec import CMD, ERROR, FORMAT, RUN, STATE, TENSOR_FLAG
+from zoo_helpers.board.link import BoardError, BoardLink, Framing, Idle, PortClosed
+from zoo_helpers.board.ports import FdPort, SocketPort
+
+EMULATED = "EMULATED on the host (zoo_helpers.board.emulator)"
+SCLOCK = 800_000_000
+_DTYPE_FORMAT = {np.dtype(np.uint8): FORMAT["U8"], np.dtype(np.int8): FORMAT["S8"],
+                 np.dtype(np.float32): FORMAT["FLOAT_B24"], np.dtype(np.int16): FORMAT["S16"]}
+
+
+class Emulator:
+    """Board state machine around a :class:`zoo_helpers.runtime.Model`."""
+
+    def __init__(self, model, version: int = 0x302, com_param: int = 4094, faults: tuple[str, ...] = (),
+                 fault_at: int = 0) -> None:
+        self.model, self.version, self.com_param = model, version, com_param if version >= 0x302 else 0
+        self.faults, self.fault_at, self.runs = set(faults), fault_at, 0
+
+    # --- descriptions -------------------------------------------------------------------------
+    def _desc(self, spec, flags: int) -> dict:
+        shape = [int(d or 1) for d in spec.shape]
+        scale = float(spec.scale[0]) if spec.quantized else 0.0
+        zp = int(spec.zero_point[0]) if spec.quantized else 0
+        return {"name": spec.name[:63], "format": _DTYPE_FORMAT.get(np.dtype(spec.dtype), FORMAT["FLOAT_B24"]),
+                "size": int(np.prod(shape)), "n_dims": len(shape), "dims": shape, "scale": scale,
+                "zeropoint": zp, "addr": 0, "flags": flags | TENSOR_FLAG["IN_MEMPOOL"]}
+
+    def model_info(self) -> dict:
+        ins = [self._desc(s, TENSOR_FLAG["INPUT"]) for s in self.model.inputs]
+        outs = [self._desc(s, TENSOR_FLAG["OUTPUT"]) for s in self.model.outputs]
+        return {"name": "network", "rtid": 4 | 1 << 8 | 1 << 16, "signature": self.model.path.name[:63],
+                "compile_datetime": "", "runtime_version": 0x0A000000, "tool_version": 0x02000000, "n_macc": 0,
+                "n_nodes": 1, "n_inputs": len(ins), "inputs": ins, "n_outputs": len(outs), "outputs": outs,
+                "n_activations": 0, "n_params": 0, "runtime_desc": EMULATED}
+
+    # --- serving ------------------------------------------------------------------------------
+    def serve(self, port, idle_timeout: float | None = None) -> None:
+        """Answer requests on ``port`` until DISCONNECT-and-close, the port fails, or ``idle_timeout``."""
+        framing = Framing(self.version)
+        link = BoardLink(port, framing, packet_timeout=0.5)
+        while True:
+            try:
+                raw = link.receive(timeout=idle_timeout if idle_timeout is not None else 3600)
+                req = codec.decode("reqMsg", raw, self.version)
+            except Idle:
+                if idle_timeout is not None:
+                    return
+                continue
+            except PortClosed:
+                return
+            except (BoardError, ValueError):
+                try:
+                    port.reset_input_buffer()  # resync: drop whatever is left and wait for a new request
+                except (OSError, EOFError):
+                    return
+                framing.payload = 32
+                continue
+            except (OSError, EOFError):
+                return
+            try:
+                if not self._dispatch(link, framing, req):
+                    return
+            except (OSError, EOFError, BoardError):
+                return
+
+    def _reply(self, link, req, state: str, **payload) -> None:
+        msg = {"reqid": req.get("reqid", 0), "state": STATE[state], **payload}
+        link.send(codec.encode("respMsg", msg, self.version))
+
+    def _ack(self, link, req, state: str, param: int = 0, error: str = "NONE") -> None:
+        self._reply(link, req, state, ack={"param": param, "error": ERROR[error]})
+
+    def _dispatch(self, link: BoardLink, framing: Framing, req: dict) -> bool:
+        cmd = req.get("cmd", 0)
+        if cmd == CMD["SYNC"]:
+            self._reply(link, req, "IDLE", sync={"version": self.version, "capability": 1 | 8, "rtid": 4 | 1 << 8})
+        elif cmd == CMD["SYS_INFO"]:
+            sinfo = {"devid": 0x486, "sclock": SCLOCK, "hclock": SCLOCK // 2, "cache": 0,
+                     "extra": [0, 1_000_000_000, 900_000_000]}
+            if self.version >= 0x302:
+                sinfo["com_param"] = self.com_param
+            self._reply(link, req, "IDLE", sinfo=sinfo)
+            if self.com_param:
+                framing.payload = self.com_param  # switch after the reply, as the firmware does
+        elif cmd == CMD["NETWORK_INFO"]:
+            if req.get("param", 0) == 0:
+                self._reply(link, req, "IDLE", minfo=self.model_info())
+            else:
+                self._ack(link, req, "ERROR", ERROR["INVALID_PARAM"], "INVALID_PARAM")
+        elif cmd == CMD["NETWORK_RUN"]:
+            self._run(link, req)
+        elif cmd == CMD["DISCONNECT"]:
+            framing.payload = 32
+        else:
+            self._ack(link, req, "ERROR", ERROR["INVALID_PARAM"], "INVALID_PARAM")
+        return True
+
+    def _run(self, link: BoardLink, req: dict) -> None:
+        mode = req.get("param", RUN["IO_ONLY"])
+        const = bool(mode & RUN["CONST_VALUE"])
+        feed = {}
+        for k, spec in enumerate(self.model.inputs):
+            nbytes = int(np.prod([d or 1 for d in spec.shape])) * np.dtype(spec.dtype).itemsize
+            self._ack(link, req, "WAITING", nbytes if k == 0 else 0)
+            data = codec.decode("aiDataMsg", link.receive(), self.version)
+            raw = data.get("datas", b"")
+            expected = np.dtype(spec.dtype).itemsize if const else nbytes
+            if len(raw) != expected:
+                self._ack(link, req, "ERROR", len(raw), "INVALID_SIZE")
+                return
+            values = np.frombuffer(raw, spec.dtype)
+            feed[spec.name] = (np.full(spec.shape, values[0], spec.dtype) if const
+                               else values.reshape([d or 1 for d in spec.shape]))
+            last = k == len(self.model.inputs) - 1
+            self._ack(link, req, "PROCESSING" if last else "WAITING", len(raw))
+            codec.decode("ackMsg", link.receive(), self.version)  # the host's ack
+        self.runs += 1
+        if "stall" in self.faults and self.runs > self.fault_at:
+            time.sleep(3600)
+        start = time.perf_counter()
+        outputs = self.model.invoke(feed)
+        ms = (time.perf_counter() - start) * 1e3
+        if mode & RUN["PER_LAYER"]:
+            for epoch in range(3):  # a few epochs, each a third of the measured time (emulated)
+                self._reply(link, req, "PROCESSING", op={
+                    "name": f"epoch_{epoch}", "type": 1 << 24 | 4 << 24 | 2, "id": 2 << 16 | epoch,
+                    "duration": ms / 3, "counter_type": 1 << 16, "counters": [0, int(ms / 3 * SCLOCK / 1e3), 0],
+                    "stack_used": -1, "heap_used": -1})
+        if "log" in self.faults:
+            self._reply(link, req, "PROCESSING", log={"level": 1, "str": "s:config:emulator:log-before-outputs"})
+            codec.decode("ackMsg", link.receive(), self.version)
+        cycles = int(ms * SCLOCK / 1e3)
+        self._reply(link, req, "PROCESSING", op={
+            "name": "network", "type": 0, "id": 0, "duration": ms, "counter_type": 0 << 16,
+            "counters": [cycles & 0xFFFFFFFF, cycles >> 32] + [0] * 8, "stack_used": -1, "heap_used": -1})
+        perf = bool(mode & RUN["PERF"])
+        for k, spec in enumerate(self.model.outputs):
+            last = k == len(self.model.outputs) - 1
+            flags = (TENSOR_FLAG["OUTPUT"] | (TENSOR_FLAG["LAST"] if last else 0)
+                     | (TENSOR_FLAG["NO_DATA"] if perf else 0))
+            data = b"" if perf else np.ascontiguousarray(outputs[spec.name]).tobytes()
+            if "disconnect" in self.faults and self.runs > self.fault_at:
+                raise EOFError("emulated disconnect in the middle of the outputs")
+            message = codec.encode("respMsg", {"reqid": req["reqid"], "state": STATE["DONE" if last else "PROCESSING"],
+                                               "tensor": {"desc": self._desc(spec, flags),
+                                                          "data": {"type": 0, "size": len(data), "addr": 0,
+                                                                   "datas": data}}}, self.version)
+            packets = link.framing.packets(message, eom_last=True)
+            if "drop_byte" in self.faults and self.runs > self.fault_at and k == 0:
+                packets[0] = packets[0][:-1]
+            if "bad_header" in self.faults and self.runs > self.fault_at and k == 0:
+                packets[0] = b"\x7f" * link.framing.header + packets[0][link.framing.header:]
+            for packet in packets:
+                link.port.write(packet)
+
+
+def start_in_thread(model, version: int = 0x302, **options):
+    """Serve an :class:`Emulator` on a new pty in a daemon thread; returns the open ``serial.Serial`` to it.
+
+    For notebooks and tests that want "a board" in-process. The numbers it reports are host-measured.
+    """
+    import threading
+    import tty
+
+    import serial
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    emulator = Emulator(model, version, **options)
+    threading.Thread(target=emulator.serve, args=(FdPort(master, timeout=0.1),), daemon=True).start()
+    return serial.Serial(os.ttyname(slave), 921600, timeout=0.1)
+
+
+def _serve_pty(emulator: Emulator) -> None:
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    print(f"serial:{os.ttyname(slave)}:921600", flush=True)
+    emulator.serve(FdPort(master, timeout=0.1))
+
+
+def _serve_tcp(emulator: Emulator, port: int) -> None:
+    with socket.create_server(("127.0.0.1", port)) as server:
+        print(f"socket:127.0.0.1:{server.getsockname()[1]}", flush=True)
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                emulator.serve(SocketPort(conn))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point (see the module docstring)."""
+    from zoo_helpers.runtime import load_model
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help=".tflite or .onnx model the emulated board runs")
+    parser.add_argument("--listen", default="pty", help="'pty' or 'tcp:PORT' (0 picks a free port)")
+    parser.add_argument("--protocol", choices=["3.1", "3.2"], default="3.2")
+    parser.add_argument("--fault", action="append", default=[], help="inject a fault (see the module docstring)")
+    parser.add_argument("--fault-at", type=int, default=0, help="first run affected by the faults")
+    args = parser.parse_args(argv)
+    emulator = Emulator(load_model(args.model, num_threads=1), 0x301 if args.protocol == "3.1" else 0x302,
+                        faults=tuple(args.fault), fault_at=args.fault_at)
+    if args.listen == "pty":
+        _serve_pty(emulator)
+    elif args.listen.startswith("tcp:"):
+        _serve_tcp(emulator, int(args.listen[4:]))
+    else:
+        sys.exit(f"--listen must be 'pty' or 'tcp:PORT', not {args.listen!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Link layer of ST's validation protocol: fixed-size packets, headers, per-packet sync, timeouts.
+
+Both wire variants (board I/O study, section 1.3):
+
+=========  ===============================================  ==========================================
+           3.1                                              3.2
+=========  ===============================================  ==========================================
+header     1 byte: bits 0-6 length, bit 7 end of message    2 bytes big-endian: 0x80 end of message,
+                                                            15 bits length
+payload    32 bytes                                         32, then ``com_param`` after SYS_INFO
+=========  ===============================================  ==========================================
+
+Host -> board: ``varint(len) + message``, cut into payload-size chunks, each sent padded to a full
+packet; after every packet but the last the host waits for one sync byte (the board sends 0xAA).
+Board -> host: the bare message, full packets, the last one flagged end-of-message (an empty EOM
+packet when the length is a multiple of the payload size). Every read has a deadline; a missing
+byte ends in :class:`LinkTimeout`, a bad header in :class:`FramingError`, never a hang.
+"""
+
+from __future__ import annotations
+
+import time
+
+from zoo_helpers.board.codec import read_varint, varint
+
+SYNC_BYTE = b"\xaa"
+DEFAULT_PAYLOAD = 32
+MAX_MESSAGE = 64 << 20
+
+
+class BoardError(RuntimeError):
+    """Base class of board communication errors."""
+
+
+class LinkTimeout(BoardError, TimeoutError):
+    """The other side did not send the expected bytes in time."""
+
+
+class Idle(LinkTimeout):
+    """No request started within the wait (the emulator's idle timeout)."""
+
+
+class FramingError(BoardError):
+    """A packet header that cannot be right (length larger than the payload, bad flags)."""
+
+
+class PortClosed(BoardError, ConnectionError):
+    """The port failed or was closed (a board unplugged, a socket reset)."""
+
+
+class Framing:
+    """Packet layout of one protocol version (``0x301`` or ``0x302``); the payload size may change."""
+
+    def __init__(self, version: int, payload: int = DEFAULT_PAYLOAD) -> None:
+        if version not in (0x301, 0x302):
+            raise ValueError(f"unsupported protocol version {version:#x}; use 0x301 or 0x302")
+        self.version, self.payload = version, payload
+        self.header = 1 if version == 0x301 else 2
+
+    @property
+    def packet(self) -> int:
+        """Bytes of one packet on the wire."""
+        return self.header + self.payload
+
+    def encode_header(self, length: int, eom: bool) -> bytes:
+        if self.header == 1:
+            return bytes([(0x80 if eom else 0) | length])
+        return bytes([(0x80 if eom else 0) | (length >> 8) & 0x7F, length & 0xFF])
+
+    def decode_header(self, raw: bytes) -> tuple[int, bool]:
+        if self.header == 1:
+            length, eom = raw[0] & 0x7F, bool(raw[0] & 0x80)
+        else:
+            length, eom = ((raw[0] & 0x7F) << 8) | raw[1], bool(raw[0] & 0x80)
+        if length > self.payload:
+            raise FramingError(f"packet header announces {length} bytes in a {self.payload}-byte payload")
+        return length, eom
+
+    def packets(self, data: bytes, eom_last: bool) -> list[bytes]:
+        """Cut ``data`` into padded packets (an extra empty EOM packet when ``eom_last`` and it fits exactly)."""
+        chunks = [data[i:i + self.payload] for i in range(0, len(data), self.payload)] or [b""]
+        if eom_last and len(chunks[-1]) == self.payload:
+            chunks.append(b"")
+        out = []
+        for k, chunk in enumerate(chunks):
+            last = k == len(chunks) - 1
+            out.append(self.encode_header(len(chunk), eom_last and last) + chunk.ljust(self.payload, b"\0"))
+        return out
+
+
+def read_exact(port, n: int, timeout: float) -> bytes:
+    """Read exactly ``n`` bytes before ``timeout`` seconds pass, or raise :class:`LinkTimeout`."""
+    deadline = time.monotonic() + timeout
+    buf = bytearray()
+    while len(buf) < n:
+        try:
+            chunk = port.read(n - len(buf))
+        except (OSError, EOFError) as exc:
+            raise PortClosed(f"port failed while reading: {exc}") from exc
+        if chunk:
+            buf += chunk
+        elif time.monotonic() > deadline:
+            raise LinkTimeout(f"timed out after {timeout:.2f} s with {len(buf)} of {n} bytes")
+    return bytes(buf)
+
+
+def _wait_for_byte(port, timeout: float) -> bool:
+    """Wait for the first byte of a packet; leaves it in the port by peeking when possible."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = getattr(port, "in_waiting", None)
+        if waiting is None:  # ports without in_waiting: FdPort / SocketPort peek
+            if port.peek(0.1):
+                return True
+        elif waiting:
+            return True
+        else:
+            time.sleep(0.005)
+    return False
+
+
+def write(port, data: bytes) -> None:
+    try:
+        port.write(data)
+        if hasattr(port, "flush"):
+            port.flush()
+    except (OSError, EOFError) as exc:
+        raise PortClosed(f"port failed while writing: {exc}") from exc
+
+
+class HostLink:
+    """The host end: send delimited requests, receive packetised responses."""
+
+    def __init__(self, port, framing: Framing, sync_timeout: float = 5.0) -> None:
+        self.port, self.framing, self.sync_timeout = port, framing, sync_timeout
+        self.bytes_sent = 0
+
+    def send(self, message: bytes) -> None:
+        """Send one message (varint-delimited), waiting for the sync byte between packets."""
+        packets = self.framing.packets(varint(len(message)) + message, eom_last=False)
+        for k, packet in enumerate(packets):
+            write(self.port, packet)
+            self.bytes_sent += len(packet)
+            if k < len(packets) - 1:
+                read_exact(self.port, 1, self.sync_timeout)  # any byte: the board wants the next packet
+
+    def receive(self, timeout: float) -> bytes:
+        """Read packets until end-of-message; returns the concatenated payloads."""
+        deadline = time.monotonic() + timeout
+        out = bytearray()
+        while True:
+            raw = read_exact(self.port, self.framing.packet, max(0.0, deadline - time.monotonic()) + 1e-3)
+            length, eom = self.framing.decode_header(raw[:self.framing.header])
+            out += raw[self.framing.header:self.framing.header + length]
+            if eom:
+                return bytes(out)
+
+
+class BoardLink:
+    """The board end (for the emulator): receive delimited requests, send packetised responses."""
+
+    def __init__(self, port, framing: Framing, packet_timeout: float = 2.0) -> None:
+        self.port, self.framing, self.packet_timeout = port, framing, packet_timeout
+
+    def receive(self, timeout: float | None = None) -> bytes:
+        """One delimited message; sends the sync byte whenever the message needs another packet."""
+        buf = bytearray()
+        first = True
+        while True:
+            wait = (timeout if first and timeout is not None else self.packet_timeout)
+            if first and not _wait_for_byte(self.port, wait):
+                raise Idle(f"no request in {wait:.1f} s")
+            raw = read_exact(self.port, self.framing.packet, wait)
+            first = False
+            length, _ = self.framing.decode_header(raw[:self.framing.header])
+            buf += raw[self.framing.header:self.framing.header + length]
+            try:
+                size, start = read_varint(bytes(buf), 0)
+            except ValueError:
+                size, start = None, 0  # the length prefix itself is not complete yet
+            if size is not None and size > MAX_MESSAGE:
+                raise FramingError(f"a {size}-byte message is larger than any request ({MAX_MESSAGE} bytes)")
+            if size is not None and len(buf) - start >= size:
+                return bytes(buf[start:start + size])
+            write(self.port, SYNC_BYTE)
+
+    def send(self, message: bytes) -> None:
+        for packet in self.framing.packets(message, eom_last=True):
+            write(self.port, packet)
