@@ -200,3 +200,35 @@ def test_descriptors():
         parse_descriptor("usb:1")
     with pytest.raises(ConnectionError):
         open_descriptor("serial:/dev/does-not-exist:921600")
+
+
+def test_stlink_discovery(monkeypatch):
+    from types import SimpleNamespace
+
+    from serial.tools import list_ports
+
+    from zoo_helpers.board import ports
+
+    fake = [SimpleNamespace(device="/dev/ttyUSB0", vid=0x10C4, pid=0xEA60),   # some other USB serial
+            SimpleNamespace(device="/dev/ttyACM1", vid=0x0483, pid=0x5740),   # STM32 USB-CDC
+            SimpleNamespace(device="/dev/ttyACM0", vid=0x0483, pid=0x374E)]   # ST-LINK V3
+    monkeypatch.setattr(list_ports, "comports", lambda: fake)
+    assert ports.stlink_ports() == ["/dev/ttyACM0", "/dev/ttyACM1"]
+    monkeypatch.setattr(list_ports, "comports", lambda: fake[:1])
+    with pytest.raises(ConnectionError, match="no ST-LINK serial port"):
+        open_descriptor("serial:921600")
+
+
+def test_validate_compares_board_and_host(model):
+    from zoo_helpers import deploy
+
+    x = _inputs(2)
+    result, table = deploy.validate(model, x, "", 0x301, score=lambda o: float(next(iter(o.values())).mean()),
+                                    metric="mean heat")
+    row = table.iloc[0]
+    assert row["measured on"] == "emulated board" and row["protocol"] == "3.1" and row["samples"] == 2
+    assert row["max |board - host| output"] == 0.0 and row["mean heat on board"] == row["mean heat on host"]
+    from zoo_helpers.board.emulator import start_in_thread
+
+    info = BoardClient.connect(start_in_thread(model)).model_info()
+    assert info["macc"] > 200e6  # the emulator reports the model's MACCs from the footprint analysis

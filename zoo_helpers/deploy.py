@@ -55,12 +55,14 @@ def commands(model: str | os.PathLike[str], board: str = "", mp2_host: str = "ro
     return pd.DataFrame(rows)
 
 
-def validate(model, inputs, board: str = "", version: int = 0x302):
+def validate(model, inputs, board: str = "", version: int = 0x302, score=None, metric: str = "accuracy"):
     """Run ``inputs`` on a board (``board`` = descriptor such as ``serial:/dev/ttyACM0:921600``) or the emulator.
 
     ``inputs`` are ``(N, ...)`` in the model's input dtype (e.g. ``model.prepare(images)``). Returns
     ``(result, table)``: the :class:`zoo_helpers.board.client.RunResult` and a one-row table with the
     largest output difference from the host runtime, the mean on-device time per sample and its source.
+    ``score``, when given, maps a dict of ``(N, ...)`` outputs to a number: the table then shows ``metric``
+    computed on the board's outputs and on the host's for the same samples.
     """
     import numpy as np
     import pandas as pd
@@ -83,5 +85,7 @@ def validate(model, inputs, board: str = "", version: int = 0x302):
                            "protocol": f"{client.framing.version >> 8}.{client.framing.version & 0xFF}",
                            "max |board - host| output": diff,
                            "mean inference time (ms)": float(np.mean(result.durations_ms)),
+                           **({f"{metric} on board": score(on_board), f"{metric} on host": score(host)}
+                              if score else {}),
                            "measured on": result.source}])
     return result, table

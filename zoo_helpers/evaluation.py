@@ -44,6 +44,10 @@ class Samples:
     def __len__(self) -> int:
         return len(self.people)
 
+    def subset(self, n: int) -> Samples:
+        """The first ``n`` samples."""
+        return Samples(self.images[:n], self.transforms[:n], self.people[:n], self.mode, self.skipped)
+
 
 def prepare_samples(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: SampleMode = "person_crops",
                     limit: int | None = None, progress: bool = False) -> Samples:

@@ -116,8 +116,11 @@ def _palm_rect(s: Sample, palm_model, fallback):
 
 
 def hand_scores(model, crops: np.ndarray, transforms: list, samples: list[Sample]) -> dict[str, np.ndarray]:
-    """Run a hand landmark model on crops; per-sample EPE (px), PCK@0.2 and per-keypoint PCK@0.2."""
-    decoded = landmarks.decode_hand(model.predict(crops))
+    """Run a hand landmark model on crops; per-sample EPE (px), PCK@0.2 and per-keypoint PCK@0.2.
+
+    ``model`` may also be a dict of outputs already computed (e.g. by a board) for ``crops``.
+    """
+    decoded = landmarks.decode_hand(model if isinstance(model, dict) else model.predict(crops))
     pred = np.stack([t.to_original(p[:, :2]) for t, p in zip(transforms, decoded["landmarks"], strict=True)])
     gt = np.stack([s.keypoints for s in samples])
     vis = gt[..., 2] > 0
@@ -150,8 +153,11 @@ def decode_face(outputs: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def face_scores(model, crops: np.ndarray, transforms: list, samples: list[Sample]) -> dict[str, np.ndarray]:
-    """Run a face mesh model on crops; per-face inter-ocular NME over :data:`FACE_POINTS`, mesh in pixels."""
-    mesh = decode_face(model.predict(crops))
+    """Run a face mesh model on crops; per-face inter-ocular NME over :data:`FACE_POINTS`, mesh in pixels.
+
+    ``model`` may also be a dict of outputs already computed (e.g. by a board) for ``crops``.
+    """
+    mesh = decode_face(model if isinstance(model, dict) else model.predict(crops))
     mesh_px = np.stack([t.to_original(m) for t, m in zip(transforms, mesh, strict=True)])
     pred68 = np.full((len(samples), 68, 2), np.nan)
     pred68[:, FACE_POINTS] = mesh_px[:, [landmarks.MESH_TO_68[i] for i in FACE_POINTS]]

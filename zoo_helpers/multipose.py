@@ -27,6 +27,10 @@ class Images:
     image_ids: list[int]
     skipped: list[str] = field(default_factory=list)
 
+    def subset(self, n: int) -> Images:
+        """The first ``n`` images."""
+        return Images(self.images[:n], self.transforms[:n], self.image_ids[:n], self.skipped)
+
 
 @dataclass
 class Detections:

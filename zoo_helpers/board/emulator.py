@@ -55,8 +55,11 @@ class Emulator:
     def model_info(self) -> dict:
         ins = [self._desc(s, TENSOR_FLAG["INPUT"]) for s in self.model.inputs]
         outs = [self._desc(s, TENSOR_FLAG["OUTPUT"]) for s in self.model.outputs]
+        from zoo_helpers.footprint import analyze
+
         return {"name": "network", "rtid": 4 | 1 << 8 | 1 << 16, "signature": self.model.path.name[:63],
-                "compile_datetime": "", "runtime_version": 0x0A000000, "tool_version": 0x02000000, "n_macc": 0,
+                "compile_datetime": "", "runtime_version": 0x0A000000, "tool_version": 0x02000000,
+                "n_macc": analyze(self.model.path).maccs,
                 "n_nodes": 1, "n_inputs": len(ins), "inputs": ins, "n_outputs": len(outs), "outputs": outs,
                 "n_activations": 0, "n_params": 0, "runtime_desc": EMULATED}
 
