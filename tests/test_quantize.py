@@ -14,7 +14,7 @@ def requantized(mirror, tmp_path_factory):
     coco = datasets.load_coco_keypoints(ann, ann.parent)
     samples = evaluation.prepare_samples(coco, (192, 192), "person_crops")
     tflite = fetch("movenet_heatmaps_192_int8_pc")
-    paths = quantize.requantize_from_int8(tflite, tmp_path_factory.mktemp("q"), samples.images[:4])
+    paths = quantize.requantize(tflite, tmp_path_factory.mktemp("q"), samples.images[:4])
     return tflite, paths, samples
 
 

@@ -228,7 +228,7 @@ def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], mode: Sample
     """Evaluate several catalog models on the same data, preparing samples once per input size.
 
     Only models whose file is already local (mirror or cache) are run; the others are left out,
-    and :func:`zoo_helpers.tables.oks_table` says why.
+    and :func:`zoo_helpers.tables.accuracy_table` says why.
     """
     from zoo_helpers.assets import fetch, status
     from zoo_helpers.runtime import load_model

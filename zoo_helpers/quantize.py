@@ -188,7 +188,7 @@ def quantize_onnx(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str
     return Path(out)
 
 
-def requantize_from_int8(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str],
+def requantize(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str],
                          calibration: np.ndarray, equalized: bool = True,
                          rescale: tuple[float, float] | None = None) -> dict[str, Path]:
     """Recover the float graph of a TFLite model and quantize it, per-channel and per-tensor.
