@@ -102,3 +102,9 @@ def test_pareto_figure_marks_both_kinds():
     fig = plots.pareto(t, "test")
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert "published, ST mean OKS" in labels and "measured, ST mean OKS" in labels
+
+
+def test_side_by_side_ratios():
+    t = tables.side_by_side("overview", "yolov8n_pose", {"maccs_m": "MACCs (M)"},
+                            {"yolov8n_pose_256_pc": {"maccs_m": 741.778 / 2}}, "host CPU", key="catalog", ratios=True)
+    assert t.iloc[0]["ratio MACCs"] == 0.5 and t.iloc[1]["ratio MACCs"] == "—"

@@ -94,7 +94,8 @@ def accuracy_table(card: str, measured: dict[str, dict[str, Any]], why_missing: 
 
 
 def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[str, dict[str, float]],
-                 source: str, key: str = "resolution", why_missing: str = "not measured here") -> pd.DataFrame:
+                 source: str, key: str = "resolution", why_missing: str = "not measured here",
+                 ratios: bool = False) -> pd.DataFrame:
     """A published table with a measured column beside each published one.
 
     Parameters
@@ -111,6 +112,8 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
         The published field that identifies a row.
     why_missing
         Shown in the note column of rows with no measurement.
+    ratios
+        Add a ``measured / published`` column per field where both are numbers.
 
     Examples
     --------
@@ -128,6 +131,9 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
         for field, header in columns.items():
             entry[f"published {header}"] = "NA" if row.get(field) is None else row[field]
             entry[f"measured {header}"] = round(m[field], 2) if field in m else "—"
+            if ratios:
+                both = field in m and isinstance(row.get(field), int | float) and row[field]
+                entry[f"ratio {header.split(' (')[0]}"] = round(m[field] / row[field], 2) if both else "—"
         entry["measured on"] = source if m else "—"
         entry["note"] = "" if m else why_missing
         out.append(entry)
