@@ -232,3 +232,21 @@ def test_validate_compares_board_and_host(model):
 
     info = BoardClient.connect(start_in_thread(model)).model_info()
     assert info["macc"] > 200e6  # the emulator reports the model's MACCs from the footprint analysis
+
+
+def test_deploy_commands_run_only_found_tools(tmp_path, monkeypatch):
+    from zoo_helpers import deploy
+
+    fake = tmp_path / "bin" / "stedgeai"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho \"generated $3\"\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"x")
+    table = deploy.commands(model, board="serial:/dev/ttyACM0:921600", run=True).set_index("step")
+    assert table.loc["generate", "result"] == "ran: exit 0 generated m.tflite"
+    assert table.loc["flash", "result"].startswith("shown (STM32_Programmer_CLI not found")
+    assert table.loc["copy to MP2", "result"].startswith("shown")  # no MP2 host given: never run
+    shown = deploy.commands(model).set_index("step")
+    assert shown.loc["generate", "result"] == "shown"
