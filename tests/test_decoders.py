@@ -44,6 +44,38 @@ def test_confidence_is_the_peak_and_borders_are_safe():
     assert np.isfinite(out).all()
 
 
+@pytest.mark.parametrize("shape", [(16, 48, 48, 17), (3, 7, 5, 2), (1, 1, 1, 1), (2, 1, 6, 3), (5, 9, 1, 4)])
+@pytest.mark.parametrize("levels", [None, 1, 3, 16])
+def test_peak_is_the_first_flat_argmax_including_ties(shape, levels):
+    """Same cell as argmax over the flattened map (what ST's tf.argmax returns), ties included."""
+    hm = np.random.default_rng(sum(shape)).random(shape, dtype=np.float32)
+    if levels is not None:  # few levels, as int8 outputs give: many maps have tied peaks
+        hm = np.round(hm * levels).astype(np.float32)
+    b, h, w, k = shape
+    flat = hm.reshape(b, h * w, k)
+    iy, ix = np.divmod(flat.argmax(axis=1), w)
+    out = decode_heatmaps(hm)
+    assert np.array_equal(out[..., 0], ((ix + 0.5) / w).astype(np.float32))
+    assert np.array_equal(out[..., 1], ((iy + 0.5) / h).astype(np.float32))
+    assert np.array_equal(out[..., 2], flat.max(axis=1))
+
+
+def test_integer_heatmaps_decode_like_their_dequantised_floats():
+    raw = np.random.default_rng(5).integers(-128, 128, (4, 12, 12, 17), dtype=np.int8)
+    floats = (raw.astype(np.float32) + 128) * 0.0039
+    assert np.array_equal(decode_heatmaps(raw)[..., :2], decode_heatmaps(floats)[..., :2])
+
+
+def test_nan_cells_are_skipped():
+    hm = np.zeros((1, 4, 4, 2), np.float32)
+    hm[0, 0, 0, 0] = np.nan
+    hm[0, 2, 1, 0] = 0.5
+    hm[..., 1] = np.nan
+    out = decode_heatmaps(hm)
+    assert out[0, 0].tolist() == pytest.approx([1.5 / 4, 2.5 / 4, 0.5])
+    assert out[0, 1, 2] == -np.inf
+
+
 def test_regression_output_is_swapped_to_xy():
     raw = np.random.default_rng(2).uniform(size=(3, 1, 17, 3)).astype(np.float32)
     out = decode_singlepose(raw)
@@ -56,3 +88,5 @@ def test_bad_shapes_and_modes():
         decode_singlepose(np.zeros((1, 17, 3)))
     with pytest.raises(ValueError, match="unknown heatmap mode"):
         decode_heatmaps(np.zeros((1, 4, 4, 1)), mode="soft")
+    with pytest.raises(ValueError, match="non-empty"):
+        decode_heatmaps(np.zeros((0, 4, 4, 17)))

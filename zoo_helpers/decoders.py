@@ -41,10 +41,17 @@ def decode_singlepose(output: np.ndarray) -> np.ndarray:
 def decode_heatmaps(heatmaps: np.ndarray, mode: HeatmapMode = "st") -> np.ndarray:
     """Decode ``(B, H, W, K)`` heatmaps into ``(B, K, 3)`` normalised ``[x, y, confidence]``.
 
+    The peak is the first maximum in row-major (y, x) order, as ``argmax`` over the flattened
+    map (and ST's ``tf.argmax``) picks it, ties included. It is found without transposing the
+    batch: a maximum over rows (reducing contiguous ``x * K`` lines) gives each column's
+    maximum, the first column holding the peak gives ``x`` and one gathered column gives ``y``;
+    only keypoints whose peak sits in several columns take the slower exact tie path. NaN
+    cells are skipped (a map that is all NaN decodes to confidence ``-inf``).
+
     Parameters
     ----------
     heatmaps
-        Batch of heatmaps (float; e.g. 48x48 for a 192 input).
+        Batch of heatmaps (float or integer, e.g. raw int8 outputs; 48x48 for a 192 input).
     mode
         ``"st"`` (argmax cell centre, as ST's services) or ``"subpixel"`` (quadratic refinement).
 
@@ -55,19 +62,17 @@ def decode_heatmaps(heatmaps: np.ndarray, mode: HeatmapMode = "st") -> np.ndarra
     [[[0.625, 0.375, 1.0]]]
     """
     hm = np.asarray(heatmaps)
-    if hm.ndim != 4:
-        raise ValueError(f"expected (B, H, W, K) heatmaps, got shape {hm.shape}")
+    if hm.ndim != 4 or 0 in hm.shape:
+        raise ValueError(f"expected non-empty (B, H, W, K) heatmaps, got shape {hm.shape}")
     if mode not in ("st", "subpixel"):
         raise ValueError(f"unknown heatmap mode {mode!r}; use 'st' or 'subpixel'")
     b, h, w, k = hm.shape
-    flat = np.ascontiguousarray(hm.reshape(b, h * w, k).transpose(0, 2, 1))  # (B, K, HW): argmax on contiguous rows
-    idx = flat.argmax(axis=2)
-    conf = np.take_along_axis(flat, idx[..., None], axis=2)[..., 0]
-    iy, ix = np.divmod(idx, w)
+    iy, ix, conf = _peaks(hm)
     x, y = ix.astype(np.float32), iy.astype(np.float32)
     if mode == "subpixel":
-        x = x + _quadratic_offset(flat, idx, ix, 1, w)
-        y = y + _quadratic_offset(flat, idx, iy, w, h)
+        bi, ki = np.arange(b)[:, None], np.arange(k)[None, :]
+        x = x + _quadratic_offset(lambda d: hm[bi, iy, np.clip(ix + d, 0, w - 1), ki], ix, w)
+        y = y + _quadratic_offset(lambda d: hm[bi, np.clip(iy + d, 0, h - 1), ix, ki], iy, h)
     out = np.empty((b, k, 3), np.float32)
     out[..., 0] = (x + 0.5) / w
     out[..., 1] = (y + 0.5) / h
@@ -75,14 +80,38 @@ def decode_heatmaps(heatmaps: np.ndarray, mode: HeatmapMode = "st") -> np.ndarra
     return out
 
 
-def _quadratic_offset(flat: np.ndarray, idx: np.ndarray, pos: np.ndarray, stride: int, n: int) -> np.ndarray:
-    """Vertex of the parabola through the peak and its neighbours along one axis (0 at borders)."""
+def _peaks(hm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row, column and value of the first maximum of each ``(b, k)`` map of ``(B, H, W, K)``."""
+    b, h, w, k = hm.shape
+    # fmax.reduce over rows streams contiguous x*K lines (maximum.reduce or an argmax over the
+    # middle axis walk short strided lines, several times slower); fmax skips NaN.
+    colmax = np.fmax.reduce(hm.reshape(b, h, w * k), axis=1).reshape(b, w, k)
+    colmax = np.ascontiguousarray(colmax.transpose(0, 2, 1))  # (B, K, W), small
+    if colmax.dtype.kind == "f" and np.isnan(colmax).any():
+        colmax = np.where(np.isnan(colmax), -np.inf, colmax)  # a column of NaN never holds the peak
+    ix = colmax.argmax(axis=2)  # (B, K): first column holding the peak
+    conf = np.take_along_axis(colmax, ix[..., None], axis=2)[..., 0]
+    bi, ki = np.arange(b)[:, None], np.arange(k)[None, :]
+    iy = (hm[bi, :, ix, ki] == conf[..., None]).argmax(axis=2)  # (B, K, H) column -> first row
+    on_peak = colmax == conf[..., None]
+    if np.count_nonzero(on_peak) > b * k:  # some peak sits in several columns: the first in row-major order wins
+        tied = np.nonzero(on_peak.sum(axis=2) > 1)
+        r, cx = np.nonzero(on_peak[tied])
+        tb, tk = tied[0][r], tied[1][r]
+        cy = (hm[tb, :, cx, tk] == conf[tb, tk][:, None]).argmax(axis=1)
+        first = np.full(tied[0].size, h * w, np.intp)
+        np.minimum.at(first, r, cy * w + cx)
+        iy[tied], ix[tied] = np.divmod(first, w)
+    return iy, ix, conf
+
+
+def _quadratic_offset(at, pos: np.ndarray, n: int) -> np.ndarray:
+    """Vertex of the parabola through the peak and its neighbours along one axis (0 at borders).
+
+    ``at(d)`` gathers the heatmap value ``d`` cells from the peak along that axis.
+    """
     inner = (pos > 0) & (pos < n - 1)
-    lo = np.where(inner, idx - stride, idx)
-    hi = np.where(inner, idx + stride, idx)
-    f0 = np.take_along_axis(flat, idx[..., None], axis=2)[..., 0].astype(np.float32)
-    fm = np.take_along_axis(flat, lo[..., None], axis=2)[..., 0].astype(np.float32)
-    fp = np.take_along_axis(flat, hi[..., None], axis=2)[..., 0].astype(np.float32)
+    fm, f0, fp = (at(d).astype(np.float32) for d in (-1, 0, 1))
     curvature = fm - 2 * f0 + fp
     with np.errstate(divide="ignore", invalid="ignore"):
         step = np.where(inner & (curvature < 0), 0.5 * (fm - fp) / curvature, 0.0)
