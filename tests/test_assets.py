@@ -52,6 +52,26 @@ def test_corrupt_mirror_file_is_rejected(mirror, tmp_path, monkeypatch, isolated
         assets.fetch(asset.name, download=False)
 
 
+def test_a_verified_file_is_hashed_again_only_when_it_changes(mirror, tmp_path, monkeypatch, isolated_cache):
+    asset = assets.lookup("coral_squat_lightning_reference")
+    copy = tmp_path / "mirror" / asset.path
+    copy.parent.mkdir(parents=True)
+    original = (mirror / asset.path).read_bytes()
+    copy.write_bytes(original)
+    monkeypatch.setenv("ZOO_ASSETS_DIR", str(tmp_path / "mirror"))
+    hashed = []
+    monkeypatch.setattr(assets, "sha256_of", lambda path: hashed.append(path) or assets.hashlib.sha256(
+        path.read_bytes()).hexdigest())
+    assert assets.fetch(asset.name, download=False) == copy
+    assert assets.fetch(asset.name, download=False) == copy
+    assert len(hashed) == 1
+    time.sleep(0.01)
+    copy.write_bytes(original.replace(b"0.5", b"0.6", 1))  # same size, new content and mtime
+    with pytest.raises(assets.ChecksumError, match="not used"):
+        assets.fetch(asset.name, download=False)
+    assert len(hashed) == 2
+
+
 def test_unknown_name_is_a_clear_error():
     with pytest.raises(assets.UnknownAssetError, match="no asset named 'movenet_giant'"):
         assets.lookup("movenet_giant")

@@ -56,3 +56,8 @@ def test_one_bad_file_never_stops_an_evaluation(coco, tmp_path):
     broken = datasets.CocoKeypoints(coco.images, coco.people, tmp_path, coco.raw)
     samples = evaluation.prepare_samples(broken, (192, 192), "person_crops")
     assert len(samples) == 7 and len(samples.skipped) == 1 and "000000197388.jpg" in samples.skipped[0]
+    full = evaluation.prepare_samples(coco, (192, 192), "person_crops", workers=1)
+    kept = [i for i, p in enumerate(full.people) if coco.images[p.image_id]["file_name"] != "000000197388.jpg"]
+    assert [p.ann_id for p in samples.people] == [full.people[i].ann_id for i in kept]
+    assert np.array_equal(samples.images, full.images[kept])  # the hole left by the bad image is closed up
+    assert samples.transforms == [full.transforms[i] for i in kept]

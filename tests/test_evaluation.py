@@ -22,6 +22,19 @@ def test_catalog_runs_only_what_is_local(coco, isolated_cache):
     assert runs["st_movenet_heatmaps_192"].keypoints.shape == (4, 13, 3)
 
 
+def test_catalog_streaming_matches_the_plain_path(coco, mirror):
+    """Invoking while images are still being prepared, and scoring in the background, change nothing."""
+    from zoo_helpers.runtime import load_model
+
+    key = "st_movenet_heatmaps_192"
+    streamed = evaluation.evaluate_catalog(coco, [key])[key]
+    model = load_model(assets.fetch(evaluation.model_catalog()[key]["asset"]))
+    samples = evaluation.prepare_samples(coco, model.input_size, workers=1)
+    plain = evaluation.evaluate_single_pose(evaluation.decode(model.predict(samples.images), "heatmaps"), samples, coco)
+    assert np.array_equal(streamed.keypoints, plain.keypoints)
+    assert streamed.metrics == plain.metrics
+
+
 def test_status_and_table_reasons(mirror, isolated_cache):
     assert assets.status("movenet_lightning_192_int8") == "mirror"
     assert assets.status("movenet_thunder_256_int8") == "download needed"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.preprocess import resize
+from zoo_helpers.preprocess import crop_box, resize
 
 
 @pytest.mark.parametrize("mode", ["fit", "padding", "crop"])
@@ -39,6 +39,18 @@ def test_bilinear_matches_tensorflow():
     ours, _ = resize(img, (40, 30), mode="fit", interpolation="bilinear")
     ref = tf.image.resize(img, (30, 40), method="bilinear", antialias=False).numpy()
     assert np.abs(ours.astype(float) - ref).max() <= 1.0
+
+
+def test_crops_write_into_a_given_slot():
+    img = np.random.default_rng(3).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    batch = np.zeros((2, 16, 24, 3), np.uint8)
+    for interpolation in ("bilinear", "nearest"):
+        fresh, _ = crop_box(img, (-5, 10, 40, 30), (24, 16), interpolation)
+        written, _ = crop_box(img, (-5, 10, 40, 30), (24, 16), interpolation, out=batch[1])
+        assert written is batch[1] or np.shares_memory(written, batch)
+        assert np.array_equal(batch[1], fresh) and not batch[0].any()
+    with pytest.raises(ValueError, match="out must be"):
+        resize(img, (24, 16), out=np.zeros((24, 16, 3), np.uint8))
 
 
 def test_bad_parameters():

@@ -9,6 +9,7 @@ pixels plus the three metrics of :mod:`zoo_helpers.metrics`, each under its own 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -50,8 +51,12 @@ class Samples:
 
 
 def prepare_samples(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: SampleMode = "person_crops",
-                    limit: int | None = None, progress: bool = False) -> Samples:
+                    limit: int | None = None, progress: bool = False, workers: int = 2) -> Samples:
     """Build model inputs from a COCO keypoints set; unreadable images are skipped and listed.
+
+    Each image is read and decoded once, however many people it holds; ``workers`` threads read
+    and crop images in parallel (JPEG decoding and the resampling release the GIL) and write
+    straight into one preallocated batch, in the dataset's order.
 
     Examples
     --------
@@ -61,34 +66,76 @@ def prepare_samples(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: S
     >>> s.images.shape
     (12, 192, 192, 3)
     """
-    from tqdm import tqdm
+    return _collect(*_prepare_stream(coco, size, mode, limit, workers), mode, progress)
 
+
+def _prepare_stream(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: SampleMode, limit: int | None,
+                    workers: int) -> tuple[np.ndarray, Iterator[tuple[int, list[datasets.Person], Any]]]:
+    """The batch to be filled, and an iterator of ``(first slot, persons, transforms or error)`` per image.
+
+    Images are yielded in order as soon as they are ready, while the workers read ahead, so a
+    caller can run a model on the first images while later ones are still being decoded.
+    """
     if mode not in ("st_subset", "person_crops"):
         raise ValueError(f"unknown sample mode {mode!r}; use 'st_subset' or 'person_crops'")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     people = datasets.st_single_pose_subset(coco) if mode == "st_subset" else datasets.person_samples(coco)
     people = people[:limit] if limit else people
     by_image: dict[int, list[datasets.Person]] = {}
     for p in people:
         by_image.setdefault(p.image_id, []).append(p)
-    images, transforms, kept, skipped = [], [], [], []
-    for image_id, persons in tqdm(by_image.items(), disable=not progress, desc="images", unit="img"):
+    batch = np.empty((len(people), size[1], size[0], 3), np.uint8)
+    jobs, start = [], 0
+    for image_id, persons in by_image.items():
+        jobs.append((image_id, persons, start))
+        start += len(persons)
+
+    def prepare(job) -> list[preprocess.Transform] | str:
+        image_id, persons, first = job
         try:
-            image = datasets.read_image(coco.image_path(image_id))  # read once, crop as often as needed
+            image = datasets.read_image(coco.image_path(image_id))
         except (datasets.ImageError, FileNotFoundError) as exc:
-            skipped.append(str(exc))
+            return str(exc)
+        return [_model_input(image, p, size, mode, batch[first + j]) for j, p in enumerate(persons)]
+
+    def stream():
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            for (_, persons, first), result in zip(jobs, pool.map(prepare, jobs), strict=True):
+                yield first, persons, result
+
+    return batch, stream()
+
+
+def _collect(batch: np.ndarray, stream: Iterator[tuple[int, list[datasets.Person], Any]], mode: SampleMode,
+             progress: bool = False, on_ready: Callable[[np.ndarray], None] | None = None) -> Samples:
+    """Drain a :func:`_prepare_stream` into :class:`Samples`, calling ``on_ready`` with each image's inputs."""
+    from tqdm import tqdm
+
+    transforms, kept, skipped = [], [], []
+    keep = np.zeros(len(batch), bool)
+    for first, persons, result in tqdm(stream, disable=not progress, desc="images", unit="img"):
+        if isinstance(result, str):
+            skipped.append(result)
             continue
-        for p in persons:
-            if mode == "st_subset":
-                x, t = preprocess.resize(image, size, mode="fit")
-            else:
-                side = CROP_MARGIN * max(p.bbox[2], p.bbox[3])
-                cx, cy = p.bbox[0] + p.bbox[2] / 2, p.bbox[1] + p.bbox[3] / 2
-                x, t = preprocess.crop_box(image, (cx - side / 2, cy - side / 2, side, side), size)
-            images.append(x)
-            transforms.append(t)
-            kept.append(p)
-    stacked = np.stack(images) if images else np.zeros((0, size[1], size[0], 3), np.uint8)
-    return Samples(stacked, transforms, kept, mode, skipped)
+        transforms += result
+        kept += persons
+        keep[first:first + len(persons)] = True
+        if on_ready is not None:
+            on_ready(batch[first:first + len(persons)])
+    return Samples(batch if keep.all() else batch[keep], transforms, kept, mode, skipped)
+
+
+def _model_input(image: np.ndarray, person: datasets.Person, size: tuple[int, int], mode: SampleMode,
+                 out: np.ndarray) -> preprocess.Transform:
+    """Write one model input (whole image, or a square crop around ``person``) into ``out``."""
+    if mode == "st_subset":
+        return preprocess.resize(image, size, mode="fit", out=out)[1]
+    side = CROP_MARGIN * max(person.bbox[2], person.bbox[3])
+    cx, cy = person.bbox[0] + person.bbox[2] / 2, person.bbox[1] + person.bbox[3] / 2
+    return preprocess.crop_box(image, (cx - side / 2, cy - side / 2, side, side), size, out=out)[1]
 
 
 def decode(outputs: dict[str, np.ndarray], decoder: str, heatmap_mode: decoders.HeatmapMode = "st") -> np.ndarray:
@@ -230,21 +277,31 @@ def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], mode: Sample
     Only models whose file is already local (mirror or cache) are run; the others are left out,
     and :func:`zoo_helpers.tables.accuracy_table` says why.
     """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from zoo_helpers.assets import fetch, status
     from zoo_helpers.runtime import load_model
 
     catalog = model_catalog()
     prepared: dict[tuple[int, int], Samples] = {}
-    out = {}
-    for key in keys:
-        meta = catalog[key]
-        if status(meta["asset"]) == "download needed":
-            continue
-        model = load_model(fetch(meta["asset"]), num_threads=num_threads,
-                           rescale=tuple(meta["rescale"]) if meta["rescale"] else None)
-        if model.input_size not in prepared:
-            prepared[model.input_size] = prepare_samples(coco, model.input_size, mode, limit)
-        samples = prepared[model.input_size]
-        keypoints = decode(model.predict(samples.images), meta["decoder"], heatmap_mode)
-        out[key] = evaluate_single_pose(keypoints, samples, coco)
-    return out
+    scored: dict[str, Future[Evaluation]] = {}
+    with ThreadPoolExecutor(1) as scorer:  # scoring (pycocotools, Python) overlaps the next model's invokes
+        for key in keys:
+            meta = catalog[key]
+            if status(meta["asset"]) == "download needed":
+                continue
+            model = load_model(fetch(meta["asset"]), num_threads=num_threads,
+                               rescale=tuple(meta["rescale"]) if meta["rescale"] else None)
+            if model.input_size in prepared:
+                samples = prepared[model.input_size]
+                outputs = model.predict(samples.images)
+            else:  # first model of this size: invoke each image's inputs as soon as they are ready
+                parts: list[dict[str, np.ndarray]] = []
+                samples = _collect(*_prepare_stream(coco, model.input_size, mode, limit, workers=2), mode,
+                                   on_ready=lambda x, m=model, parts=parts: parts.append(m.predict(x)))
+                prepared[model.input_size] = samples
+                outputs = {spec.name: np.concatenate([p[spec.name] for p in parts]) if parts
+                           else model.predict(samples.images)[spec.name] for spec in model.outputs}
+            keypoints = decode(outputs, meta["decoder"], heatmap_mode)
+            scored[key] = scorer.submit(evaluate_single_pose, keypoints, samples, coco)
+        return {key: future.result() for key, future in scored.items()}

@@ -174,13 +174,17 @@ class Model:
 
         x = self.prepare(images)
         name = self.inputs[0].name
-        results: dict[str, list[np.ndarray]] = {s.name: [] for s in self.outputs}
+        results = {spec.name: np.zeros((0, *self._out_shape(spec.name)[1:]), np.float32) for spec in self.outputs}
         for i in tqdm(range(len(x)), disable=not progress, desc=self.path.name, unit="img"):
             raw = self._run({name: x[i : i + 1]})
             for spec in self.outputs:
-                results[spec.name].append(spec.dequantize(raw[spec.name]))
-        return {k: np.concatenate(v) if v else np.zeros((0, *self._out_shape(k)[1:]), np.float32)
-                for k, v in results.items()}
+                value = spec.dequantize(raw[spec.name])
+                if value.ndim == 0 or value.shape[0] != 1:
+                    raise ValueError(f"output {spec.name!r} of shape {value.shape} has no batch axis; use invoke()")
+                if i == 0:  # one batch array per output, filled in place (no list + concatenate)
+                    results[spec.name] = np.empty((len(x), *value.shape[1:]), np.float32)
+                results[spec.name][i] = value[0]
+        return results
 
     def predict_array(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Run float inputs (already in the model's real input domain, e.g. normalised ToF frames).
