@@ -109,6 +109,24 @@ def model(mirror):
     return load_model(fetch("movenet_heatmaps_192_int8_pc"), num_threads=1)
 
 
+def test_packet_handshake_on_a_serial_port_times_out_or_sees_the_hang_up():
+    """The 3.1 per-packet handshake (pyserial descriptor path): a silent board is a timeout, a gone one closes."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = serial.Serial(os.ttyname(slave), 921600, timeout=0.1)
+    host = link.HostLink(port, link.Framing(0x301), sync_timeout=0.3)
+    try:
+        with pytest.raises(link.LinkTimeout, match="no sync byte within 0.30 s after packet 1 of 4"):
+            host.send(bytes(100))
+        assert os.read(master, 64) == link.Framing(0x301).packets(codec.varint(100) + bytes(100), False)[0]
+        os.write(master, link.SYNC_BYTE)  # the board answers one packet, then disappears
+        os.close(master)
+        with pytest.raises(link.PortClosed):
+            host.send(bytes(100))
+    finally:
+        port.close()
+
+
 def _pty(emulator):
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -163,9 +181,10 @@ def test_client_over_tcp_with_the_emulator_process(model):
         proc.wait(10)
 
 
-@pytest.mark.parametrize("fault", ["drop_byte", "bad_header", "stall", "disconnect"])
-def test_faults_end_in_typed_errors_and_keep_results(model, fault):
-    emulator = Emulator(model, 0x302, faults=(fault,), fault_at=2)
+@pytest.mark.parametrize(("fault", "version"), [("drop_byte", 0x302), ("bad_header", 0x302), ("stall", 0x302),
+                                                ("disconnect", 0x302), ("stall", 0x301), ("disconnect", 0x301)])
+def test_faults_end_in_typed_errors_and_keep_results(model, fault, version):
+    emulator = Emulator(model, version, faults=(fault,), fault_at=2)
     client = BoardClient.connect(_pty(emulator), timeouts={"output": 1.0, "data_ack": 1.0})
     x = _inputs(4)
     with pytest.raises(RunInterrupted) as err:
