@@ -47,7 +47,7 @@ test-static: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_static.py tests/test_environment.py
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests --ignore=tests/test_static.py --ignore=tests/test_environment.py
+	$(BIN)/python -m pytest -q --doctest-modules zoo_helpers tests --ignore=tests/test_static.py --ignore=tests/test_environment.py
 
 test-notebooks: $(STAMP)
 	@rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)

@@ -29,8 +29,8 @@ def decode_singlepose(output: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> decode_singlepose(np.array([[[[0.25, 0.75, 0.9]]]])).tolist()
-    [[[0.75, 0.25, 0.9]]]
+    >>> decode_singlepose(np.array([[[[0.25, 0.75, 0.5]]]])).tolist()
+    [[[0.75, 0.25, 0.5]]]
     """
     output = np.asarray(output, dtype=np.float32)
     if output.ndim != 4 or output.shape[1] != 1 or output.shape[3] != 3:
@@ -133,7 +133,7 @@ def decode_yolo_pose(output: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     --------
     >>> raw = np.zeros((1, 56, 2), np.float32); raw[0, :5, 0] = [0.5, 0.5, 0.2, 0.4, 0.9]
     >>> boxes, scores, kpts = decode_yolo_pose(raw)
-    >>> boxes[0, 0].round(2).tolist(), float(scores[0, 0]), kpts.shape
+    >>> [round(float(v), 2) for v in boxes[0, 0]], round(float(scores[0, 0]), 2), kpts.shape
     ([0.4, 0.3, 0.6, 0.7], 0.9, (1, 2, 17, 3))
     """
     out = np.asarray(output, dtype=np.float32)
@@ -154,7 +154,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> box_iou(np.array([[0., 0, 2, 2]]), np.array([[1., 1, 3, 3], [5, 5, 6, 6]])).round(4).tolist()
+    >>> [[round(float(v), 4) for v in row] for row in box_iou(np.array([[0., 0, 2, 2]]),
+    ...                                                    np.array([[1., 1, 3, 3], [5, 5, 6, 6]]))]
     [[0.1429, 0.0]]
     """
     a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)

@@ -174,7 +174,7 @@ def overview(measured: dict[str, dict[str, float]], source: str) -> pd.DataFrame
     Examples
     --------
     >>> t = overview({}, "host CPU")
-    >>> t.loc[0, "metric"], t.loc[0, "published N6 NPU (ms)"]
+    >>> t.loc[0, "metric"], float(t.loc[0, "published N6 NPU (ms)"])
     ('ST mean OKS', 18.44)
     """
     _check_source(source)
