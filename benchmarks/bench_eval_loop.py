@@ -5,8 +5,7 @@ scored (each copy's images are read and decoded again). Two loops are timed, med
 
 * catalog: what the MoveNet chapter's Evaluate section runs, ``evaluation.evaluate_catalog`` over
   every MoveNet variant whose file is local, one input size shared, so images are decoded and
-  cropped once and reused across variants; the first variant's invokes overlap the preprocessing
-  and each variant's scoring overlaps the next one's invokes. This is the loop the target is for.
+  cropped once (by worker threads) and reused across variants. This is the loop the target is for.
 * single: one model, ``prepare_samples`` then predict, decode and score, nothing to reuse.
 
 The reference invokes the same models, with the same threads, on the same pre-made inputs

@@ -22,8 +22,8 @@ def test_catalog_runs_only_what_is_local(coco, isolated_cache):
     assert runs["st_movenet_heatmaps_192"].keypoints.shape == (4, 13, 3)
 
 
-def test_catalog_streaming_matches_the_plain_path(coco, mirror):
-    """Invoking while images are still being prepared, and scoring in the background, change nothing."""
+def test_catalog_matches_the_plain_path(coco, mirror):
+    """Samples shared across variants and prepared by worker threads give what one model alone gives."""
     from zoo_helpers.runtime import load_model
 
     key = "st_movenet_heatmaps_192"

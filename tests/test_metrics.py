@@ -79,3 +79,20 @@ def test_confusion_and_per_class_by_hand():
     pc = metrics.per_class(cm)
     assert pc["precision"][:3].tolist() == [0.5, 0.5, 1.0] and pc["recall"][2] == pytest.approx(2 / 3)
     assert np.isnan(pc["recall"][3]) and pc["support"].tolist() == [2, 1, 3, 0]
+
+
+def test_all_range_only_gives_pycocotools_own_numbers(mirror):
+    """sizes=False reads the same AP/AR from pycocotools' arrays as its summarize() prints, on real GT."""
+    from zoo_helpers import assets, datasets
+
+    ann = assets.fetch("mmpose_coco_annotations")
+    coco = datasets.load_coco_keypoints(ann, ann.parent)
+    gt = {"images": list(coco.images.values()), "annotations": coco.raw["annotations"],
+          "categories": coco.raw["categories"]}
+    for noise, seed in ((2.0, 1), (4.0, 2), (8.0, 3)):
+        results = _results(gt, noise, seed)
+        results[0]["score"] = 0.3  # unequal scores: the precision curve is not flat
+        full = metrics.coco_keypoint_eval(gt, results)
+        fast = metrics.coco_keypoint_eval(gt, results, sizes=False)
+        assert set(fast) == {"AP", "AP50", "AP75", "AR", "AR50", "AR75"}
+        assert fast == {name: full[name] for name in fast}

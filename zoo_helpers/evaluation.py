@@ -9,7 +9,6 @@ pixels plus the three metrics of :mod:`zoo_helpers.metrics`, each under its own 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -66,16 +65,10 @@ def prepare_samples(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: S
     >>> s.images.shape
     (12, 192, 192, 3)
     """
-    return _collect(*_prepare_stream(coco, size, mode, limit, workers), mode, progress)
+    from concurrent.futures import ThreadPoolExecutor
 
+    from tqdm import tqdm
 
-def _prepare_stream(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: SampleMode, limit: int | None,
-                    workers: int) -> tuple[np.ndarray, Iterator[tuple[int, list[datasets.Person], Any]]]:
-    """The batch to be filled, and an iterator of ``(first slot, persons, transforms or error)`` per image.
-
-    Images are yielded in order as soon as they are ready, while the workers read ahead, so a
-    caller can run a model on the first images while later ones are still being decoded.
-    """
     if mode not in ("st_subset", "person_crops"):
         raise ValueError(f"unknown sample mode {mode!r}; use 'st_subset' or 'person_crops'")
     if workers < 1:
@@ -99,32 +92,18 @@ def _prepare_stream(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: S
             return str(exc)
         return [_model_input(image, p, size, mode, batch[first + j]) for j, p in enumerate(persons)]
 
-    def stream():
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(workers) as pool:
-            for (_, persons, first), result in zip(jobs, pool.map(prepare, jobs), strict=True):
-                yield first, persons, result
-
-    return batch, stream()
-
-
-def _collect(batch: np.ndarray, stream: Iterator[tuple[int, list[datasets.Person], Any]], mode: SampleMode,
-             progress: bool = False, on_ready: Callable[[np.ndarray], None] | None = None) -> Samples:
-    """Drain a :func:`_prepare_stream` into :class:`Samples`, calling ``on_ready`` with each image's inputs."""
-    from tqdm import tqdm
-
     transforms, kept, skipped = [], [], []
-    keep = np.zeros(len(batch), bool)
-    for first, persons, result in tqdm(stream, disable=not progress, desc="images", unit="img"):
-        if isinstance(result, str):
-            skipped.append(result)
-            continue
-        transforms += result
-        kept += persons
-        keep[first:first + len(persons)] = True
-        if on_ready is not None:
-            on_ready(batch[first:first + len(persons)])
+    keep = np.zeros(len(people), bool)
+    with ThreadPoolExecutor(workers) as pool:
+        done = tqdm(zip(jobs, pool.map(prepare, jobs), strict=True), total=len(jobs), disable=not progress,
+                    desc="images", unit="img")
+        for (_, persons, first), result in done:
+            if isinstance(result, str):
+                skipped.append(result)
+                continue
+            transforms += result
+            kept += persons
+            keep[first:first + len(persons)] = True
     return Samples(batch if keep.all() else batch[keep], transforms, kept, mode, skipped)
 
 
@@ -186,7 +165,7 @@ def evaluate_single_pose(keypoints_norm: np.ndarray, samples: Samples, coco: dat
     out = {"ST mean OKS": float(oks.mean()),
            "PCK@0.1": metrics.pck(pred_px, gt[..., :2], vis, boxes[:, 2:])}
     coco_ap = metrics.coco_keypoint_eval(*_coco_inputs(pred_px, keypoints_norm[..., 2], samples, coco, k),
-                                         sigmas=None if k == 17 else metrics.ST13_SIGMAS)
+                                         sigmas=None if k == 17 else metrics.ST13_SIGMAS, sizes=False)
     out.update({f"COCO {name}": v for name, v in coco_ap.items() if name in ("AP", "AP50", "AP75", "AR")})
     keypoints = np.concatenate([pred_px, keypoints_norm[..., 2:]], axis=-1)
     return Evaluation(keypoints, out, n, len({p.image_id for p in samples.people}))
@@ -196,9 +175,9 @@ def _coco_inputs(pred_px, scores, samples: Samples, coco: datasets.CocoKeypoints
     wanted = {p.image_id for p in samples.people}
     image_ids = sorted(wanted)
     anns = [a for a in coco.raw["annotations"] if a["image_id"] in wanted]
-    if k == 13:
-        anns = [dict(a, keypoints=datasets.to_st13(np.asarray(a["keypoints"], float).reshape(17, 3))
-                     .ravel().tolist()) for a in anns]
+    if k == 13 and anns:  # all annotations mapped in one call
+        st13 = datasets.to_st13(np.array([a["keypoints"] for a in anns], float).reshape(-1, 17, 3))
+        anns = [dict(a, keypoints=kp) for a, kp in zip(anns, st13.reshape(len(anns), -1).tolist(), strict=True)]
     gt = {"images": [coco.images[i] for i in image_ids], "annotations": anns,
           "categories": [{"id": 1, "name": "person", "keypoints": [str(i) for i in range(k)]}]}
     flat = np.concatenate([pred_px, scores[..., None]], axis=-1).reshape(len(pred_px), -1)
@@ -277,31 +256,21 @@ def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], mode: Sample
     Only models whose file is already local (mirror or cache) are run; the others are left out,
     and :func:`zoo_helpers.tables.accuracy_table` says why.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     from zoo_helpers.assets import fetch, status
     from zoo_helpers.runtime import load_model
 
     catalog = model_catalog()
     prepared: dict[tuple[int, int], Samples] = {}
-    scored: dict[str, Future[Evaluation]] = {}
-    with ThreadPoolExecutor(1) as scorer:  # scoring (pycocotools, Python) overlaps the next model's invokes
-        for key in keys:
-            meta = catalog[key]
-            if status(meta["asset"]) == "download needed":
-                continue
-            model = load_model(fetch(meta["asset"]), num_threads=num_threads,
-                               rescale=tuple(meta["rescale"]) if meta["rescale"] else None)
-            if model.input_size in prepared:
-                samples = prepared[model.input_size]
-                outputs = model.predict(samples.images)
-            else:  # first model of this size: invoke each image's inputs as soon as they are ready
-                parts: list[dict[str, np.ndarray]] = []
-                samples = _collect(*_prepare_stream(coco, model.input_size, mode, limit, workers=2), mode,
-                                   on_ready=lambda x, m=model, parts=parts: parts.append(m.predict(x)))
-                prepared[model.input_size] = samples
-                outputs = {spec.name: np.concatenate([p[spec.name] for p in parts]) if parts
-                           else model.predict(samples.images)[spec.name] for spec in model.outputs}
-            keypoints = decode(outputs, meta["decoder"], heatmap_mode)
-            scored[key] = scorer.submit(evaluate_single_pose, keypoints, samples, coco)
-        return {key: future.result() for key, future in scored.items()}
+    out = {}
+    for key in keys:
+        meta = catalog[key]
+        if status(meta["asset"]) == "download needed":
+            continue
+        model = load_model(fetch(meta["asset"]), num_threads=num_threads,
+                           rescale=tuple(meta["rescale"]) if meta["rescale"] else None)
+        if model.input_size not in prepared:
+            prepared[model.input_size] = prepare_samples(coco, model.input_size, mode, limit)
+        samples = prepared[model.input_size]
+        keypoints = decode(model.predict(samples.images), meta["decoder"], heatmap_mode)
+        out[key] = evaluate_single_pose(keypoints, samples, coco)
+    return out

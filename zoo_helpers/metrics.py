@@ -17,7 +17,6 @@ Three different numbers, never to be mixed; every table names the one it shows.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 
 import numpy as np
@@ -88,7 +87,7 @@ def pck(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_wh: np.
 
 
 def coco_keypoint_eval(gt: dict, results: list[dict], sigmas: np.ndarray | None = None,
-                       max_dets: int = 20) -> dict[str, float]:
+                       max_dets: int = 20, sizes: bool = True) -> dict[str, float]:
     """COCO keypoint AP/AR with pycocotools.
 
     Parameters
@@ -101,12 +100,17 @@ def coco_keypoint_eval(gt: dict, results: list[dict], sigmas: np.ndarray | None 
         Per-keypoint sigmas when the keypoint count is not COCO's 17 (e.g. ST's 13).
     max_dets
         Detections per image kept (COCO keypoints uses 20).
+    sizes
+        Also evaluate the medium and large area ranges (``APm``, ``APl``, ``ARm``, ``ARl``).
+        ``False`` runs pycocotools on the ``all`` range only, about half the work, and returns
+        the same ``AP``, ``AP50``, ``AP75``, ``AR``, ``AR50``, ``AR75``, read from its
+        accumulated precision and recall exactly as its ``summarize`` does.
 
     Returns
     -------
     dict
         ``AP``, ``AP50``, ``AP75``, ``APm``, ``APl``, ``AR``, ``AR50``, ``AR75``, ``ARm``, ``ARl`` in [0, 1]
-        (-1 where COCO has no object of that size).
+        (-1 where COCO has no object of that size); without the size keys when ``sizes=False``.
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -118,17 +122,36 @@ def coco_keypoint_eval(gt: dict, results: list[dict], sigmas: np.ndarray | None 
         # COCOeval marks annotations with an "ignore" key: copy each dict (cheap), not the whole dataset
         coco_gt.dataset = dict(gt, annotations=[dict(a) for a in gt["annotations"]])
         coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        coco_dt = coco_gt.loadRes([dict(r) for r in results])  # loadRes adds keys to each dict, nothing deeper
         ev = COCOeval(coco_gt, coco_dt, "keypoints")
         ev.params.imgIds = sorted({r["image_id"] for r in results} | {im["id"] for im in gt["images"]})
         ev.params.maxDets = [max_dets]
         if sigmas is not None:
             ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
+        if not sizes:
+            ev.params.areaRng, ev.params.areaRngLbl = ev.params.areaRng[:1], ev.params.areaRngLbl[:1]
         ev.evaluate()
         ev.accumulate()
+        if not sizes:
+            return _all_range_stats(ev)
         ev.summarize()
     names = ["AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"]
     return dict(zip(names, (float(s) for s in ev.stats), strict=True))
+
+
+def _all_range_stats(ev) -> dict[str, float]:
+    """``COCOeval.summarize``'s all-range keypoint stats from the accumulated arrays (one area range, one maxDets)."""
+    iou = ev.params.iouThrs
+    precision = ev.eval["precision"][..., 0, 0]  # (T, R, K)
+    recall = ev.eval["recall"][..., 0, 0]        # (T, K)
+
+    def mean(values: np.ndarray) -> float:
+        valid = values[values > -1]
+        return float(np.mean(valid)) if valid.size else -1.0
+
+    at = {name: np.flatnonzero(np.isclose(iou, t))[0] for name, t in (("50", 0.5), ("75", 0.75))}
+    return {"AP": mean(precision), "AP50": mean(precision[at["50"]]), "AP75": mean(precision[at["75"]]),
+            "AR": mean(recall), "AR50": mean(recall[at["50"]]), "AR75": mean(recall[at["75"]])}
 
 
 def oks_matrix(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_area: np.ndarray,
