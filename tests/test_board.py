@@ -127,6 +127,26 @@ def test_packet_handshake_on_a_serial_port_times_out_or_sees_the_hang_up():
         port.close()
 
 
+def test_packet_reads_on_a_serial_port_end_in_timeout_or_closed():
+    """Receiving (pyserial descriptor path): a packet cut short is a timeout, a vanished board is closed."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = serial.Serial(os.ttyname(slave), 921600, timeout=0.1)
+    host = link.HostLink(port, link.Framing(0x301))
+    try:
+        reply = link.Framing(0x301).packets(bytes(range(40)), eom_last=True)
+        os.write(master, b"".join(reply))
+        assert host.receive(1.0) == bytes(range(40))
+        os.write(master, reply[0][:20])
+        with pytest.raises(link.LinkTimeout, match="20 of 33 bytes"):
+            host.receive(0.3)
+        os.close(master)
+        with pytest.raises(link.PortClosed):
+            host.receive(1.0)
+    finally:
+        port.close()
+
+
 def _pty(emulator):
     master, slave = os.openpty()
     tty.setraw(slave)

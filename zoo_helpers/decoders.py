@@ -68,15 +68,15 @@ def decode_heatmaps(heatmaps: np.ndarray, mode: HeatmapMode = "st") -> np.ndarra
         raise ValueError(f"unknown heatmap mode {mode!r}; use 'st' or 'subpixel'")
     b, h, w, k = hm.shape
     iy, ix, conf = _peaks(hm)
-    x, y = ix.astype(np.float32), iy.astype(np.float32)
+    out = np.empty((b, k, 3), np.float32)
+    out[..., 0], out[..., 1], out[..., 2] = ix, iy, conf
     if mode == "subpixel":
         bi, ki = np.arange(b)[:, None], np.arange(k)[None, :]
-        x = x + _quadratic_offset(lambda d: hm[bi, iy, np.clip(ix + d, 0, w - 1), ki], ix, w)
-        y = y + _quadratic_offset(lambda d: hm[bi, np.clip(iy + d, 0, h - 1), ix, ki], iy, h)
-    out = np.empty((b, k, 3), np.float32)
-    out[..., 0] = (x + 0.5) / w
-    out[..., 1] = (y + 0.5) / h
-    out[..., 2] = conf
+        out[..., 0] += _quadratic_offset(lambda d: hm[bi, iy, np.clip(ix + d, 0, w - 1), ki], ix, w)
+        out[..., 1] += _quadratic_offset(lambda d: hm[bi, np.clip(iy + d, 0, h - 1), ix, ki], iy, h)
+    xy = out[..., :2]
+    xy += np.float32(0.5)
+    xy /= np.array([w, h], np.float32)  # cell centre, normalised to the input
     return out
 
 

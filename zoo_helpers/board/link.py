@@ -148,6 +148,41 @@ def _write_all(fd: int, data: bytes) -> None:
             select.select([], [fd], [], 1.0)
 
 
+def _read_packet_fd(fd: int, n: int, timeout: float) -> bytes:
+    """Read exactly one ``n``-byte packet from a pyserial POSIX descriptor (never past it).
+
+    Tries the read first and polls only when nothing is waiting: a response streams in faster
+    than it is parsed, so most packets cost one system call (pyserial's read polls first, with
+    a timeout object, every time). pyserial's raw mode returns no bytes rather than EAGAIN when
+    the line is idle; an empty read right after the poll reported data means the port is gone,
+    as pyserial itself concludes.
+    """
+    buf = bytearray()
+    deadline = time.monotonic() + timeout
+    poller, signalled = None, False
+    while len(buf) < n:
+        try:
+            chunk = os.read(fd, n - len(buf))
+        except BlockingIOError:
+            chunk = b""
+        except OSError as exc:
+            raise PortClosed(f"port failed while reading: {exc}") from exc
+        if chunk:
+            buf += chunk
+            signalled = False
+            continue
+        if signalled:
+            raise PortClosed("port reported data but gave none (disconnected?)")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LinkTimeout(f"timed out after {timeout:.2f} s with {len(buf)} of {n} bytes")
+        if poller is None:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+        signalled = bool(poller.poll(max(1, int(left * 1000))))
+    return bytes(buf)
+
+
 class HostLink:
     """The host end: send delimited requests, receive packetised responses."""
 
@@ -200,8 +235,11 @@ class HostLink:
         """Read packets until end-of-message; returns the concatenated payloads."""
         deadline = time.monotonic() + timeout
         out = bytearray()
+        fd = _posix_serial_fd(self.port)
         while True:
-            raw = read_exact(self.port, self.framing.packet, max(0.0, deadline - time.monotonic()) + 1e-3)
+            remaining = max(0.0, deadline - time.monotonic()) + 1e-3
+            raw = _read_packet_fd(fd, self.framing.packet, remaining) if fd is not None else \
+                read_exact(self.port, self.framing.packet, remaining)
             length, eom = self.framing.decode_header(raw[:self.framing.header])
             out += raw[self.framing.header:self.framing.header + length]
             if eom:
