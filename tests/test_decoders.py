@@ -74,6 +74,11 @@ def test_nan_cells_are_skipped():
     out = decode_heatmaps(hm)
     assert out[0, 0].tolist() == pytest.approx([1.5 / 4, 2.5 / 4, 0.5])
     assert out[0, 1, 2] == -np.inf
+    hm[0, 3, 0, 0] = hm[0, 1, 3, 0] = 0.5  # now map 0 has its peak in three columns, map 1 in none
+    assert decode_heatmaps(hm)[0, 0].tolist() == pytest.approx([3.5 / 4, 1.5 / 4, 0.5])
+    hm[0, 2, 1, 0] = 0.0  # two columns for map 0 and none for map 1: as many hits as maps, still exact
+    out = decode_heatmaps(hm)
+    assert out[0, 0].tolist() == pytest.approx([3.5 / 4, 1.5 / 4, 0.5]) and out[0, 1, 2] == -np.inf
 
 
 def test_regression_output_is_swapped_to_xy():
