@@ -163,7 +163,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = np.asarray(im.convert("RGBA"), dtype=np.float32)
                 return np.rint(rgba[..., :3] * (rgba[..., 3:] / 255.0)).astype(np.uint8)
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
         raise
     except (UnidentifiedImageError, OSError, ValueError) as exc:
