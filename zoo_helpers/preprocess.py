@@ -193,29 +193,32 @@ def _sample(image: np.ndarray, t: Transform, interpolation: str, pad_value: int,
         out = np.empty(shape, image.dtype)
     elif out.shape != shape or out.dtype != image.dtype:
         raise ValueError(f"out must be {shape} {image.dtype}, got {out.shape} {out.dtype}")
-    rows = np.empty((dst_h, src_w * c), image.dtype)
+    lo, hi = int(x0.min()), int(x1.max()) + 1
+    image = image[:, lo:hi]  # only the source columns the crop reads
+    rows = np.empty((dst_h, (hi - lo) * c), image.dtype)
     picked = np.empty((dst_h, dst_w * c), image.dtype)
     channels = np.arange(c)
 
     def columns(xs: np.ndarray) -> np.ndarray:  # byte columns of pixels xs, channels interleaved
-        return (xs[:, None] * c + channels).ravel()
+        return ((xs - lo)[:, None] * c + channels).ravel()
 
     outside = ~(in_y[:, None] & in_x[None, :]) if pad else None
     if interpolation == "nearest":
-        np.take(image, y0, axis=0, out=rows.reshape(dst_h, src_w, c))
+        np.take(image, y0, axis=0, out=rows.reshape(dst_h, hi - lo, c))
         out[...] = np.take(rows, columns(x0), axis=1, out=picked).reshape(shape)
         if outside is not None:
             out[outside] = pad_value
         return out
     top, low, tmp = np.empty((3, dst_h, dst_w * c), np.float32)
     wx = np.repeat(fx.astype(np.float32), c)[None, :]
+    wx0 = 1 - wx
     wy = fy.astype(np.float32)[:, None]
     cols0, cols1 = columns(x0), columns(x1)
     for plane, ys in ((top, y0), (low, y1)):  # each source row pair, interpolated along x
-        np.take(image, ys, axis=0, out=rows.reshape(dst_h, src_w, c))
+        np.take(image, ys, axis=0, out=rows.reshape(dst_h, hi - lo, c))
         plane[...] = np.take(rows, cols0, axis=1, out=picked)
         tmp[...] = np.take(rows, cols1, axis=1, out=picked)
-        plane *= 1 - wx
+        plane *= wx0
         tmp *= wx
         plane += tmp
     top *= 1 - wy
