@@ -127,6 +127,18 @@ def test_packet_handshake_on_a_serial_port_times_out_or_sees_the_hang_up():
         port.close()
 
 
+def test_a_port_nobody_reads_is_a_write_timeout_not_a_hang():
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(slave, False)
+    try:  # the other end never reads: a megabyte cannot all fit in the line's buffers
+        with pytest.raises(link.LinkTimeout, match="took no data"):
+            link._write_all(slave, bytes(1 << 20), timeout=0.2)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_packet_reads_on_a_serial_port_end_in_timeout_or_closed():
     """Receiving (pyserial descriptor path): a packet cut short is a timeout, a vanished board is closed."""
     master, slave = os.openpty()

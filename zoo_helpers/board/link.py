@@ -138,14 +138,17 @@ def _posix_serial_fd(port) -> int | None:
     return fd if isinstance(fd, int) and fd >= 0 else None
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to a (possibly non-blocking) descriptor."""
+def _write_all(fd: int, data: bytes, timeout: float = 5.0) -> None:
+    """Write all of ``data`` to a (possibly non-blocking) descriptor, or raise :class:`LinkTimeout`."""
     view = memoryview(data)
+    deadline = time.monotonic() + timeout
     while view:
         try:
             view = view[os.write(fd, view):]
         except BlockingIOError:
-            select.select([], [fd], [], 1.0)
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise LinkTimeout(f"the port took no data for {timeout:.1f} s (nobody reading?)") from None
 
 
 def _read_packet_fd(fd: int, n: int, timeout: float) -> bytes:
@@ -216,7 +219,7 @@ class HostLink:
         last = len(packets) - 1
         try:
             for k, packet in enumerate(packets):
-                _write_all(fd, packet)
+                _write_all(fd, packet, self.sync_timeout)
                 self.bytes_sent += len(packet)
                 if k < last:
                     if not poller.poll(wait_ms):
