@@ -24,6 +24,7 @@ import select
 import time
 
 from zoo_helpers.board.codec import read_varint, varint
+from zoo_helpers.board.ports import write_all
 
 SYNC_BYTE = b"\xaa"
 DEFAULT_PAYLOAD = 32
@@ -139,16 +140,11 @@ def _posix_serial_fd(port) -> int | None:
 
 
 def _write_all(fd: int, data: bytes, timeout: float = 5.0) -> None:
-    """Write all of ``data`` to a (possibly non-blocking) descriptor, or raise :class:`LinkTimeout`."""
-    view = memoryview(data)
-    deadline = time.monotonic() + timeout
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([], [fd], [], left)[1]:
-                raise LinkTimeout(f"the port took no data for {timeout:.1f} s (nobody reading?)") from None
+    """:func:`ports.write_all`, its timeout as a :class:`LinkTimeout`."""
+    try:
+        write_all(fd, data, timeout)
+    except TimeoutError as exc:
+        raise LinkTimeout(str(exc)) from None
 
 
 def _read_packet_fd(fd: int, n: int, timeout: float) -> bytes:

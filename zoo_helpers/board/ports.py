@@ -74,6 +74,23 @@ def open_descriptor(desc: str, timeout: float = 0.1, spy_file: str = "board_seri
         raise ConnectionError(f"cannot open {port} at {opts['baudrate']} baud: {exc}") from exc
 
 
+def write_all(fd: int, data: bytes, timeout: float) -> None:
+    """Write all of ``data`` to a descriptor (blocking or not).
+
+    Waits until the descriptor is writable before each write, so a full line never blocks for
+    good: ``TimeoutError`` when it takes no data for ``timeout`` seconds.
+    """
+    view = memoryview(data)
+    while view:
+        _, ready, _ = select.select([], [fd], [], timeout)
+        if not ready:
+            raise TimeoutError(f"the port took no data for {timeout:.1f} s (nobody reading?)")
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            continue
+
+
 class FdPort:
     """A file descriptor (a pty master) with a pyserial-like ``read``/``write`` and a read timeout."""
 
@@ -97,12 +114,7 @@ class FdPort:
         return bool(select.select([self.fd], [], [], timeout)[0])
 
     def write(self, data: bytes) -> int:
-        view = memoryview(data)
-        while view:
-            _, ready, _ = select.select([], [self.fd], [], 5.0)
-            if not ready:
-                raise OSError("pty write stalled for 5 s")
-            view = view[os.write(self.fd, view):]
+        write_all(self.fd, data, 5.0)
         return len(data)
 
     def reset_input_buffer(self) -> None:
