@@ -92,18 +92,19 @@ def _peaks(hm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     where = np.flatnonzero(colmax == conf[:, None, :])  # (b, x, k) of every column holding its map's peak
     bb, rest = np.divmod(where, w * k)
     xx, kk = np.divmod(rest, k)
-    if where.size == b * k and np.bincount(bb * k + kk, minlength=b * k).max() == 1:
-        # the common case: each map's peak in exactly one column (no ties across columns, no map all NaN)
+    unique = where.size == b * k and np.bincount(bb * k + kk, minlength=b * k).max() == 1
+    if unique:  # the common case: each map's peak in exactly one column (no ties across columns, no map all NaN)
         ix = np.empty((b, k), np.intp)
         ix[bb, kk] = xx
-        iy = (hm[bi, :, ix, ki] == conf[..., None]).argmax(axis=2)  # (B, K, H) column -> first row
+    else:
+        colmax = np.ascontiguousarray(colmax.transpose(0, 2, 1))  # (B, K, W), small
+        if colmax.dtype.kind == "f" and np.isnan(colmax).any():
+            colmax = np.where(np.isnan(colmax), -np.inf, colmax)  # a column of NaN never holds the peak
+        ix = colmax.argmax(axis=2)  # (B, K): first column holding the peak
+        conf = np.take_along_axis(colmax, ix[..., None], axis=2)[..., 0]
+    iy = (hm[bi, :, ix, ki] == conf[..., None]).argmax(axis=2)  # (B, K, H) column -> first row
+    if unique:
         return iy, ix, conf
-    colmax = np.ascontiguousarray(colmax.transpose(0, 2, 1))  # (B, K, W), small
-    if colmax.dtype.kind == "f" and np.isnan(colmax).any():
-        colmax = np.where(np.isnan(colmax), -np.inf, colmax)  # a column of NaN never holds the peak
-    ix = colmax.argmax(axis=2)  # (B, K): first column holding the peak
-    conf = np.take_along_axis(colmax, ix[..., None], axis=2)[..., 0]
-    iy = (hm[bi, :, ix, ki] == conf[..., None]).argmax(axis=2)
     on_peak = colmax == conf[..., None]
     if np.count_nonzero(on_peak) > b * k:  # some peak sits in several columns: the first in row-major order wins
         tied = np.nonzero(on_peak.sum(axis=2) > 1)
