@@ -5,7 +5,8 @@ import pytest
 
 from zoo_helpers import evaluation
 from zoo_helpers.assets import fetch
-from zoo_helpers.runtime import ModelFileError, TensorSpec, load_model
+from zoo_helpers.runtime import ModelFileError, load_model
+from zoo_helpers.tensors import TensorSpec
 
 
 def test_specs_of_a_quantized_heatmap_model(mirror):

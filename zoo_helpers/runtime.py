@@ -1,6 +1,6 @@
 """Run ``.tflite`` (ai-edge-litert) and ``.onnx`` (onnxruntime) models behind one small API.
 
-:func:`load_model` opens a model and exposes its input and output :class:`TensorSpec`
+:func:`load_model` opens a model and exposes its input and output :class:`~zoo_helpers.tensors.TensorSpec`
 (name, shape, dtype, layout, quantization scale and zero point, per-tensor or per-axis).
 :meth:`Model.predict` takes a batch of uint8 RGB images already at the input size, maps
 pixels into the model's real-valued input domain with ``rescale`` (``real = pixel * scale +
@@ -16,84 +16,15 @@ from the camera). A float input has no such default: pass ``rescale`` explicitly
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-Layout = Literal["NHWC", "NCHW"] | None
+from zoo_helpers.tensors import TensorSpec, tensor_layout
 
 
 class ModelFileError(ValueError):
     """The file is not a model this runtime can open."""
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """Description of one model input or output tensor.
-
-    ``scale`` and ``zero_point`` are ``None`` for float tensors, length-1 arrays for
-    per-tensor quantization and length-C arrays (along ``axis``) for per-axis quantization.
-    """
-
-    name: str
-    shape: tuple[int | None, ...]
-    dtype: np.dtype
-    layout: Layout = None
-    scale: np.ndarray | None = None
-    zero_point: np.ndarray | None = None
-    axis: int = 0
-
-    @property
-    def quantized(self) -> bool:
-        """True when the tensor holds integers with a scale and zero point."""
-        return self.scale is not None and self.scale.size > 0
-
-    @property
-    def per_axis(self) -> bool:
-        """True for per-axis (per-channel) quantization."""
-        return self.quantized and self.scale.size > 1
-
-    def _broadcast(self, values: np.ndarray, ndim: int) -> np.ndarray:
-        if values.size == 1:
-            return values.reshape(())
-        shape = [1] * ndim
-        shape[self.axis] = values.size
-        return values.reshape(shape)
-
-    def quantize(self, real: np.ndarray) -> np.ndarray:
-        """Quantize real values to this tensor's integer dtype (round half away from zero, clip).
-
-        Examples
-        --------
-        >>> spec = TensorSpec("x", (1, 4), np.dtype(np.uint8), None, np.array([1 / 127.5]), np.array([127]))
-        >>> spec.quantize(np.array([-1.0, 0.0, 1.0])).tolist()
-        [0, 127, 255]
-        """
-        if not self.quantized:
-            raise ValueError(f"tensor {self.name!r} is not quantized")
-        real = np.asarray(real, dtype=np.float64)
-        q = real / self._broadcast(self.scale, real.ndim)
-        q = np.sign(q) * np.floor(np.abs(q) + 0.5) + self._broadcast(self.zero_point, real.ndim)  # as TFLite
-        info = np.iinfo(self.dtype)
-        return np.clip(q, info.min, info.max).astype(self.dtype)
-
-    def dequantize(self, q: np.ndarray) -> np.ndarray:
-        """Map integer values back to float32 with this tensor's scale and zero point."""
-        q = np.asarray(q)
-        if not self.quantized:
-            return q.astype(np.float32)
-        zp = self._broadcast(self.zero_point, q.ndim)
-        return ((q.astype(np.float64) - zp) * self._broadcast(self.scale, q.ndim)).astype(np.float32)
-
-
-def _layout(shape: tuple[int | None, ...]) -> Layout:
-    if len(shape) != 4:
-        return None
-    if shape[1] in (1, 3) and shape[3] not in (1, 3):
-        return "NCHW"
-    return "NHWC"
 
 
 class Model:
@@ -239,7 +170,7 @@ class TFLiteModel(Model):
         q = d["quantization_parameters"]
         scale = np.asarray(q["scales"], np.float64)
         shape = tuple(int(v) for v in d["shape"])
-        return TensorSpec(d["name"], shape, np.dtype(d["dtype"]), _layout(shape),
+        return TensorSpec(d["name"], shape, np.dtype(d["dtype"]), tensor_layout(shape),
                           scale if scale.size else None,
                           np.asarray(q["zero_points"], np.int64) if scale.size else None,
                           int(q["quantized_dimension"]))
@@ -273,7 +204,7 @@ class OnnxModel(Model):
 
     def _spec(self, arg) -> TensorSpec:
         shape = tuple(d if isinstance(d, int) else None for d in arg.shape)
-        return TensorSpec(arg.name, shape, np.dtype(self._DTYPES.get(arg.type, np.float32)), _layout(shape))
+        return TensorSpec(arg.name, shape, np.dtype(self._DTYPES.get(arg.type, np.float32)), tensor_layout(shape))
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [s.name for s in self.outputs]
