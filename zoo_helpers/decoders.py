@@ -44,9 +44,9 @@ def decode_heatmaps(heatmaps: np.ndarray, mode: HeatmapMode = "st") -> np.ndarra
     The peak is the first maximum in row-major (y, x) order, as ``argmax`` over the flattened
     map (and ST's ``tf.argmax``) picks it, ties included. It is found without transposing the
     batch: a maximum over rows (reducing contiguous ``x * K`` lines) gives each column's
-    maximum, the column holding the peak gives ``x`` and one gathered column gives ``y``.
-    Batches where some peak sits in several columns (common for int8 outputs) take a slower
-    exact path that keeps the first in row-major order. NaN cells are skipped (a map that is
+    maximum, the first column holding the peak gives ``x`` and one gathered column gives ``y``.
+    Where a peak value sits in several columns (common for int8 outputs), those columns are
+    searched too and the first peak in row-major order wins. NaN cells are skipped (a map that is
     all NaN decodes to confidence ``-inf``).
 
     Parameters
@@ -87,24 +87,13 @@ def _peaks(hm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # fmax.reduce over rows streams contiguous x*K lines (maximum.reduce or an argmax over the
     # middle axis walk short strided lines, several times slower); fmax skips NaN.
     colmax = np.fmax.reduce(hm.reshape(b, h, w * k), axis=1).reshape(b, w, k)
+    colmax = np.ascontiguousarray(colmax.transpose(0, 2, 1))  # (B, K, W), small
+    if colmax.dtype.kind == "f" and np.isnan(colmax).any():
+        colmax = np.where(np.isnan(colmax), -np.inf, colmax)  # a column of NaN never holds the peak
+    ix = colmax.argmax(axis=2)  # (B, K): first column holding the peak
+    conf = np.take_along_axis(colmax, ix[..., None], axis=2)[..., 0]
     bi, ki = np.arange(b)[:, None], np.arange(k)[None, :]
-    conf = _fmax_over_columns(colmax)
-    where = np.flatnonzero(colmax == conf[:, None, :])  # (b, x, k) of every column holding its map's peak
-    bb, rest = np.divmod(where, w * k)
-    xx, kk = np.divmod(rest, k)
-    unique = where.size == b * k and np.bincount(bb * k + kk, minlength=b * k).max() == 1
-    if unique:  # the common case: each map's peak in exactly one column (no ties across columns, no map all NaN)
-        ix = np.empty((b, k), np.intp)
-        ix[bb, kk] = xx
-    else:
-        colmax = np.ascontiguousarray(colmax.transpose(0, 2, 1))  # (B, K, W), small
-        if colmax.dtype.kind == "f" and np.isnan(colmax).any():
-            colmax = np.where(np.isnan(colmax), -np.inf, colmax)  # a column of NaN never holds the peak
-        ix = colmax.argmax(axis=2)  # (B, K): first column holding the peak
-        conf = np.take_along_axis(colmax, ix[..., None], axis=2)[..., 0]
     iy = (hm[bi, :, ix, ki] == conf[..., None]).argmax(axis=2)  # (B, K, H) column -> first row
-    if unique:
-        return iy, ix, conf
     on_peak = colmax == conf[..., None]
     if np.count_nonzero(on_peak) > b * k:  # some peak sits in several columns: the first in row-major order wins
         tied = np.nonzero(on_peak.sum(axis=2) > 1)
@@ -115,18 +104,6 @@ def _peaks(hm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         np.minimum.at(first, r, cy * w + cx)
         iy[tied], ix[tied] = np.divmod(first, w)
     return iy, ix, conf
-
-
-def _fmax_over_columns(colmax: np.ndarray) -> np.ndarray:
-    """Max over axis 1 of a small ``(B, W, K)`` array by halving: long contiguous operands, few calls."""
-    while colmax.shape[1] > 1:
-        n = colmax.shape[1]
-        half = n // 2
-        folded = np.fmax(colmax[:, :half], colmax[:, half:2 * half])
-        if n % 2:
-            folded[:, :1] = np.fmax(folded[:, :1], colmax[:, 2 * half:])
-        colmax = folded
-    return colmax[:, 0]
 
 
 def _quadratic_offset(at, pos: np.ndarray, n: int) -> np.ndarray:
