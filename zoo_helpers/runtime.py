@@ -101,21 +101,7 @@ class Model:
         >>> next(iter(out.values())).shape
         (2, 1, 17, 3)
         """
-        from tqdm import tqdm
-
-        x = self.prepare(images)
-        name = self.inputs[0].name
-        results = {spec.name: np.zeros((0, *self._out_shape(spec.name)[1:]), np.float32) for spec in self.outputs}
-        for i in tqdm(range(len(x)), disable=not progress, desc=self.path.name, unit="img"):
-            raw = self._run({name: x[i : i + 1]})
-            for spec in self.outputs:
-                value = spec.dequantize(raw[spec.name])
-                if value.ndim == 0 or value.shape[0] != 1:
-                    raise ValueError(f"output {spec.name!r} of shape {value.shape} has no batch axis; use invoke()")
-                if i == 0:  # one batch array per output, filled in place (no list + concatenate)
-                    results[spec.name] = np.empty((len(x), *value.shape[1:]), np.float32)
-                results[spec.name][i] = value[0]
-        return results
+        return self._per_sample(self.inputs[0].name, self.prepare(images), progress)
 
     def predict_array(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Run float inputs (already in the model's real input domain, e.g. normalised ToF frames).
@@ -136,17 +122,23 @@ class Model:
         if x.shape[1:] != expected:
             raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, expected))}), got {x.shape}")
         feed = spec.quantize(x) if spec.quantized else x.astype(spec.dtype)
-        results: dict[str, list[np.ndarray]] = {s.name: [] for s in self.outputs}
-        for i in range(len(feed)):
-            raw = self._run({spec.name: feed[i : i + 1]})
-            for out in self.outputs:
-                results[out.name].append(out.dequantize(raw[out.name]))
-        return {k: np.concatenate(v) for k, v in results.items()}
+        return self._per_sample(spec.name, feed)
 
-    def _out_shape(self, name: str) -> tuple[int, ...]:
-        spec = next(s for s in self.outputs if s.name == name)
-        return tuple(d or 0 for d in spec.shape)
+    def _per_sample(self, name: str, x: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
+        """Invoke on each sample of ``x`` (fed as input ``name``); dequantized outputs in one batch array each."""
+        from tqdm import tqdm
 
+        results = {spec.name: np.zeros((0, *(d or 0 for d in spec.shape[1:])), np.float32) for spec in self.outputs}
+        for i in tqdm(range(len(x)), disable=not progress, desc=self.path.name, unit="img"):
+            raw = self._run({name: x[i : i + 1]})
+            for spec in self.outputs:
+                value = spec.dequantize(raw[spec.name])
+                if i == 0:  # one batch array per output, filled in place (no list + concatenate)
+                    if value.ndim == 0 or value.shape[0] != 1:
+                        raise ValueError(f"output {spec.name!r} of shape {value.shape} has no batch axis; use invoke()")
+                    results[spec.name] = np.empty((len(x), *value.shape[1:]), np.float32)
+                results[spec.name][i] = value[0]
+        return results
 
 class TFLiteModel(Model):
     """A ``.tflite`` model run with ai-edge-litert."""
