@@ -91,11 +91,25 @@ def write_all(fd: int, data: bytes, timeout: float) -> None:
             continue
 
 
-class FdPort:
+class _SelectablePort:
+    """What the emulator's ports share: readiness is asked of ``select`` through ``fileno()``."""
+
+    def fileno(self) -> int:
+        raise NotImplementedError
+
+    def peek(self, timeout: float) -> bool:
+        """True when a byte is ready to read within ``timeout`` (EOF counts: the next read reports it)."""
+        return bool(select.select([self], [], [], timeout)[0])
+
+
+class FdPort(_SelectablePort):
     """A file descriptor (a pty master) with a pyserial-like ``read``/``write`` and a read timeout."""
 
     def __init__(self, fd: int, timeout: float = 0.1) -> None:
         self.fd, self.timeout = fd, timeout
+
+    def fileno(self) -> int:
+        return self.fd
 
     def read(self, n: int) -> bytes:
         ready, _, _ = select.select([self.fd], [], [], self.timeout)
@@ -108,10 +122,6 @@ class FdPort:
         if not data:
             raise EOFError("pty closed")
         return data
-
-    def peek(self, timeout: float) -> bool:
-        """True when a byte is ready to read within ``timeout``."""
-        return bool(select.select([self.fd], [], [], timeout)[0])
 
     def write(self, data: bytes) -> int:
         write_all(self.fd, data, 5.0)
@@ -126,12 +136,15 @@ class FdPort:
         os.close(self.fd)
 
 
-class SocketPort:
+class SocketPort(_SelectablePort):
     """A connected TCP socket with a pyserial-like interface (the emulator's side of ``socket:``)."""
 
     def __init__(self, sock: socket.socket, timeout: float = 0.1) -> None:
         self.sock, self.timeout = sock, timeout
         sock.settimeout(timeout)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
 
     def read(self, n: int) -> bytes:
         try:
@@ -141,10 +154,6 @@ class SocketPort:
         if not data:
             raise EOFError("socket closed by the peer")
         return data
-
-    def peek(self, timeout: float) -> bool:
-        """True when a byte is ready to read within ``timeout`` (EOF counts: the next read reports it)."""
-        return bool(select.select([self.sock], [], [], timeout)[0])
 
     def write(self, data: bytes) -> int:
         self.sock.sendall(data)
