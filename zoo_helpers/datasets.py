@@ -64,6 +64,13 @@ class CocoKeypoints:
     def __len__(self) -> int:
         return len(self.images)
 
+    def gt_json(self, image_ids) -> dict:
+        """The COCO json of these images and their annotations (person category), for pycocotools."""
+        wanted = set(image_ids)
+        return {"images": [self.images[i] for i in sorted(wanted)],
+                "annotations": [a for a in self.raw["annotations"] if a["image_id"] in wanted],
+                "categories": [{"id": 1, "name": "person"}]}
+
 
 def load_coco_keypoints(annotations: str | os.PathLike[str], image_dir: str | os.PathLike[str]) -> CocoKeypoints:
     """Load a COCO keypoints json (person category) and its image folder.

@@ -172,14 +172,12 @@ def evaluate_single_pose(keypoints_norm: np.ndarray, samples: Samples, coco: dat
 
 
 def _coco_inputs(pred_px, scores, samples: Samples, coco: datasets.CocoKeypoints, k: int):
-    wanted = {p.image_id for p in samples.people}
-    image_ids = sorted(wanted)
-    anns = [a for a in coco.raw["annotations"] if a["image_id"] in wanted]
+    gt = coco.gt_json(p.image_id for p in samples.people)
+    anns = gt["annotations"]
     if k == 13 and anns:  # all annotations mapped in one call
         st13 = datasets.to_st13(np.array([a["keypoints"] for a in anns], float).reshape(-1, 17, 3))
-        anns = [dict(a, keypoints=kp) for a, kp in zip(anns, st13.reshape(len(anns), -1).tolist(), strict=True)]
-    gt = {"images": [coco.images[i] for i in image_ids], "annotations": anns,
-          "categories": [{"id": 1, "name": "person", "keypoints": [str(i) for i in range(k)]}]}
+        gt["annotations"] = [dict(a, keypoints=kp) for a, kp in zip(anns, st13.reshape(len(anns), -1).tolist(),
+                                                                     strict=True)]
     flat = np.concatenate([pred_px, scores[..., None]], axis=-1).reshape(len(pred_px), -1)
     results = [{"image_id": p.image_id, "category_id": 1, "keypoints": flat[i].tolist(),
                 "score": float(scores[i].mean())} for i, p in enumerate(samples.people)]

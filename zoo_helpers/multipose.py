@@ -110,11 +110,8 @@ def evaluate(dets: Detections, samples: Images, coco: datasets.CocoKeypoints,
     results = [{"image_id": image_id, "category_id": 1, "keypoints": dets.keypoints[r, d].ravel().tolist(),
                 "score": float(dets.scores[r, d])}
                for r, image_id in enumerate(samples.image_ids) for d in np.flatnonzero(dets.valid[r])]
-    wanted = set(samples.image_ids)
-    gt_json = {"images": [coco.images[i] for i in samples.image_ids],
-               "annotations": [a for a in coco.raw["annotations"] if a["image_id"] in wanted],
-               "categories": [{"id": 1, "name": "person"}]}
-    coco_ap = metrics.coco_keypoint_eval(gt_json, results, max_dets=coco_max_dets)
+    coco_ap = metrics.coco_keypoint_eval(coco.gt_json(samples.image_ids), results, max_dets=coco_max_dets,
+                                         sizes=False)
     out.update({f"COCO {k}": coco_ap[k] for k in ("AP", "AP50", "AP75", "AR")})
     return out
 
