@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo_helpers import datasets, evaluation
+from zoo_helpers import datasets, pipelines
 from zoo_helpers.assets import fetch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -45,7 +45,7 @@ def test_nms_reference_keeps_the_same_boxes_on_real_outputs(mirror, bench):
     ann = fetch("mmpose_coco_annotations")
     model = load_model(fetch("yolov8n_pose_256_int8_pc"))
     samples = multipose.prepare_images(datasets.load_coco_keypoints(ann, ann.parent), (256, 256))
-    outputs = model.predict(samples.images)[model.outputs[0].name]
+    outputs = model.predict_one(samples.images)
     ref, ours = bench_nms.st_style(outputs, tf), bench_nms.ours(outputs)
     assert (ref >= 0).sum() > len(outputs)  # several boxes kept per image, so the order is tested
     assert np.array_equal(ref, ours)
@@ -60,9 +60,9 @@ def test_repeated_sample_is_the_sample_again_under_new_ids(mirror, bench):
     assert len(twice.images) == 2 * len(base.images)
     assert len(twice.raw["annotations"]) == 2 * len(base.raw["annotations"])
     assert {twice.image_path(i) for i in twice.images} == {base.image_path(i) for i in base.images}
-    one = evaluation.evaluate_catalog(base, ["movenet_lightning_192"])["movenet_lightning_192"]
-    two = evaluation.evaluate_catalog(twice, ["movenet_lightning_192"])["movenet_lightning_192"]
-    assert two.num_people == 2 * one.num_people
+    one = pipelines.evaluate_catalog(base, ["movenet_lightning_192"])["movenet_lightning_192"]
+    two = pipelines.evaluate_catalog(twice, ["movenet_lightning_192"])["movenet_lightning_192"]
+    assert two.num_samples == 2 * one.num_samples
     assert two.metrics["ST mean OKS"] == pytest.approx(one.metrics["ST mean OKS"])
     assert two.metrics["COCO AP"] == pytest.approx(one.metrics["COCO AP"], abs=1e-6)
     # people keep their own annotation ids, so scoring cannot mix copies up

@@ -5,8 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo_helpers import tables
-from zoo_helpers.evaluation import model_catalog
+from zoo_helpers import catalog, results, tables
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SKIP = {"model", "file", "match", "catalog", "from", "source_file", "section", "keypoints"}
@@ -56,12 +55,13 @@ def test_every_card_table_is_covered():
 def test_catalog_keys_exist():
     for card, _, table in _tables():
         for row in table["rows"]:
-            assert row.get("catalog") is None or row["catalog"] in model_catalog(), (card, row)
+            assert row.get("catalog") is None or row["catalog"] in catalog.entries(), (card, row)
 
 
 def test_accuracy_table_explains_missing_cells():
-    t = tables.accuracy_table("movenet", {"st_movenet_heatmaps_192": {"value": 0.5012, "people": 12, "images": 4,
-                                                                      "source": "host CPU"}}, "not mirrored")
+    record = results.Record("movenet", "movenet", "st_movenet_heatmaps_192", "published int8", {"ST mean OKS": 0.5012},
+                            12, 4, {}, {}, "host CPU")
+    t = tables.accuracy_table("movenet", [record], "not mirrored")
     st = t[t["model"] == "ST MoveNet Lightning heatmaps per-channel"].iloc[0]
     got = (st["measured ST mean OKS (%)"], st["scored on"], st["measured on"])
     assert got == ("50.12", "12 people / 4 images", "host CPU")
@@ -78,7 +78,7 @@ def test_side_by_side_with_missing_cells_and_sources():
     assert (first["published MACCs (M)"], first["measured MACCs (M)"], first["note"]) == (237.887, 237.9, "")
     assert thunder["published MACCs (M)"] == "NA" and thunder["measured MACCs (M)"] == "—"
     assert thunder["note"] == "file not available"
-    with pytest.raises(ValueError, match="measured source"):
+    with pytest.raises(ValueError, match="measured-on label must start with"):
         tables.side_by_side("overview", "movenet", {"maccs_m": "MACCs (M)"}, {}, "my laptop")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo_helpers import datasets, evaluation
+from zoo_helpers import datasets, keypoints, singlepose
 from zoo_helpers.assets import fetch
 
 
@@ -27,10 +27,10 @@ def test_st13_mapping():
     kp[0] = [10, 10, 2]
     kp[3] = [20, 30, 1]
     kp[5:] = np.c_[np.arange(12), np.arange(12), np.full(12, 2)]
-    st = datasets.to_st13(kp)
+    st = keypoints.layout("st13").convert(kp, "coco17")
     assert st.shape == (13, 3) and st[0].tolist() == [15.0, 20.0, 2.0]
     assert np.array_equal(st[1:], kp[5:])
-    assert datasets.to_st13(np.zeros((17, 3)))[0, 2] == 0
+    assert keypoints.layout("st13").convert(np.zeros((17, 3)), "coco17")[0, 2] == 0
 
 
 def test_odd_images_are_read_or_rejected(mirror, tmp_path):
@@ -54,10 +54,10 @@ def test_one_bad_file_never_stops_an_evaluation(coco, tmp_path):
         (tmp_path / name).symlink_to(coco.image_dir / name)
     (tmp_path / "000000197388.jpg").write_bytes(b"not a jpeg")
     broken = datasets.CocoKeypoints(coco.images, coco.people, tmp_path, coco.raw)
-    samples = evaluation.prepare_samples(broken, (192, 192), "person_crops")
+    samples = singlepose.prepare_samples(broken, (192, 192), "person_crops")
     assert len(samples) == 7 and len(samples.skipped) == 1 and "000000197388.jpg" in samples.skipped[0]
-    full = evaluation.prepare_samples(coco, (192, 192), "person_crops", workers=1)
-    kept = [i for i, p in enumerate(full.people) if coco.images[p.image_id]["file_name"] != "000000197388.jpg"]
-    assert [p.ann_id for p in samples.people] == [full.people[i].ann_id for i in kept]
+    full = singlepose.prepare_samples(coco, (192, 192), "person_crops", workers=1)
+    kept = [i for i, p in enumerate(full.truth) if coco.images[p.image_id]["file_name"] != "000000197388.jpg"]
+    assert [p.ann_id for p in samples.truth] == [full.truth[i].ann_id for i in kept]
     assert np.array_equal(samples.images, full.images[kept])  # the hole left by the bad image is closed up
     assert samples.transforms == [full.transforms[i] for i in kept]

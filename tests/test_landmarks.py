@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import landmark_eval, landmarks, preprocess
+from zoo_helpers import keypoints, landmark_eval, landmarks, preprocess
 
 
 def test_hand_outputs_are_found_by_name_not_position():
@@ -78,24 +78,24 @@ def test_metrics_by_hand():
     gt68[0, 45] = [100, 0]  # inter-ocular distance 100
     pred68 = gt68.copy()
     pred68[0, [20, 30]] += [5, 0]
-    assert landmarks.nme_interocular(pred68, gt68, [20, 30, 40])[0] == pytest.approx(10 / 3 / 100)
+    assert landmarks.nme_interocular(pred68, gt68, [20, 30, 40], (36, 45))[0] == pytest.approx(10 / 3 / 100)
 
 
 def test_correspondence_tables():
-    assert len(landmarks.MESH_TO_68) == 51 and min(landmarks.MESH_TO_68) == 17  # no jaw
-    assert len(set(landmarks.MESH_TO_68.values())) == 51 and max(landmarks.MESH_TO_68.values()) < 468
-    assert sorted(landmarks.WFLW_TO_68) == list(range(68)) and max(landmarks.WFLW_TO_68.values()) == 95
+    face68 = keypoints.layout("face68")
+    mesh = [face68.maps["face468"][i] for i in face68.scored("face468")]
+    assert len(mesh) == 51 and min(face68.scored("face468")) == 17  # no jaw
+    assert len(set(mesh)) == 51 and max(mesh) < 468
+    assert face68.scored("wflw98") == list(range(68)) and max(face68.maps["wflw98"]) == 95
 
 
 def test_real_models_on_the_samples(mirror):
     from zoo_helpers.assets import fetch
     from zoo_helpers.runtime import load_model
 
-    hands = landmark_eval.hand_samples(("onehand10k",))
-    crops, transforms, _ = landmark_eval.hand_crops(hands, "gt")
-    r = landmark_eval.hand_scores(load_model(fetch("st_hand_landmarks_224_int8_pc")), crops, transforms, hands)
-    assert np.median(r["epe"]) < 15 and r["pck"].mean() > 0.8
-    faces = [f for f in landmark_eval.face_samples() if f.dataset == "300w"]
-    crops, transforms = landmark_eval.face_crops(faces)
+    hands = landmark_eval.hand_crops(landmark_eval.hand_samples(("onehand10k",)), "gt")
+    r = landmark_eval.hand_scores(load_model(fetch("st_hand_landmarks_224_int8_pc")).predict(hands.images), hands)
+    assert np.median(r.per_sample["EPE (px)"]) < 15 and r.metrics["PCK@0.2"] > 0.8
+    faces = landmark_eval.face_crops([f for f in landmark_eval.face_samples() if f.dataset == "300w"])
     model = load_model(fetch("st_face_landmarks_192_int8_pc"), rescale=(1 / 255, 0.0))
-    assert landmark_eval.face_scores(model, crops, transforms, faces)["nme"].max() < 0.1
+    assert landmark_eval.face_scores(model.predict(faces.images), faces).per_sample["NME"].max() < 0.1

@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from zoo_helpers import metrics
+from zoo_helpers import keypoints, metrics
+
+COCO = keypoints.layout("coco17").sigmas
 
 
 def test_st_oks_hand_computed():
@@ -21,12 +23,15 @@ def test_st_oks_hand_computed():
     e0 = 0.01**2 / ((2 * 0.026) ** 2 * a * 2)
     e5 = 0.02**2 / ((2 * 0.079) ** 2 * a * 2)
     expected = (math.exp(-e0) + math.exp(-e5)) / 2
-    assert metrics.st_oks(pred, gt, vis, np.array([area]))[0] == pytest.approx(expected, rel=1e-9)
+    assert metrics.st_oks(pred, gt, vis, np.array([area]), COCO)[0] == pytest.approx(expected, rel=1e-9)
 
 
-def test_st_oks_refuses_unknown_keypoint_counts():
-    with pytest.raises(ValueError, match="no OKS sigmas for 21 keypoints"):
-        metrics.st_oks(np.zeros((1, 21, 2)), np.zeros((1, 21, 2)), np.ones((1, 21)), np.ones(1))
+def test_st_oks_refuses_a_layout_without_sigmas_or_the_wrong_count():
+    hand = keypoints.layout("hand21")
+    with pytest.raises(ValueError, match="no OKS sigmas for these 21 keypoints"):
+        metrics.st_oks(np.zeros((1, 21, 2)), np.zeros((1, 21, 2)), np.ones((1, 21)), np.ones(1), hand.sigmas)
+    with pytest.raises(ValueError, match="17 OKS sigmas for 21 keypoints"):
+        metrics.st_oks(np.zeros((1, 21, 2)), np.zeros((1, 21, 2)), np.ones((1, 21)), np.ones(1), COCO)
     assert metrics.st_oks(np.zeros((1, 21, 2)), np.zeros((1, 21, 2)), np.ones((1, 21)), np.ones(1),
                           sigmas=np.full(21, 0.05))[0] == pytest.approx(1.0)
 

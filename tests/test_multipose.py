@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import datasets, decoders, metrics, multipose
+from zoo_helpers import datasets, decoders, keypoints, metrics, multipose, pipelines
 from zoo_helpers.assets import fetch
 
 
@@ -73,7 +73,7 @@ def _case(noise, rng):
     vis = np.ones((2, 3, 17))
     area = np.full((2, 3), 0.1)
     pred = gt + rng.normal(0, noise, gt.shape)
-    return metrics.oks_matrix(pred, gt, vis, area)
+    return metrics.oks_matrix(pred, gt, vis, area, keypoints.layout("coco17").sigmas)
 
 
 def test_st_map_perfect_and_perturbed():
@@ -99,7 +99,7 @@ def coco(mirror):
 
 def test_ground_truth_as_detections_scores_one_on_both_metrics(coco):
     samples = multipose.prepare_images(coco, (256, 256))
-    people = [[p for p in coco.people[i] if not p.iscrowd] for i in samples.image_ids]
+    people = [[p for p in persons if not p.iscrowd] for persons in samples.truth]
     d = max(len(p) for p in people)
     kp = np.zeros((len(people), d, 17, 3))
     valid = np.zeros((len(people), d), bool)
@@ -109,15 +109,15 @@ def test_ground_truth_as_detections_scores_one_on_both_metrics(coco):
                 kp[r, c], valid[r, c] = p.keypoints, True
     kp[..., 2] = valid[..., None]
     dets = multipose.Detections(np.zeros((*valid.shape, 4)), valid * 0.9, kp, valid)
-    m = multipose.evaluate(dets, samples, coco)
+    m = multipose.evaluate(dets, samples, coco).metrics
     assert m["ST mAP@0.5"] == pytest.approx(1.0) and m["COCO AP"] == pytest.approx(1.0)
 
 
 def test_real_model_end_to_end(coco):
-    runs = multipose.evaluate_catalog(coco, ["yolov8n_pose_256_pc"], limit=2)
+    runs = pipelines.evaluate_catalog(coco, ["yolov8n_pose_256_pc"], pipelines.Options(limit=2))
     run = runs["yolov8n_pose_256_pc"]
     assert run.detections.keypoints.shape[2:] == (17, 3)
     assert 0.5 < run.metrics["ST mAP@0.5"] <= 1.0 and 0 < run.metrics["COCO AP"] <= 1.0
-    w, h = coco.images[run.samples.image_ids[0]]["width"], coco.images[run.samples.image_ids[0]]["height"]
+    w, h = coco.images[run.batch.ids[0]]["width"], coco.images[run.batch.ids[0]]["height"]
     kept = run.detections.keypoints[0][run.detections.valid[0]]
     assert (kept[..., 0].max() <= w * 1.1) and (kept[..., 1].max() <= h * 1.1)  # mapped to original pixels

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import compare, datasets, evaluation, quantize
+from zoo_helpers import compare, datasets, quantize, singlepose
 from zoo_helpers.assets import fetch
 from zoo_helpers.runtime import load_model
 
@@ -12,14 +12,14 @@ from zoo_helpers.runtime import load_model
 def requantized(mirror, tmp_path_factory):
     ann = fetch("mmpose_coco_annotations")
     coco = datasets.load_coco_keypoints(ann, ann.parent)
-    samples = evaluation.prepare_samples(coco, (192, 192), "person_crops")
+    samples = singlepose.prepare_samples(coco, (192, 192), "person_crops")
     tflite = fetch("movenet_heatmaps_192_int8_pc")
     paths = quantize.requantize(tflite, tmp_path_factory.mktemp("q"), samples.images[:4])
     return tflite, paths, samples
 
 
 def _peaks(model, images):
-    return evaluation.decode(model.predict(images), "heatmaps")[..., :2] * 48
+    return singlepose.decode(model.predict(images), "heatmaps")[..., :2] * 48
 
 
 def test_recovered_float_agrees_with_the_int8_model(requantized):

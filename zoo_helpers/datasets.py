@@ -6,8 +6,8 @@
   annotation (crowd annotations count toward "one"), at least one labelled keypoint and a non-zero box.
 * :func:`person_samples` gives one sample per annotated person (non-crowd, labelled, non-zero box),
   so a small sample still yields several evaluations.
-* :func:`to_st13` maps COCO's 17 keypoints to ST's 13 (head, then left/right shoulder, elbow,
-  wrist, hip, knee, ankle); the head is the mean of the visible face keypoints, as ST's converter does.
+* :func:`load_coco` loads the set a chapter evaluates on: the mmpose sample, or ``coco_dir`` (COCO
+  val2017's layout); :meth:`CocoKeypoints.source` says which, with the annotation file's sha256.
 * :func:`read_image` returns RGB uint8 for grayscale, RGBA, palette and 16-bit files, and raises
   :class:`ImageError` with the file name for anything it cannot decode.
 """
@@ -20,16 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-                  "right_knee", "left_ankle", "right_ankle"]
-ST13_KEYPOINTS = ["head", *COCO_KEYPOINTS[5:]]
-#: COCO indices of the body keypoints kept by ST's 13-keypoint layout (the head is derived).
-ST13_BODY = np.arange(5, 17)
-COCO_SKELETON = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
-                 (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)]
-ST13_SKELETON = [(a - 4, b - 4) for a, b in COCO_SKELETON if a >= 5 and b >= 5] + [(0, 1), (0, 2)]
 
 
 class ImageError(ValueError):
@@ -56,6 +46,8 @@ class CocoKeypoints:
     people: dict[int, list[Person]]
     image_dir: Path
     raw: dict
+    annotations: Path | None = None
+    name: str = ""
 
     def image_path(self, image_id: int) -> Path:
         """Path of an image file."""
@@ -63,6 +55,14 @@ class CocoKeypoints:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def source(self) -> dict[str, str]:
+        """Where the data comes from: its name, the annotation file and that file's sha256 (for result records)."""
+        from zoo_helpers.assets import sha256_of
+
+        ann = self.annotations
+        return {"data": self.name or str(self.image_dir), "annotations": str(ann) if ann else "",
+                "annotations_sha256": sha256_of(ann) if ann else ""}
 
     def gt_json(self, image_ids) -> dict:
         """The COCO json of these images and their annotations (person category), for pycocotools."""
@@ -72,7 +72,8 @@ class CocoKeypoints:
                 "categories": [{"id": 1, "name": "person"}]}
 
 
-def load_coco_keypoints(annotations: str | os.PathLike[str], image_dir: str | os.PathLike[str]) -> CocoKeypoints:
+def load_coco_keypoints(annotations: str | os.PathLike[str], image_dir: str | os.PathLike[str],
+                        name: str = "") -> CocoKeypoints:
     """Load a COCO keypoints json (person category) and its image folder.
 
     Examples
@@ -99,7 +100,30 @@ def load_coco_keypoints(annotations: str | os.PathLike[str], image_dir: str | os
         people[int(a["image_id"])].append(Person(int(a["image_id"]), int(a["id"]), kp,
                                                  np.asarray(a["bbox"], np.float64), float(a.get("area", 0.0)),
                                                  bool(a.get("iscrowd", 0))))
-    return CocoKeypoints(images, people, image_dir, raw)
+    return CocoKeypoints(images, people, image_dir, raw, annotations, name)
+
+
+#: The annotation file and image folder of a COCO val2017 folder, as ``coco_dir`` expects them.
+COCO_VAL2017 = ("annotations/person_keypoints_val2017.json", "val2017")
+
+
+def load_coco(coco_dir: str | os.PathLike[str] = "") -> CocoKeypoints:
+    """The COCO keypoints set a chapter evaluates on: ``coco_dir`` (val2017 layout), or the mmpose sample.
+
+    Examples
+    --------
+    >>> load_coco().source()["data"]
+    'mmpose COCO sample (4 val2017 images)'
+    """
+    if coco_dir:
+        root = Path(coco_dir)
+        if not root.is_dir():
+            raise FileNotFoundError(f"coco_dir={str(coco_dir)!r} is not a folder")
+        return load_coco_keypoints(root / COCO_VAL2017[0], root / COCO_VAL2017[1], str(root))
+    from zoo_helpers.assets import fetch
+
+    ann = fetch("mmpose_coco_annotations")
+    return load_coco_keypoints(ann, ann.parent, "mmpose COCO sample (4 val2017 images)")
 
 
 def st_single_pose_subset(coco: CocoKeypoints) -> list[Person]:
@@ -118,30 +142,6 @@ def person_samples(coco: CocoKeypoints) -> list[Person]:
 
 def _usable(p: Person) -> bool:
     return bool((p.keypoints[:, 2] > 0).any()) and p.bbox[2] > 0 and p.bbox[3] > 0
-
-
-def to_st13(keypoints: np.ndarray) -> np.ndarray:
-    """Map ``(..., 17, 3)`` COCO keypoints [x, y, v] to ST's ``(..., 13, 3)`` layout.
-
-    The head is the mean of the labelled face keypoints (nose, eyes, ears), with v = 2 when any is
-    labelled, as in ST's dataset converter.
-
-    Examples
-    --------
-    >>> kp = np.zeros((17, 3)); kp[1] = [10, 20, 2]; kp[2] = [30, 40, 2]
-    >>> to_st13(kp)[0].tolist()
-    [20.0, 30.0, 2.0]
-    """
-    kp = np.asarray(keypoints, np.float64)
-    if kp.shape[-2:] != (17, 3):
-        raise ValueError(f"expected (..., 17, 3) COCO keypoints, got {kp.shape}")
-    face = kp[..., :5, :]
-    labelled = face[..., 2] > 0
-    n = labelled.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        head_xy = np.where(n[..., None] > 0, (face[..., :2] * labelled[..., None]).sum(-2) / n[..., None], 0.0)
-    head = np.concatenate([head_xy, np.where(n > 0, 2.0, 0.0)[..., None]], axis=-1)
-    return np.concatenate([head[..., None, :], kp[..., ST13_BODY, :]], axis=-2)
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:

@@ -8,7 +8,11 @@ pixels and PCK@0.2 of the hand box's longer side, per sample and per keypoint.
 Faces: 300W (68 points), WFLW (98 points, mapped to 68) and COCO-WholeBody faces (68 points). Each
 face is cropped from its ground-truth box, squared and enlarged by :data:`FACE_MARGIN` (1.5 x the
 longer side, about MediaPipe's 25 % margin on each side). Score: inter-ocular NME over the 68-point
-indices with a mesh counterpart (:data:`zoo_helpers.landmarks.MESH_TO_68`; the jaw is left out).
+indices with a mesh counterpart (the ``face68`` layout built from ``face468``; the jaw is left out).
+
+Crops come back as one :class:`~zoo_helpers.batches.Batch` (truth: the :class:`Sample` of each crop);
+:func:`hand_scores` and :func:`face_scores` take the model's outputs for that batch, never the model,
+and return an :class:`~zoo_helpers.batches.Evaluation`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo_helpers import datasets, landmarks, preprocess
+from zoo_helpers import datasets, keypoints, landmarks, preprocess, transforms
+from zoo_helpers.batches import Batch, Evaluation
 
 HAND_SETS = ("freihand", "onehand10k", "panoptic")
+CROP_MODES = ("gt", "palm")
 FACE_MARGIN = 1.5
-FACE_POINTS = sorted(landmarks.MESH_TO_68)
 
 
 @dataclass
@@ -59,14 +64,12 @@ def hand_samples(sets: tuple[str, ...] = HAND_SETS) -> list[Sample]:
 def face_samples() -> list[Sample]:
     """Every annotated face: 300W, WFLW (98 -> 68) and the COCO-WholeBody faces marked valid."""
     out = []
-    to68 = [landmarks.WFLW_TO_68[i] for i in range(68)]
-    for name in ("300w", "wflw"):
+    face68 = keypoints.layout("face68")
+    for name, source in (("300w", "face68"), ("wflw", "wflw98")):
         coco = _mmpose(name)
         for image_id, people in coco.people.items():
             image = datasets.read_image(coco.image_path(image_id))
-            for p in people:
-                kp = p.keypoints if name == "300w" else p.keypoints[to68]
-                out.append(Sample(name, image_id, image, kp, p.bbox))
+            out += [Sample(name, image_id, image, face68.convert(p.keypoints, source), p.bbox) for p in people]
     whole = _mmpose("coco", "mmpose_coco_wholebody_annotations")
     for a in whole.raw["annotations"]:
         if a.get("face_valid"):
@@ -76,71 +79,76 @@ def face_samples() -> list[Sample]:
     return out
 
 
-def hand_crops(samples: list[Sample], mode: str = "gt", palm_model=None,
-               size: int = 224) -> tuple[np.ndarray, list, np.ndarray]:
-    """Crops for the landmark model: ``(images, transforms, found)``; ``found`` is False where no palm was found.
+def hand_crops(samples: list[Sample], mode: str = "gt", palm_outputs=None, palm_batch: Batch | None = None,
+               size: int = 224) -> Batch:
+    """Rotated square crops for the landmark model, one per hand.
 
-    ``mode`` is ``"gt"`` (from the annotated keypoints) or ``"palm"`` (two-stage, needs ``palm_model``).
+    ``mode`` is ``"gt"`` (from the annotated keypoints) or ``"palm"`` (the two-stage pipeline: pass the
+    palm detector's outputs for :func:`palm_inputs`' batch). In ``palm`` mode a hand whose palm is not
+    found keeps its ground-truth crop, and ``found`` says which.
     """
-    crops, transforms, found = [], [], []
-    for s in samples:
-        vis = s.keypoints[:, 2] > 0
-        rect = landmarks.hand_rect_from_keypoints(s.keypoints[:, :2], vis)
-        ok = True
-        if mode == "palm":
-            rect, ok = _palm_rect(s, palm_model, rect)
-        elif mode != "gt":
-            raise ValueError(f"unknown crop mode {mode!r}; use 'gt' or 'palm'")
-        crop, t = preprocess.crop_rotated(s.image, *rect, (size, size))
-        crops.append(crop)
-        transforms.append(t)
-        found.append(ok)
-    return np.stack(crops), transforms, np.array(found)
+    if mode not in CROP_MODES:
+        raise ValueError(f"unknown crop mode {mode!r}; use one of {CROP_MODES}")
+    rects = [landmarks.hand_rect_from_keypoints(s.keypoints[:, :2], s.keypoints[:, 2] > 0) for s in samples]
+    found = np.ones(len(samples), bool)
+    if mode == "palm":
+        if palm_outputs is None or palm_batch is None:
+            raise ValueError("crop mode 'palm' needs the palm detector's outputs and its input batch")
+        for i, rect in enumerate(_palm_rects(palm_outputs, palm_batch)):
+            if rect is not None:
+                rects[i] = rect
+            found[i] = rect is not None
+    crops, ts = zip(*(preprocess.crop_rotated(s.image, *r, (size, size)) for s, r in zip(samples, rects, strict=True)),
+                    strict=True)
+    return Batch(np.stack(crops), list(ts), [s.image_id for s in samples], list(samples), [], f"hand crops ({mode})",
+                 found)
 
 
-def _palm_rect(s: Sample, palm_model, fallback):
-    if palm_model is None:
-        raise ValueError("mode='palm' needs palm_model")
-    x, t = preprocess.resize(s.image, palm_model.input_size, mode="padding")
-    out = palm_model.predict(x[None])
-    reg = next(v for v in out.values() if v.shape[-1] == 18)
-    logits = next(v for v in out.values() if v.shape[-1] == 1)
-    palms = landmarks.decode_palms(reg, logits)[0]
-    if not len(palms.scores):
-        return fallback, False
-    target = s.keypoints[s.keypoints[:, 2] > 0, :2].mean(0)
-    centres = t.normalized_to_original((palms.boxes[:, :2] + palms.boxes[:, 2:]) / 2)
-    best = int(np.argmin(np.linalg.norm(centres - target, axis=1)))  # the palm of the annotated hand
-    box = t.normalized_to_original(palms.boxes[best].reshape(2, 2)).ravel()
-    return landmarks.palm_to_rect(box, t.normalized_to_original(palms.keypoints[best])), True
+def palm_inputs(samples: list[Sample], size: tuple[int, int]) -> Batch:
+    """Each hand's whole image letterboxed for the palm detector (one sample per hand)."""
+    xs, ts = zip(*(preprocess.resize(s.image, size, mode="padding") for s in samples), strict=True)
+    return Batch(np.stack(xs), list(ts), [s.image_id for s in samples], list(samples), [], "palm detector inputs")
 
 
-def hand_scores(model, crops: np.ndarray, transforms: list, samples: list[Sample]) -> dict[str, np.ndarray]:
-    """Run a hand landmark model on crops; per-sample EPE (px), PCK@0.2 and per-keypoint PCK@0.2.
+def _palm_rects(outputs: dict[str, np.ndarray], batch: Batch) -> list:
+    """The hand crop of the palm nearest each annotated hand, or ``None`` where no palm was found."""
+    reg = next(v for v in outputs.values() if v.shape[-1] == 18)
+    logits = next(v for v in outputs.values() if v.shape[-1] == 1)
+    rects = []
+    for palms, t, s in zip(landmarks.decode_palms(reg, logits), batch.transforms, batch.truth, strict=True):
+        if not len(palms.scores):
+            rects.append(None)
+            continue
+        target = s.keypoints[s.keypoints[:, 2] > 0, :2].mean(0)
+        centres = t.normalized_to_original((palms.boxes[:, :2] + palms.boxes[:, 2:]) / 2)
+        best = int(np.argmin(np.linalg.norm(centres - target, axis=1)))  # the palm of the annotated hand
+        box = t.normalized_to_original(palms.boxes[best].reshape(2, 2)).ravel()
+        rects.append(landmarks.palm_to_rect(box, t.normalized_to_original(palms.keypoints[best])))
+    return rects
 
-    ``model`` may also be a dict of outputs already computed (e.g. by a board) for ``crops``.
-    """
-    decoded = landmarks.decode_hand(model if isinstance(model, dict) else model.predict(crops))
-    pred = np.stack([t.to_original(p[:, :2]) for t, p in zip(transforms, decoded["landmarks"], strict=True)])
-    gt = np.stack([s.keypoints for s in samples])
+
+def hand_scores(outputs: dict[str, np.ndarray], batch: Batch) -> Evaluation:
+    """Score a hand landmark model's outputs for ``batch``: EPE (px), PCK@0.2, per sample and per keypoint."""
+    decoded = landmarks.decode_hand(outputs)
+    pred = batch.to_original(decoded["landmarks"][..., :2])
+    gt = np.stack([s.keypoints for s in batch.truth])
     vis = gt[..., 2] > 0
-    size = np.array([max(s.bbox[2], s.bbox[3]) for s in samples])
+    size = np.array([max(s.bbox[2], s.bbox[3]) for s in batch.truth])
     d = np.linalg.norm(pred - gt[..., :2], axis=-1)
-    return {"pred": pred, "epe": landmarks.epe(pred, gt[..., :2], vis),
-            "pck": ((d <= 0.2 * size[:, None]) & vis).sum(1) / vis.sum(1),
-            "pck_per_point": landmarks.pck_per_point(pred, gt[..., :2], vis, size)}
+    epe = landmarks.epe(pred, gt[..., :2], vis)
+    pck = ((d <= 0.2 * size[:, None]) & vis).sum(1) / vis.sum(1)
+    metrics = {"mean EPE (px)": float(epe.mean()), "median EPE (px)": float(np.median(epe)),
+               "PCK@0.2": float(pck.mean())}
+    per = {"EPE (px)": epe, "PCK@0.2": pck,
+           "PCK@0.2 per keypoint": landmarks.pck_per_point(pred, gt[..., :2], vis, size)}
+    return Evaluation(metrics, pred, batch, len(batch), batch.num_images, per)
 
 
-def face_crops(samples: list[Sample], size: int = 192) -> tuple[np.ndarray, list]:
+def face_crops(samples: list[Sample], size: int = 192) -> Batch:
     """Square crops around each face box, :data:`FACE_MARGIN` x its longer side."""
-    crops, transforms = [], []
-    for s in samples:
-        x, y, w, h = s.bbox
-        side = FACE_MARGIN * max(w, h)
-        crop, t = preprocess.crop_box(s.image, (x + w / 2 - side / 2, y + h / 2 - side / 2, side, side), (size, size))
-        crops.append(crop)
-        transforms.append(t)
-    return np.stack(crops), transforms
+    crops, ts = zip(*(preprocess.crop_box(s.image, transforms.square_box(s.bbox, FACE_MARGIN), (size, size))
+                      for s in samples), strict=True)
+    return Batch(np.stack(crops), list(ts), [s.image_id for s in samples], list(samples), [], "face crops")
 
 
 def decode_face(outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -152,14 +160,13 @@ def decode_face(outputs: dict[str, np.ndarray]) -> np.ndarray:
     raise ValueError(f"no 468-point mesh output among {[np.shape(v) for v in outputs.values()]}")
 
 
-def face_scores(model, crops: np.ndarray, transforms: list, samples: list[Sample]) -> dict[str, np.ndarray]:
-    """Run a face mesh model on crops; per-face inter-ocular NME over :data:`FACE_POINTS`, mesh in pixels.
-
-    ``model`` may also be a dict of outputs already computed (e.g. by a board) for ``crops``.
-    """
-    mesh = decode_face(model if isinstance(model, dict) else model.predict(crops))
-    mesh_px = np.stack([t.to_original(m) for t, m in zip(transforms, mesh, strict=True)])
-    pred68 = np.full((len(samples), 68, 2), np.nan)
-    pred68[:, FACE_POINTS] = mesh_px[:, [landmarks.MESH_TO_68[i] for i in FACE_POINTS]]
-    gt68 = np.stack([s.keypoints[:, :2] for s in samples])
-    return {"mesh": mesh_px, "nme": landmarks.nme_interocular(pred68, gt68, FACE_POINTS)}
+def face_scores(outputs: dict[str, np.ndarray], batch: Batch) -> Evaluation:
+    """Score a face mesh model's outputs for ``batch``: per-face inter-ocular NME over the scored 68 points."""
+    face68 = keypoints.layout("face68")
+    mesh_px = batch.to_original(decode_face(outputs))
+    points = face68.scored("face468")
+    pred68 = face68.convert(mesh_px, "face468")
+    gt68 = np.stack([s.keypoints[:, :2] for s in batch.truth])
+    nme = landmarks.nme_interocular(pred68, gt68, points, face68.eyes)
+    metrics = {"mean NME": float(nme.mean()), "median NME": float(np.median(nme))}
+    return Evaluation(metrics, mesh_px, batch, len(batch), batch.num_images, {"NME": nme})

@@ -8,8 +8,7 @@ Hand (21 keypoints, 224x224)
     builds the same kind of crop from ground-truth keypoints, to isolate the landmark model.
     :func:`decode_hand` finds the landmark model's four outputs by name and shape.
 Face (468 mesh points, 192x192)
-    :data:`MESH_TO_68` maps mesh vertices to the 68-point (iBUG 300-W) layout; :data:`WFLW_TO_68` maps
-    WFLW's 98 points to the same layout.
+    the mesh-to-68 and WFLW-to-68 mappings are keypoint layouts (:mod:`zoo_helpers.keypoints`).
 Metrics
     end-point error in pixels, PCK at a fraction of the hand box, and the inter-ocular normalised mean
     error (outer eye corners, 68-point indices 36 and 45), all vectorised over samples and points.
@@ -22,32 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 PALM_INPUT = 192
-HAND_KEYPOINTS = ["wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip", "index_mcp", "index_pip",
-                  "index_dip", "index_tip", "middle_mcp", "middle_pip", "middle_dip", "middle_tip", "ring_mcp",
-                  "ring_pip", "ring_dip", "ring_tip", "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip"]
-HAND_SKELETON = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
-                 (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20)]
-
-#: 68-point index -> MediaPipe mesh vertex, for the points with a clear counterpart. The jaw line (0-16)
-#: is left out: the mesh's face-oval vertices do not follow the 68-point jaw definition, and public
-#: mappings disagree on it. Inner points follow the correspondence published in
-#: github.com/PeizhiYan/Mediapipe_2_Dlib_Landmarks (single vertex where it averages two).
-MESH_TO_68 = {
-    17: 70, 18: 63, 19: 105, 20: 66, 21: 107, 22: 336, 23: 296, 24: 334, 25: 293, 26: 300,  # brows
-    27: 168, 28: 197, 29: 5, 30: 4, 31: 75, 32: 97, 33: 2, 34: 326, 35: 305,              # nose
-    36: 33, 37: 160, 38: 158, 39: 133, 40: 153, 41: 144,                                  # right eye
-    42: 362, 43: 385, 44: 387, 45: 263, 46: 373, 47: 380,                                 # left eye
-    48: 61, 49: 40, 50: 37, 51: 0, 52: 267, 53: 270, 54: 291, 55: 321, 56: 314, 57: 17,   # outer lips
-    58: 84, 59: 91, 60: 78, 61: 81, 62: 13, 63: 311, 64: 308, 65: 402, 66: 14, 67: 178,   # lips
-}
-#: 68-point index -> WFLW 98-point index (WFLW's documented layout: jaw 0-32, brows 33-50, nose 51-59,
-#: eyes 60-75 with 8 points each, mouth 76-95).
-WFLW_TO_68 = {**{i: 2 * i for i in range(17)}, **{17 + i: 33 + i for i in range(5)},
-              **{22 + i: 42 + i for i in range(5)}, **{27 + i: 51 + i for i in range(9)},
-              36: 60, 37: 61, 38: 63, 39: 64, 40: 65, 41: 67, 42: 68, 43: 69, 44: 71, 45: 72, 46: 73, 47: 75,
-              **{48 + i: 76 + i for i in range(20)}}
-
-
 def palm_anchors() -> np.ndarray:
     """``(2016, 2)`` anchor centres (normalised x, y) of MediaPipe's full palm detector, in output order."""
     out = []
@@ -160,9 +133,9 @@ def pck_per_point(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, b
         return (ok & v).sum(0) / v.sum(0)
 
 
-def nme_interocular(pred68: np.ndarray, gt68: np.ndarray, points: list[int]) -> np.ndarray:
-    """Per-face mean error over ``points`` (68-point indices) divided by the outer-eye-corner distance."""
+def nme_interocular(pred68: np.ndarray, gt68: np.ndarray, points: list[int], eyes: tuple[int, int]) -> np.ndarray:
+    """Per-face mean error over ``points`` divided by the distance between the ``eyes`` points (outer corners)."""
     gt68, pred68 = np.asarray(gt68, float), np.asarray(pred68, float)
-    iod = np.linalg.norm(gt68[:, 36] - gt68[:, 45], axis=-1)
+    iod = np.linalg.norm(gt68[:, eyes[0]] - gt68[:, eyes[1]], axis=-1)
     err = np.linalg.norm(pred68[:, points] - gt68[:, points], axis=-1).mean(-1)
     return err / iod

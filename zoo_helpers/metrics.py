@@ -21,24 +21,12 @@ import io
 
 import numpy as np
 
-COCO_SIGMAS = np.array([.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087,
-                        .089, .089])
-ST13_SIGMAS = np.array([.035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087, .089, .089])
 ST_AREA_FACTOR = 0.53
 _EPS = np.spacing(1)
 
 
-def sigmas_for(num_keypoints: int) -> np.ndarray:
-    """COCO sigmas for 17 keypoints, ST's for 13; anything else is an error (ST silently scores 0)."""
-    if num_keypoints == 17:
-        return COCO_SIGMAS
-    if num_keypoints == 13:
-        return ST13_SIGMAS
-    raise ValueError(f"no OKS sigmas for {num_keypoints} keypoints (known: 17 COCO, 13 ST); pass sigmas=")
-
-
 def st_oks(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_area: np.ndarray,
-           sigmas: np.ndarray | None = None) -> np.ndarray:
+           sigmas: np.ndarray) -> np.ndarray:
     """Per-person OKS as ST computes it; its mean over persons is the card's "OKS".
 
     Parameters
@@ -50,23 +38,33 @@ def st_oks(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_area
     box_area
         ``(N,)`` ground-truth box ``w * h`` in normalised units (the 0.53 factor is applied here).
     sigmas
-        ``(K,)`` per-keypoint sigmas; default from :func:`sigmas_for`.
+        ``(K,)`` per-keypoint sigmas: the layout's (:mod:`zoo_helpers.keypoints`); a layout without
+        sigmas cannot be scored (ST silently scores such keypoints 0).
 
     Examples
     --------
     >>> gt = np.random.default_rng(0).uniform(size=(3, 17, 2))
-    >>> st_oks(gt, gt, np.ones((3, 17)), np.full(3, 0.2)).round(6).tolist()
+    >>> st_oks(gt, gt, np.ones((3, 17)), np.full(3, 0.2), np.full(17, 0.05)).round(6).tolist()
     [1.0, 1.0, 1.0]
     """
     pred_xy, gt_xy = np.asarray(pred_xy, np.float64), np.asarray(gt_xy, np.float64)
     if pred_xy.shape != gt_xy.shape or pred_xy.ndim != 3 or pred_xy.shape[-1] != 2:
         raise ValueError(f"pred and gt must both be (N, K, 2), got {pred_xy.shape} and {gt_xy.shape}")
-    sig = sigmas_for(gt_xy.shape[1]) if sigmas is None else np.asarray(sigmas, np.float64)
+    sig = _sigmas(sigmas, gt_xy.shape[1])
     v = (np.asarray(visible) > 0).astype(np.float64)
     area = np.asarray(box_area, np.float64)[:, None] * ST_AREA_FACTOR
     d2 = ((pred_xy - gt_xy) ** 2).sum(-1)
     e = d2 / ((2 * sig[None]) ** 2 * (area + _EPS) * 2)
     return (np.exp(-e) * v).sum(-1) / (v.sum(-1) + _EPS)
+
+
+def _sigmas(sigmas: np.ndarray | None, k: int) -> np.ndarray:
+    if sigmas is None:
+        raise ValueError(f"no OKS sigmas for these {k} keypoints: their layout has none")
+    sig = np.asarray(sigmas, np.float64)
+    if sig.shape != (k,):
+        raise ValueError(f"{sig.size} OKS sigmas for {k} keypoints")
+    return sig
 
 
 def pck(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_wh: np.ndarray,
@@ -97,7 +95,7 @@ def coco_keypoint_eval(gt: dict, results: list[dict], sigmas: np.ndarray | None 
     results
         COCO result dicts: ``image_id``, ``category_id``, ``keypoints`` (flat x, y, score), ``score``.
     sigmas
-        Per-keypoint sigmas when the keypoint count is not COCO's 17 (e.g. ST's 13).
+        Per-keypoint sigmas of the layout (``None``: pycocotools' own, COCO's 17).
     max_dets
         Detections per image kept (COCO keypoints uses 20).
     sizes
@@ -155,7 +153,7 @@ def _all_range_stats(ev) -> dict[str, float]:
 
 
 def oks_matrix(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_area: np.ndarray,
-               sigmas: np.ndarray = COCO_SIGMAS) -> np.ndarray:
+               sigmas: np.ndarray) -> np.ndarray:
     """ST-style OKS between every GT and every prediction of each image: ``(I, N, M)``.
 
     ``pred_xy`` ``(I, M, K, 2)``, ``gt_xy`` ``(I, N, K, 2)``, ``visible`` ``(I, N, K)``, ``box_area``
@@ -163,7 +161,7 @@ def oks_matrix(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_
     """
     d2 = ((np.asarray(gt_xy, np.float64)[:, :, None] - np.asarray(pred_xy, np.float64)[:, None]) ** 2).sum(-1)
     area = np.asarray(box_area, np.float64)[:, :, None, None] * ST_AREA_FACTOR
-    e = d2 / ((2 * np.asarray(sigmas)) ** 2 * (area + _EPS) * 2)
+    e = d2 / ((2 * _sigmas(sigmas, d2.shape[-1])) ** 2 * (area + _EPS) * 2)
     v = (np.asarray(visible) > 0).astype(np.float64)[:, :, None, :]
     return (np.exp(-e) * v).sum(-1) / (v.sum(-1) + _EPS)
 

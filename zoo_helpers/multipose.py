@@ -6,30 +6,18 @@ YOLO-pose outputs, runs the vectorised batched NMS of :mod:`zoo_helpers.decoders
 and keypoints back to original pixels. :func:`evaluate` reports ST's multi-pose mAP (their OKS
 matching and 101-point AP, on normalised coordinates, crowd annotations removed as ST's converter
 does) and, on the same detections, COCO keypoint AP/AR from pycocotools (maxDets 20, crowd and
-unlabelled persons handled the COCO way). The names say which is which.
+unlabelled persons handled the COCO way). The names say which is which. Both take detections (model
+outputs), never models; the loop over catalog models lives in :mod:`zoo_helpers.pipelines`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from zoo_helpers import datasets, decoders, metrics, preprocess
-
-
-@dataclass
-class Images:
-    """Model inputs for one input size, with the transforms back to original pixels."""
-
-    images: np.ndarray
-    transforms: list[preprocess.Transform]
-    image_ids: list[int]
-    skipped: list[str] = field(default_factory=list)
-
-    def subset(self, n: int) -> Images:
-        """The first ``n`` images."""
-        return Images(self.images[:n], self.transforms[:n], self.image_ids[:n], self.skipped)
+from zoo_helpers import datasets, decoders, keypoints, metrics, preprocess
+from zoo_helpers.batches import Batch, Evaluation
 
 
 @dataclass
@@ -43,7 +31,7 @@ class Detections:
 
 
 def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: preprocess.Mode = "fit",
-                   limit: int | None = None) -> Images:
+                   limit: int | None = None) -> Batch:
     """Resize every image with at least one person annotation; unreadable files are skipped and listed.
 
     Examples
@@ -54,7 +42,7 @@ def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: pr
     (4, 256, 256, 3)
     """
     ids = [i for i, people in coco.people.items() if people][: limit or None]
-    images, transforms, kept, skipped = [], [], [], []
+    images, found, kept, skipped = [], [], [], []
     for image_id in ids:
         try:
             x, t = preprocess.resize(datasets.read_image(coco.image_path(image_id)), size, mode=mode,
@@ -63,13 +51,13 @@ def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: pr
             skipped.append(str(exc))
             continue
         images.append(x)
-        transforms.append(t)
+        found.append(t)
         kept.append(image_id)
     stacked = np.stack(images) if images else np.zeros((0, size[1], size[0], 3), np.uint8)
-    return Images(stacked, transforms, kept, skipped)
+    return Batch(stacked, found, kept, [coco.people[i] for i in kept], skipped, mode)
 
 
-def detect(output: np.ndarray, transforms: list[preprocess.Transform], iou_threshold: float = 0.1,
+def detect(output: np.ndarray, batch: Batch, iou_threshold: float = 0.1,
            score_threshold: float = 0.001, max_detections: int = 100) -> Detections:
     """Decode ``(I, 56, A)`` YOLO-pose outputs, apply batched NMS and map to original pixels."""
     boxes, scores, kpts = decoders.decode_yolo_pose(output)
@@ -79,24 +67,19 @@ def detect(output: np.ndarray, transforms: list[preprocess.Transform], iou_thres
     boxes = np.take_along_axis(boxes, idx[..., None], 1)
     scores = np.where(valid, np.take_along_axis(scores, idx, 1), 0.0)
     kpts = np.take_along_axis(kpts, idx[..., None, None], 1)
-    size = np.array([t.input_size for t in transforms], np.float64)[:, None, :]
-    scale = np.array([t.scale for t in transforms])[:, None, :] * size
-    offset = np.array([t.offset for t in transforms])[:, None, :]
-    boxes_px = (boxes.reshape(*boxes.shape[:2], 2, 2) * scale[:, :, None] + offset[:, :, None]).reshape(boxes.shape)
-    kxy = kpts[..., :2] * scale[:, :, None] + offset[:, :, None]
+    boxes_px = batch.to_original(boxes.reshape(*boxes.shape[:2], 2, 2), normalized=True).reshape(boxes.shape)
+    kxy = batch.to_original(kpts[..., :2], normalized=True)
     return Detections(np.where(valid[..., None], boxes_px, 0.0), scores,
                       np.concatenate([kxy, kpts[..., 2:]], -1) * valid[..., None, None], valid)
 
 
-def evaluate(dets: Detections, samples: Images, coco: datasets.CocoKeypoints,
-             coco_max_dets: int = 20) -> dict[str, float]:
+def evaluate(dets: Detections, batch: Batch, coco: datasets.CocoKeypoints, coco_max_dets: int = 20) -> Evaluation:
     """ST's mAP (their matching, normalised coordinates) and COCO keypoint AP/AR on the same detections."""
-    people = [[p for p in coco.people[i] if not p.iscrowd and p.bbox[2] > 0 and p.bbox[3] > 0]
-              for i in samples.image_ids]
+    people = [[p for p in persons if not p.iscrowd and p.bbox[2] > 0 and p.bbox[3] > 0] for persons in batch.truth]
     n = max((len(p) for p in people), default=0)
     if n == 0:
         raise ValueError("no ground-truth persons in the evaluated images")
-    wh = np.array([[coco.images[i]["width"], coco.images[i]["height"]] for i in samples.image_ids], np.float64)
+    wh = np.array([[coco.images[i]["width"], coco.images[i]["height"]] for i in batch.ids], np.float64)
     gt = np.zeros((len(people), n, 17, 3))
     area = np.zeros((len(people), n))
     for r, persons in enumerate(people):  # one row per image: building padded arrays, not scoring
@@ -104,43 +87,15 @@ def evaluate(dets: Detections, samples: Images, coco: datasets.CocoKeypoints,
             gt[r, c] = p.keypoints
             area[r, c] = p.bbox[2] * p.bbox[3] / wh[r].prod()
     num_gt = int((gt[..., 2] > 0).any(-1).sum())
+    sigmas = keypoints.layout("coco17").sigmas
     oks = metrics.oks_matrix(dets.keypoints[..., :2] / wh[:, None, None], gt[..., :2] / wh[:, None, None],
-                             gt[..., 2], area)
+                             gt[..., 2], area, sigmas)
     out = {f"ST {k}": v for k, v in metrics.st_multipose_map(oks, dets.valid, dets.scores, num_gt).items()}
     results = [{"image_id": image_id, "category_id": 1, "keypoints": dets.keypoints[r, d].ravel().tolist(),
                 "score": float(dets.scores[r, d])}
-               for r, image_id in enumerate(samples.image_ids) for d in np.flatnonzero(dets.valid[r])]
-    coco_ap = metrics.coco_keypoint_eval(coco.gt_json(samples.image_ids), results, max_dets=coco_max_dets,
+               for r, image_id in enumerate(batch.ids) for d in np.flatnonzero(dets.valid[r])]
+    coco_ap = metrics.coco_keypoint_eval(coco.gt_json(batch.ids), results, sigmas=sigmas, max_dets=coco_max_dets,
                                          sizes=False)
     out.update({f"COCO {k}": coco_ap[k] for k in ("AP", "AP50", "AP75", "AR")})
-    return out
-
-
-@dataclass
-class Run:
-    """One model's evaluation: metrics, detections and the images they refer to."""
-
-    metrics: dict[str, float]
-    detections: Detections
-    samples: Images
-
-
-def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], mode: preprocess.Mode = "fit",
-                     limit: int | None = None, iou_threshold: float = 0.1, score_threshold: float = 0.001,
-                     max_detections: int = 100, num_threads: int = 2) -> dict[str, Run]:
-    """Evaluate several YOLO-pose catalog models, preparing the images once per input size."""
-    from zoo_helpers.assets import fetch
-    from zoo_helpers.evaluation import model_catalog
-    from zoo_helpers.runtime import load_model
-
-    prepared: dict[tuple[int, int], Images] = {}
-    runs = {}
-    for key in keys:
-        model = load_model(fetch(model_catalog()[key]["asset"]), num_threads=num_threads)
-        if model.input_size not in prepared:
-            prepared[model.input_size] = prepare_images(coco, model.input_size, mode, limit)
-        samples = prepared[model.input_size]
-        output = model.predict(samples.images)[model.outputs[0].name]
-        dets = detect(output, samples.transforms, iou_threshold, score_threshold, max_detections)
-        runs[key] = Run(evaluate(dets, samples, coco), dets, samples)
-    return runs
+    scored = sum(len(p) for p in people)
+    return Evaluation(out, dets.keypoints, batch, scored, len(batch), {}, results, dets)

@@ -12,70 +12,20 @@ Three aspect-ratio modes, as in ST's services:
 Resampling uses pixel centres at ``i + 0.5`` (the convention of ``tf.image.resize`` without
 antialiasing and of OpenCV), bilinear or nearest. Every call returns a :class:`Transform`:
 an axis-aligned affine map ``original = input * scale + offset`` in continuous pixel
-coordinates, so keypoints found in the model input map back to the original image exactly.
+coordinates, so keypoints found in the model input map back to the original image exactly
+(the transforms and their batched mapping live in :mod:`zoo_helpers.transforms`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-Mode = Literal["fit", "padding", "crop"]
+from zoo_helpers.transforms import AffineTransform, Mode, Transform, box, geometry, rotated
+
+__all__ = ["AffineTransform", "Interpolation", "Mode", "Transform", "crop_box", "crop_rotated", "resize"]
 Interpolation = Literal["bilinear", "nearest"]
-
-
-@dataclass(frozen=True)
-class Transform:
-    """Affine map from model-input pixels to original-image pixels, per axis.
-
-    ``original_xy = input_xy * scale + offset`` with ``scale = (sx, sy)`` and ``offset = (ox, oy)``.
-    ``input_size`` is (width, height) of the model input, ``original_size`` of the source image.
-    """
-
-    scale: tuple[float, float]
-    offset: tuple[float, float]
-    input_size: tuple[int, int]
-    original_size: tuple[int, int]
-
-    def to_original(self, xy: np.ndarray) -> np.ndarray:
-        """Map ``(..., 2)`` input-pixel coordinates to original-image pixels.
-
-        Examples
-        --------
-        >>> t = Transform((2.0, 2.0), (0.0, 10.0), (100, 100), (200, 220))
-        >>> t.to_original(np.array([[50.0, 50.0]])).tolist()
-        [[100.0, 110.0]]
-        """
-        xy = np.asarray(xy, dtype=np.float64)
-        return xy * np.asarray(self.scale) + np.asarray(self.offset)
-
-    def to_input(self, xy: np.ndarray) -> np.ndarray:
-        """Map ``(..., 2)`` original-image pixels to model-input pixels (inverse of :meth:`to_original`)."""
-        xy = np.asarray(xy, dtype=np.float64)
-        return (xy - np.asarray(self.offset)) / np.asarray(self.scale)
-
-    def normalized_to_original(self, xy: np.ndarray) -> np.ndarray:
-        """Map ``(..., 2)`` coordinates normalised to the model input ([0, 1]) to original pixels."""
-        return self.to_original(np.asarray(xy, dtype=np.float64) * np.asarray(self.input_size))
-
-
-def _geometry(src_w: int, src_h: int, dst_w: int, dst_h: int, mode: Mode) -> Transform:
-    if mode == "fit":
-        return Transform((src_w / dst_w, src_h / dst_h), (0.0, 0.0), (dst_w, dst_h), (src_w, src_h))
-    if mode == "padding":
-        s = min(dst_w / src_w, dst_h / src_h)
-        new_w, new_h = max(1, round(src_w * s)), max(1, round(src_h * s))
-        pad_x, pad_y = (dst_w - new_w) // 2, (dst_h - new_h) // 2
-        sx, sy = src_w / new_w, src_h / new_h
-        return Transform((sx, sy), (-pad_x * sx, -pad_y * sy), (dst_w, dst_h), (src_w, src_h))
-    if mode == "crop":
-        s = max(dst_w / src_w, dst_h / src_h)
-        crop_w, crop_h = dst_w / s, dst_h / s
-        x0, y0 = (src_w - crop_w) / 2, (src_h - crop_h) / 2
-        return Transform((crop_w / dst_w, crop_h / dst_h), (x0, y0), (dst_w, dst_h), (src_w, src_h))
-    raise ValueError(f"unknown resize mode {mode!r}; use 'fit', 'padding' or 'crop'")
 
 
 def _axis_weights(n_dst: int, scale: float, offset: float, n_src: int, interpolation: Interpolation):
@@ -137,19 +87,19 @@ def resize(
     if dst_w <= 0 or dst_h <= 0:
         raise ValueError(f"target size must be positive, got {size}")
     src_h, src_w = image.shape[:2]
-    t = _geometry(src_w, src_h, dst_w, dst_h, mode)
+    t = geometry((src_w, src_h), (dst_w, dst_h), mode)
     return _sample(image, t, interpolation, pad_value, pad=mode == "padding", out=out), t
 
 
 def crop_box(
     image: np.ndarray,
-    box: tuple[float, float, float, float],
+    region: tuple[float, float, float, float],
     size: tuple[int, int],
     interpolation: Interpolation = "bilinear",
     pad_value: int = 0,
     out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Transform]:
-    """Resample the region ``box = (x, y, w, h)`` (original pixels) to ``size = (width, height)``.
+    """Resample ``region = (x, y, w, h)`` (original pixels) to ``size = (width, height)``.
 
     Parts of the box outside the image are filled with ``pad_value``; the transform maps the
     output back to original pixels. ``out`` (optional) is an array to write the crop into, as
@@ -165,11 +115,7 @@ def crop_box(
     image = np.asarray(image)
     if image.ndim != 3:
         raise ValueError(f"expected an (H, W, C) image, got shape {image.shape}")
-    x, y, w, h = (float(v) for v in box)
-    if w <= 0 or h <= 0:
-        raise ValueError(f"crop box must have a positive size, got {box}")
-    dst_w, dst_h = (int(v) for v in size)
-    t = Transform((w / dst_w, h / dst_h), (x, y), (dst_w, dst_h), (image.shape[1], image.shape[0]))
+    t = box(region, size, (image.shape[1], image.shape[0]))
     return _sample(image, t, interpolation, pad_value, pad=True, out=out), t
 
 
@@ -235,32 +181,6 @@ def _sample(image: np.ndarray, t: Transform, interpolation: str, pad_value: int,
     return out
 
 
-@dataclass(frozen=True)
-class AffineTransform:
-    """Full affine map from model-input pixels to original pixels: ``original = A @ [x, y] + b``.
-
-    Used for rotated crops (hand landmarks); same methods as :class:`Transform`.
-    """
-
-    matrix: tuple[tuple[float, float, float], tuple[float, float, float]]
-    input_size: tuple[int, int]
-    original_size: tuple[int, int]
-
-    def to_original(self, xy: np.ndarray) -> np.ndarray:
-        """Map ``(..., 2)`` input pixels to original pixels."""
-        m = np.asarray(self.matrix)
-        return np.asarray(xy, np.float64) @ m[:, :2].T + m[:, 2]
-
-    def to_input(self, xy: np.ndarray) -> np.ndarray:
-        """Map ``(..., 2)`` original pixels to input pixels (the exact inverse)."""
-        m = np.asarray(self.matrix)
-        return (np.asarray(xy, np.float64) - m[:, 2]) @ np.linalg.inv(m[:, :2]).T
-
-    def normalized_to_original(self, xy: np.ndarray) -> np.ndarray:
-        """Map ``(..., 2)`` coordinates normalised to the input ([0, 1]) to original pixels."""
-        return self.to_original(np.asarray(xy, np.float64) * np.asarray(self.input_size))
-
-
 def crop_rotated(image: np.ndarray, center: tuple[float, float], side: float, angle: float,
                  size: tuple[int, int], pad_value: int = 0) -> tuple[np.ndarray, AffineTransform]:
     """Bilinear crop of a ``side`` x ``side`` square centred at ``center``, rotated by ``angle`` radians.
@@ -278,15 +198,8 @@ def crop_rotated(image: np.ndarray, center: tuple[float, float], side: float, an
     image = np.asarray(image)
     if image.ndim != 3:
         raise ValueError(f"expected an (H, W, C) image, got shape {image.shape}")
-    if side <= 0:
-        raise ValueError(f"crop side must be positive, got {side}")
-    w, h = (int(v) for v in size)
-    sx, sy = side / w, side / h
-    c, s = np.cos(angle), np.sin(angle)
-    # input pixel (x, y) -> offset from the crop centre in crop units -> rotate -> original pixels
-    a = np.array([[c * sx, -s * sy], [s * sx, c * sy]])
-    b = np.asarray(center, np.float64) - a @ np.array([w / 2, h / 2])
-    t = AffineTransform(tuple(map(tuple, np.c_[a, b])), (w, h), (image.shape[1], image.shape[0]))
+    t = rotated(center, side, angle, size, (image.shape[1], image.shape[0]))
+    w, h = t.input_size
     ys, xs = np.mgrid[0:h, 0:w] + 0.5
     src = t.to_original(np.stack([xs, ys], -1)) - 0.5  # source position in pixel-centre indices
     x0, y0 = np.floor(src[..., 0]), np.floor(src[..., 1])

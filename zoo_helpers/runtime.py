@@ -124,6 +124,14 @@ class Model:
         feed = spec.quantize(x) if spec.quantized else x.astype(spec.dtype)
         return self._per_sample(spec.name, feed)
 
+    def predict_one(self, x: np.ndarray) -> np.ndarray:
+        """The only output of a one-output model: :meth:`predict` for uint8 images, else :meth:`predict_array`."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"{self.path.name} has {len(self.outputs)} outputs; use predict() and pick one by name")
+        x = np.asarray(x)
+        out = self.predict(x) if x.dtype == np.uint8 else self.predict_array(x)
+        return out[self.outputs[0].name]
+
     def _per_sample(self, name: str, x: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
         """Invoke on each sample of ``x`` (fed as input ``name``); dequantized outputs in one batch array each."""
         from tqdm import tqdm
@@ -139,6 +147,7 @@ class Model:
                     results[spec.name] = np.empty((len(x), *value.shape[1:]), np.float32)
                 results[spec.name][i] = value[0]
         return results
+
 
 class TFLiteModel(Model):
     """A ``.tflite`` model run with ai-edge-litert."""

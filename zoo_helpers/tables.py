@@ -1,7 +1,8 @@
 """Card tables from data: published figures beside our measurements, every number sourced.
 
 Published figures live in ``zoo_helpers/data/published.yaml`` (every table of the cards, checked
-against the card text by the tests); measurements come from the notebook run. The renderers put
+against the card text by the tests); measurements come from result records
+(:class:`zoo_helpers.results.Record`), the data a chapter writes of what it measured. The renderers put
 them side by side with units in the headers, the metric named, the source of each measured
 number (``host CPU``, ``emulated board`` or ``board``) and, for a cell we could not measure, why.
 """
@@ -14,8 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-#: Where a measured number may come from; anything else is refused.
-SOURCES = ("host CPU", "emulated board", "board")
+from zoo_helpers.results import SOURCES, Record, check_source
+
+__all__ = ["SOURCES", "accuracy_table", "card_data", "metrics_table", "overview", "published", "rows", "side_by_side"]
 
 
 @cache
@@ -48,37 +50,35 @@ def rows(card: str, table: str) -> list[dict[str, Any]]:
     return data[table]["rows"]
 
 
-def _check_source(source: str) -> str:
-    if not source.startswith(SOURCES):
-        raise ValueError(f"measured source must start with one of {SOURCES}, got {source!r}")
-    return source
-
-
-def accuracy_table(card: str, measured: dict[str, dict[str, Any]], why_missing: str | None = None) -> pd.DataFrame:
+def accuracy_table(card: str, records: list[Record], why_missing: str | None = None) -> pd.DataFrame:
     """The card's accuracy table (its own metric, named in the headers), published beside measured.
 
     Parameters
     ----------
     card
         Card name (``movenet``, ``yolov8n_pose``).
-    measured
-        Per model-catalog key: ``{"value": float in [0, 1], "people": int, "images": int, "source": str}``.
+    records
+        Result records of the card's models (the last record of a catalog key is shown).
     why_missing
         Text for rows that were not measured; by default each row says why (no obtainable file, or
         which ``variant`` runs it and whether its file is mirrored, cached or needs a download).
 
     Examples
     --------
-    >>> t = accuracy_table("movenet", {"movenet_lightning_192": {"value": 0.5, "people": 3, "images": 1,
-    ...                                                          "source": "host CPU"}}, "not run")
+    >>> r = Record("movenet", "movenet", "movenet_lightning_192", "published int8", {"ST mean OKS": 0.5}, 3, 1,
+    ...            {}, {}, "host CPU", kind="person_crops")
+    >>> t = accuracy_table("movenet", [r], "not run")
     >>> t.loc[t["model"] == "MoveNet Lightning", "measured ST mean OKS (%)"].item()
     '50.00'
     """
     data = card_data(card)
     metric = data["metric"]
+    by_key = {r.key: r for r in records if metric in r.metrics}
     out = []
     for row in data["accuracy"]["rows"]:
-        m = measured.get(row.get("catalog")) if row.get("catalog") else None
+        r = by_key.get(row.get("catalog")) if row.get("catalog") else None
+        m = {"value": r.metrics[metric], "people": r.samples, "images": r.images,
+             "source": f"{r.measured_on}, {r.kind}" if r.kind else r.measured_on} if r else None
         out.append({
             "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}",
             **({"kpt": row["keypoints"]} if "keypoints" in row else {}),
@@ -86,7 +86,7 @@ def accuracy_table(card: str, measured: dict[str, dict[str, Any]], why_missing: 
             f"measured {metric} (%)": f"{100 * m['value']:.2f}" if m else "—",
             "scored on": (f"{m['people']} people / {m['images']} images" if m
                           else why_missing or _why(row.get("catalog"))),
-            "measured on": _check_source(m["source"]) if m else "—",
+            "measured on": check_source(m["source"]) if m else "—",
         })
     table = pd.DataFrame(out)
     table.attrs["caption"] = f"{metric} — published: {data['source']}"
@@ -121,7 +121,7 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
     >>> list(t.columns)
     ['model', 'input', 'published inference (ms)', 'measured inference (ms)', 'measured on', 'note']
     """
-    _check_source(source)
+    check_source(source)
     out = []
     for row in rows(card, table):
         m = measured.get(row.get(key), {})
@@ -142,22 +142,36 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
     return result
 
 
-def metrics_table(results: dict[str, dict[str, float]], source: str) -> pd.DataFrame:
-    """One row per model variant, one column per named metric (values in %), plus the source column."""
-    table = pd.DataFrame({name: {k: 100 * v for k, v in m.items()} for name, m in results.items()}).T
-    table = table.round(2)
-    table.columns = [f"{c} (%)" for c in table.columns]
-    table["measured on"] = _check_source(source)
+def metrics_table(records: list[Record], extra: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+    """One row per record (its variant, or its key when the records are of several models), one column per metric.
+
+    Fractions are shown in %; metrics whose name carries a unit, e.g. ``mean EPE (px)``, as they are.
+    ``extra`` adds columns by row label (e.g. an agreement measure computed beside the records).
+
+    Examples
+    --------
+    >>> r = Record("m", "movenet", "k", "published int8", {"ST mean OKS": 0.5, "mean EPE (px)": 3.0}, 1, 1, {}, {},
+    ...            "host CPU")
+    >>> metrics_table([r]).loc["published int8"].tolist()
+    [50.0, 3.0, 'host CPU']
+    """
+    by_variant = len({r.key for r in records}) <= 1
+    rows_ = {}
+    for r in records:
+        values = {**r.metrics, **(extra or {}).get(r.variant if by_variant else r.key, {})}
+        rows_[r.variant if by_variant else r.key] = {
+            (k if k.endswith(")") else f"{k} (%)"): (v if k.endswith(")") else 100 * v) for k, v in values.items()}
+    table = pd.DataFrame(rows_).T.astype(float).round(2)
+    table["measured on"] = [check_source(r.measured_on) for r in records]
     return table
 
 
 def _why(catalog_key: str | None) -> str:
     if catalog_key is None:
         return "not run: the model file is not published in a form we can obtain"
-    from zoo_helpers.assets import status
-    from zoo_helpers.evaluation import model_catalog
+    from zoo_helpers import catalog
 
-    where = status(model_catalog()[catalog_key]["asset"])
+    where = catalog.status(catalog_key)
     if where == "download needed":
         return f"not run: file not mirrored (variant={catalog_key!r} downloads it with network)"
     return f"not run in this run (variant={catalog_key!r}, file in {where})"
@@ -177,10 +191,12 @@ def overview(measured: dict[str, dict[str, float]], source: str) -> pd.DataFrame
     >>> t.loc[0, "metric"], float(t.loc[0, "published N6 NPU (ms)"])
     ('ST mean OKS', 18.44)
     """
-    _check_source(source)
+    check_source(source)
+    from zoo_helpers import catalog
+
     n6 = {r.get("catalog"): r["ms"] for r in rows("movenet", "npu_inference")}
-    n6.update({f"yolov8n_pose_{r['resolution']}_{q}": r["ms"] for r in rows("yolov8n_pose", "npu_inference")
-               for q in ("pc", "pt")})
+    yolo_ms = {r["resolution"]: r["ms"] for r in rows("yolov8n_pose", "npu_inference")}
+    n6.update({k: yolo_ms.get(e.resolution) for k, e in catalog.entries("yolov8n_pose").items()})
     out = []
     for family, metric in (("movenet", card_data("movenet")["metric"]),
                            ("yolov8n_pose", card_data("yolov8n_pose")["metric"])):

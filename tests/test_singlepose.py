@@ -1,9 +1,9 @@
-"""Evaluation loop on real models: catalog runs, agreement measure, card table reasons, asset status."""
+"""Single-pose pipeline on real models: catalog runs, agreement measure, card table reasons, asset status."""
 
 import numpy as np
 import pytest
 
-from zoo_helpers import assets, datasets, evaluation, tables
+from zoo_helpers import assets, catalog, datasets, pipelines, singlepose, tables
 
 
 @pytest.fixture(scope="module")
@@ -14,12 +14,12 @@ def coco(mirror):
 
 def test_catalog_runs_only_what_is_local(coco, isolated_cache):
     keys = ["movenet_lightning_192", "st_movenet_heatmaps_192", "movenet_thunder_256"]
-    runs = evaluation.evaluate_catalog(coco, keys, limit=4)
+    runs = pipelines.evaluate_catalog(coco, keys, pipelines.Options(limit=4))
     assert set(runs) == {"movenet_lightning_192", "st_movenet_heatmaps_192"}  # Thunder is not mirrored
     for ev in runs.values():
-        assert ev.num_people == 4 and 0.3 < ev.metrics["ST mean OKS"] <= 1.0
+        assert ev.num_samples == 4 and 0.3 < ev.metrics["ST mean OKS"] <= 1.0
         assert {"COCO AP", "PCK@0.1"} <= set(ev.metrics)
-    assert runs["st_movenet_heatmaps_192"].keypoints.shape == (4, 13, 3)
+    assert runs["st_movenet_heatmaps_192"].predictions.shape == (4, 13, 3)
 
 
 def test_catalog_matches_the_plain_path(coco, mirror):
@@ -27,18 +27,18 @@ def test_catalog_matches_the_plain_path(coco, mirror):
     from zoo_helpers.runtime import load_model
 
     key = "st_movenet_heatmaps_192"
-    streamed = evaluation.evaluate_catalog(coco, [key])[key]
-    model = load_model(assets.fetch(evaluation.model_catalog()[key]["asset"]))
-    samples = evaluation.prepare_samples(coco, model.input_size, workers=1)
-    plain = evaluation.evaluate_single_pose(evaluation.decode(model.predict(samples.images), "heatmaps"), samples, coco)
-    assert np.array_equal(streamed.keypoints, plain.keypoints)
+    streamed = pipelines.evaluate_catalog(coco, [key])[key]
+    model = load_model(catalog.path(key))
+    samples = singlepose.prepare_samples(coco, model.input_size, workers=1)
+    plain = singlepose.evaluate(singlepose.decode(model.predict(samples.images), "heatmaps"), samples, coco, "st13")
+    assert np.array_equal(streamed.predictions, plain.predictions)
     assert streamed.metrics == plain.metrics
 
 
 def test_status_and_table_reasons(mirror, isolated_cache):
     assert assets.status("movenet_lightning_192_int8") == "mirror"
     assert assets.status("movenet_thunder_256_int8") == "download needed"
-    table = tables.accuracy_table("movenet", {})
+    table = tables.accuracy_table("movenet", [])
     reasons = dict(zip(table["model"] + " " + table["input"], table["scored on"], strict=True))
     assert "not mirrored" in reasons["MoveNet Thunder 256x256"]
     assert "variant='movenet_lightning_192'" in reasons["MoveNet Lightning 192x192"]
@@ -48,4 +48,4 @@ def test_status_and_table_reasons(mirror, isolated_cache):
 def test_peak_agreement_counts_cells_per_axis():
     ref = np.array([[[0.5, 0.5, 1.0], [0.5, 0.5, 1.0]]])
     pred = np.array([[[0.5 + 1 / 48, 0.5, 1.0], [0.5, 0.5 + 2 / 24, 1.0]]])
-    assert evaluation.peak_agreement(pred, ref, (24, 48)) == 0.5  # grid is (height, width)
+    assert singlepose.peak_agreement(pred, ref, (24, 48)) == 0.5  # grid is (height, width)

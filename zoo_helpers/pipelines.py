@@ -1,0 +1,120 @@
+"""Card pipelines: prepare a batch for a catalog model, score its outputs, and one loop over catalog models.
+
+The pieces (:mod:`~zoo_helpers.singlepose`, :mod:`~zoo_helpers.multipose`, :mod:`~zoo_helpers.landmark_eval`)
+know batches and outputs; this module combines them with the catalog, so a chapter says *which* model and
+*which* data and gets an :class:`~zoo_helpers.batches.Evaluation` back:
+
+* :func:`prepare` builds the batch a COCO model needs (person crops or ST's subset for single pose, whole
+  images for YOLOv8n-pose), :func:`score` scores any catalog model's outputs on its batch (the decoder
+  named by the catalog, the keypoint layout of the model), :func:`evaluate` does both for one model;
+* :func:`evaluate_catalog` runs several COCO models on the same data, preparing each batch once per input
+  size and kind, skipping the models whose file would need a download, each loaded with its input domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zoo_helpers import catalog, datasets, landmark_eval, multipose, singlepose
+from zoo_helpers.batches import Batch, Evaluation
+
+COCO_DECODERS = ("singlepose", "heatmaps", "yolo_pose")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How COCO models are fed and scored (the chapters' parameters of the same names).
+
+    ``sample_mode`` (single pose): ``person_crops`` or ``st_subset``; ``resize_mode`` (multi pose): ``fit``
+    or ``padding``; ``limit``: at most this many people (single pose) or images (multi pose), ``None`` for
+    all; ``heatmap_mode``: ``st`` or ``subpixel``; the NMS settings are the card's evaluation settings.
+    """
+
+    sample_mode: str = "person_crops"
+    resize_mode: str = "fit"
+    limit: int | None = None
+    heatmap_mode: str = "st"
+    nms_iou: float = 0.1
+    score_threshold: float = 0.001
+    max_detections: int = 100
+
+    def __post_init__(self) -> None:
+        if self.sample_mode not in singlepose.SAMPLE_MODES:
+            raise ValueError(f"sample_mode={self.sample_mode!r}; use one of {singlepose.SAMPLE_MODES}")
+        if self.resize_mode not in ("fit", "padding"):
+            raise ValueError(f"resize_mode={self.resize_mode!r}; use 'fit' or 'padding'")
+        if self.heatmap_mode not in ("st", "subpixel"):
+            raise ValueError(f"heatmap_mode={self.heatmap_mode!r}; use 'st' or 'subpixel'")
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ValueError(f"limit={self.limit!r}; use a positive number, or 0 / None for all")
+
+
+def _kind(entry: catalog.Entry) -> str:
+    if entry.decoder not in COCO_DECODERS:
+        raise ValueError(f"{entry.key} ({entry.decoder}) is not a COCO person model; its chapter builds its batch")
+    return "multi" if entry.decoder == "yolo_pose" else "single"
+
+
+def prepare(key: str, coco: datasets.CocoKeypoints, size: tuple[int, int], options: Options = Options(),
+            progress: bool = False) -> Batch:
+    """The batch a COCO catalog model is scored on, at input ``size``.
+
+    Examples
+    --------
+    >>> coco = datasets.load_coco()
+    >>> len(prepare("yolov8n_pose_256_pc", coco, (256, 256)))
+    4
+    """
+    if _kind(catalog.entry(key)) == "multi":
+        return multipose.prepare_images(coco, size, options.resize_mode, options.limit)
+    return singlepose.prepare_samples(coco, size, options.sample_mode, options.limit, progress)
+
+
+def score(outputs: dict, key: str, batch: Batch, coco: datasets.CocoKeypoints | None = None,
+          options: Options = Options()) -> Evaluation:
+    """Score a catalog model's ``outputs`` (by output name) for ``batch``, with the model's decoder and layout."""
+    e = catalog.entry(key)
+    if e.decoder in ("singlepose", "heatmaps"):
+        decoded = singlepose.decode(outputs, e.decoder, options.heatmap_mode)
+        return singlepose.evaluate(decoded, batch, _need(coco), e.keypoints)
+    if e.decoder == "yolo_pose":
+        dets = multipose.detect(next(iter(outputs.values())), batch, options.nms_iou, options.score_threshold,
+                                options.max_detections)
+        return multipose.evaluate(dets, batch, _need(coco))
+    if e.decoder == "hand_landmarks":
+        return landmark_eval.hand_scores(outputs, batch)
+    if e.decoder == "face_landmarks":
+        return landmark_eval.face_scores(outputs, batch)
+    raise ValueError(f"{key} has decoder {e.decoder!r}, which has no landmark or keypoint score")
+
+
+def _need(coco):
+    if coco is None:
+        raise ValueError("COCO models are scored against a COCO keypoints set: pass coco")
+    return coco
+
+
+def evaluate(model, key: str, batch: Batch, coco: datasets.CocoKeypoints | None = None,
+             options: Options = Options()) -> Evaluation:
+    """Run ``model`` (the catalog model ``key``, or a re-quantized variant of it) on ``batch`` and score it."""
+    return score(model.predict(batch.images), key, batch, coco, options)
+
+
+def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Options = Options(),
+                     num_threads: int = 2) -> dict[str, Evaluation]:
+    """Evaluate several COCO catalog models (single and multi pose) on the same data.
+
+    Each batch is prepared once per kind and input size. Only models whose file is already local (mirror
+    or cache) are run; the others are left out, and :func:`zoo_helpers.tables.accuracy_table` says why.
+    """
+    prepared: dict[tuple[str, tuple[int, int]], Batch] = {}
+    out = {}
+    for key in keys:
+        kind = _kind(catalog.entry(key))
+        if catalog.status(key) == "download needed":
+            continue
+        model = catalog.load(key, num_threads=num_threads)
+        if (kind, model.input_size) not in prepared:
+            prepared[kind, model.input_size] = prepare(key, coco, model.input_size, options)
+        out[key] = evaluate(model, key, prepared[kind, model.input_size], coco, options)
+    return out

@@ -1,0 +1,178 @@
+"""Result records: what a chapter measures, kept as data so runs can be compared and tables rendered from it.
+
+A :class:`Record` is one evaluation of one model variant: the card, the catalog key, the model file and
+its sha256, the variant label (``published int8``, ``recovered float``, ``our per-channel``, ...), the
+metrics by the names the tables show, how many samples and images were scored, where the data came
+from (the mmpose sample, or a ``coco_dir`` with its annotation file's sha256), the notebook's
+parameters, what it was measured on (``host CPU``, ``emulated board`` or ``board``), the package
+versions and the time.
+
+A chapter keeps a :class:`Recorder`; :meth:`Recorder.add` writes each record as JSON under
+``<results_dir>/<notebook>/`` the moment it is made (a later failure loses nothing already measured)
+and, for the COCO pipelines, the predictions as a COCO keypoint results file that
+``pycocotools.COCO.loadRes`` reads. :func:`load` reads records back (the overview reuses the chapters'),
+:func:`default_dir` says where they go when ``results_dir`` is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+#: What a measured number may be measured on; anything else is refused.
+SOURCES = ("host CPU", "emulated board", "board")
+RESULTS_ENV = "ZOO_RESULTS_DIR"
+_PACKAGES = ("zoo-helpers", "numpy", "ai-edge-litert", "onnxruntime", "tensorflow-cpu", "pycocotools")
+
+
+@dataclass
+class Record:
+    """One measured evaluation of one model variant (see the module docstring)."""
+
+    notebook: str
+    card: str
+    key: str
+    variant: str
+    metrics: dict[str, float]
+    samples: int
+    images: int
+    data: dict[str, str]
+    parameters: dict[str, Any]
+    measured_on: str
+    model_file: str = ""
+    model_sha256: str = ""
+    kind: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    time: str = ""
+
+    @property
+    def slug(self) -> str:
+        """File-name stem: the catalog key and the variant label."""
+        return f"{self.key}--{re.sub(r'[^0-9A-Za-z]+', '-', self.variant).strip('-').lower()}"
+
+
+def check_source(measured_on: str) -> str:
+    """``measured_on`` if it starts with one of :data:`SOURCES`, else a ``ValueError``."""
+    if not str(measured_on).startswith(SOURCES):
+        raise ValueError(f"measured-on label must start with one of {SOURCES}, got {measured_on!r}")
+    return measured_on
+
+
+def default_dir() -> Path:
+    """``$ZOO_RESULTS_DIR``, else ``results/`` of the checkout the package runs from, else ``./results``."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    root = Path(__file__).resolve().parents[1]
+    return root / "results" if (root / "_toc.yml").is_file() else Path.cwd() / "results"
+
+
+def parameters(namespace: dict[str, Any]) -> dict[str, Any]:
+    """A notebook's parameters: the public ``str``, ``int``, ``float`` and ``bool`` names of ``namespace``.
+
+    Call it in the Setup cell, right after the parameters cell (``results.parameters(globals())``), before
+    the notebook defines other plain values.
+
+    Examples
+    --------
+    >>> parameters({"variant": "movenet_heatmaps_192", "limit": 0, "_i": "x = 1", "np": object()})
+    {'variant': 'movenet_heatmaps_192', 'limit': 0}
+    """
+    return {k: v for k, v in namespace.items() if not k.startswith("_") and type(v) in (str, int, float, bool)}
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages a measurement depends on."""
+    from importlib import metadata
+
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+class Recorder:
+    """Collects and writes one chapter's records (see the module docstring).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> rec = Recorder("movenet", "movenet", {"limit": 0}, tempfile.mkdtemp())
+    >>> r = rec.add("movenet_lightning_192", "published int8", {"ST mean OKS": 0.77}, samples=12, images=4,
+    ...             data={"data": "mmpose COCO sample"})
+    >>> [x.metrics for x in load(rec.root, "movenet")]
+    [{'ST mean OKS': 0.77}]
+    """
+
+    def __init__(self, notebook: str, card: str, parameters: dict[str, Any], results_dir: str | os.PathLike[str] = "",
+                 measured_on: str = "host CPU") -> None:
+        self.notebook, self.card, self.parameters = notebook, card, dict(parameters)
+        self.measured_on = check_source(measured_on)
+        self.root = Path(results_dir) if results_dir else default_dir()
+        self.dir = self.root / notebook
+        self.records: list[Record] = []
+        self._versions = versions()
+
+    def add(self, key: str, variant: str, metrics: dict[str, float], *, samples: int, images: int,
+            data: dict[str, str], model: str | os.PathLike[str] | None = None, kind: str = "",
+            measured_on: str | None = None, coco_results: list[dict] | None = None) -> Record:
+        """Make, keep and write one record (and its COCO results file when ``coco_results`` is given)."""
+        from zoo_helpers.assets import sha256_of
+
+        model_path = Path(model) if model else None
+        record = Record(self.notebook, self.card, key, variant, {k: float(v) for k, v in metrics.items()}, int(samples),
+                        int(images), dict(data), self.parameters, check_source(measured_on or self.measured_on),
+                        model_path.name if model_path else "", sha256_of(model_path) if model_path else "", kind,
+                        self._versions, datetime.now(UTC).isoformat(timespec="seconds"))
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            _write_json(self.dir / f"{record.slug}.json", asdict(record))
+            if coco_results is not None:
+                _write_json(self.dir / f"{record.slug}.coco.json", coco_results)
+        except OSError as exc:
+            raise OSError(f"cannot write results under {self.dir} (set results_dir or {RESULTS_ENV}): {exc}") from exc
+        self.records = [r for r in self.records if r.slug != record.slug] + [record]
+        return record
+
+    def add_evaluation(self, key: str, variant: str, evaluation, data: dict[str, str], model=None,
+                       measured_on: str | None = None) -> Record:
+        """:meth:`add` for an :class:`~zoo_helpers.batches.Evaluation` (its metrics, counts and COCO results)."""
+        return self.add(key, variant, evaluation.metrics, samples=evaluation.num_samples, images=evaluation.num_images,
+                        data=data, model=model, kind=evaluation.batch.kind, measured_on=measured_on,
+                        coco_results=evaluation.coco_results)
+
+    def coco_results_path(self, key: str, variant: str) -> Path:
+        """Where :meth:`add` wrote the COCO keypoint results of ``key`` / ``variant``."""
+        return self.dir / f"{next(r for r in self.records if (r.key, r.variant) == (key, variant)).slug}.coco.json"
+
+    def select(self, key: str | None = None, variant: str | None = None) -> list[Record]:
+        """This run's records, optionally of one key and/or one variant."""
+        return [r for r in self.records if key in (None, r.key) and variant in (None, r.variant)]
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.replace(path)  # a reader never sees half a file
+
+
+def load(results_dir: str | os.PathLike[str] = "", notebook: str | None = None) -> list[Record]:
+    """Every record under ``results_dir`` (default :func:`default_dir`), optionally one notebook's, oldest first."""
+    root = Path(results_dir) if results_dir else default_dir()
+    pattern = f"{notebook}/*.json" if notebook else "*/*.json"
+    out = []
+    for path in sorted(root.glob(pattern)):
+        if path.name.endswith(".coco.json"):
+            continue
+        try:
+            out.append(Record(**json.loads(path.read_text())))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path} is not a result record: {exc}") from exc
+    return sorted(out, key=lambda r: r.time)
