@@ -28,9 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_helpers.handposture import CLASSES, ZONE_HEAD
-
 BAUD = 921_600
+#: Rows of a log's ``zone_data`` (the dataset's npz layout, which :class:`FrameLogger` writes).
+ZONE_HEAD = ["target_status", "valid", "signal_per_spad", "distance_mm"]
+#: Classes the F401 demo prints a score for in terminal mode (CNN2D_ST_HandPosture's 8 postures).
+DEMO_CLASSES = 8
 ZONE_FIELDS = 6
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 _POSTURE = re.compile(r"Hand Posture = #(\d+) (.+)")
@@ -92,10 +94,13 @@ class StreamReader:
         Index, among the header fields after ``RAN``, of the EVK label (default: the last one).
     idle_timeout
         Seconds without a complete line before :meth:`events` stops (bounded: never hangs).
+    num_classes
+        Class score lines that complete one terminal-mode prediction.
     """
 
-    def __init__(self, port, label_field: int = -1, idle_timeout: float = 5.0) -> None:
+    def __init__(self, port, label_field: int = -1, idle_timeout: float = 5.0, num_classes: int = DEMO_CLASSES) -> None:
         self.port, self.label_field, self.idle_timeout = port, label_field, idle_timeout
+        self.num_classes = num_classes
         if getattr(port, "timeout", 1.0) is None:  # a blocking read could wait forever
             port.timeout = 1.0
         self._pending: Prediction | None = None
@@ -142,7 +147,7 @@ class StreamReader:
         m = _CLASS.match(line)
         if m and self._pending is not None:
             self._pending.scores[m.group(2).strip()] = float(m.group(3))
-            if len(self._pending.scores) == len(CLASSES):
+            if len(self._pending.scores) == self.num_classes:
                 done, self._pending = self._pending, None
                 return [done]
         return []
