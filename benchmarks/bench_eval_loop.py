@@ -3,7 +3,7 @@
 The mmpose COCO sample (12 scored people in 4 images) is repeated until at least 200 people are
 scored (each copy's images are read and decoded again). Two loops are timed, each round beside its reference:
 
-* catalog: what the MoveNet chapter's Evaluate section runs, ``evaluation.evaluate_catalog`` over
+* catalog: what the MoveNet chapter's Evaluate section runs, ``pipelines.evaluate_catalog`` over
   every MoveNet variant whose file is local, one input size shared, so images are decoded and
   cropped once (by worker threads) and reused across variants. This is the loop the target is for.
 * single: one model, ``prepare_samples`` then predict, decode and score, nothing to reuse.
@@ -20,9 +20,8 @@ from dataclasses import replace
 import numpy as np
 from common import machine
 
-from zoo_helpers import datasets, evaluation
-from zoo_helpers.assets import fetch, status
-from zoo_helpers.runtime import load_model
+from zoo_helpers import catalog, datasets, pipelines, singlepose
+from zoo_helpers.assets import fetch
 
 THREADS = 2
 ROUNDS = 5
@@ -50,19 +49,18 @@ def timed(fn) -> float:
 
 
 def single_loop(coco, key: str) -> None:
-    meta = evaluation.model_catalog()[key]
-    model = load_model(fetch(meta["asset"]), num_threads=THREADS)
-    samples = evaluation.prepare_samples(coco, model.input_size, "person_crops")
-    keypoints = evaluation.decode(model.predict(samples.images), meta["decoder"])
-    evaluation.evaluate_single_pose(keypoints, samples, coco)
+    entry = catalog.entry(key)
+    model = catalog.load(key, num_threads=THREADS)
+    samples = singlepose.prepare_samples(coco, model.input_size, "person_crops")
+    keypoints = singlepose.decode(model.predict(samples.images), entry.decoder)
+    singlepose.evaluate(keypoints, samples, coco, entry.keypoints)
 
 
 def main():
     coco = repeated_coco(17)
-    catalog = evaluation.model_catalog()
-    keys = [k for k, m in catalog.items() if m["card"] == "movenet" and status(m["asset"]) != "download needed"]
-    models = {k: load_model(fetch(catalog[k]["asset"]), num_threads=THREADS) for k in keys}
-    inputs = {size: evaluation.prepare_samples(coco, size).images for size in {m.input_size for m in models.values()}}
+    keys = [k for k in catalog.entries("movenet") if catalog.status(k) != "download needed"]
+    models = {k: catalog.load(k, num_threads=THREADS) for k in keys}
+    inputs = {size: singlepose.prepare_samples(coco, size).images for size in {m.input_size for m in models.values()}}
     n = len(next(iter(inputs.values())))
 
     def invoke_only(subset):
@@ -72,7 +70,7 @@ def main():
     single = keys[1] if len(keys) > 1 else keys[0]  # a heatmap model, the chapter's default
     rows = {"catalog": ([], []), "single": ([], [])}
     for _ in range(ROUNDS):
-        rows["catalog"][0].append(timed(lambda: evaluation.evaluate_catalog(coco, keys, num_threads=THREADS)))
+        rows["catalog"][0].append(timed(lambda: pipelines.evaluate_catalog(coco, keys, num_threads=THREADS)))
         rows["catalog"][1].append(timed(lambda: invoke_only(keys)))
         rows["single"][0].append(timed(lambda: single_loop(coco, single)))
         rows["single"][1].append(timed(lambda: invoke_only([single])))

@@ -135,6 +135,24 @@ def load(key: str, num_threads: int = 2) -> Any:
     return load_model(file, num_threads=num_threads, rescale=e.rescale)
 
 
+def local(card: str) -> list[str]:
+    """Keys of a card's models whose file is here (mirror or cache), in catalog order."""
+    return [k for k in entries(card) if status(k) != "download needed"]
+
+
+def published(card: str, decoder: str) -> dict[str, str]:
+    """A card's published files of one decoder, by variant label (``published int8``, ``published float``).
+
+    Examples
+    --------
+    >>> published("hand_landmarks", "hand_landmarks")
+    {'published int8': 'st_hand_landmarks_224', 'published float': 'mediapipe_hand_landmark_full'}
+    """
+    from zoo_helpers.results import variant_label
+
+    return {variant_label(e.granularity): k for k, e in entries(card).items() if e.decoder == decoder}
+
+
 def status_table(card: str):
     """A card's models: key, title, granularity and where the file is (``mirror``, ``cache``, ``download needed``)."""
     import pandas as pd

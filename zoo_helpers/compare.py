@@ -4,7 +4,10 @@
   ``10 log10(sum(ref^2) / sum((ref - cand)^2))`` in dB of every intermediate tensor the two models share
   by name, over all inputs (higher is closer; ``inf`` is identical);
 * :func:`tflite_granularity`: how many tensors of a TFLite file are quantized per-axis and per-tensor,
-  whatever the file's name claims.
+  whatever the file's name claims;
+* :func:`range_ratios`: how uneven the convolutions' channel ranges are, before and after equalization;
+* :func:`agreement`: how often variants' heatmap peaks land within a cell of the published model's;
+* :func:`coral_golden_check`: MoveNet Lightning against Coral's published golden outputs.
 """
 
 from __future__ import annotations
@@ -116,3 +119,67 @@ def _tflite_tensors(path, images: np.ndarray) -> dict[str, np.ndarray]:
 def _activation_indices(interp) -> set[int]:
     """Indices of tensors produced by an operator (the others are weights and constants)."""
     return {i for op in interp._get_ops_details() for i in op["outputs"]}
+
+
+def range_ratios(float_onnx: str | os.PathLike[str], equalized_onnx: str | os.PathLike[str], n: int = 10):
+    """The ``n`` most uneven convolutions of a float graph: channel range ratio before and after equalization."""
+    import pandas as pd
+
+    from zoo_helpers.equalize import channel_range_ratios
+
+    table = pd.DataFrame({"before CLE": channel_range_ratios(float_onnx),
+                          "after CLE": channel_range_ratios(equalized_onnx)})
+    return table.sort_values("before CLE", ascending=False).head(n).round(1)
+
+
+def agreement(evaluations: dict, decoder: str, grid: tuple[int, int], reference: str = "published int8") -> dict:
+    """Per variant, the share of heatmap peaks within one cell of ``reference``'s (heatmap decoders only).
+
+    ``evaluations`` are by label, on the same batch; ``grid`` is the heatmap's (height, width). Returns
+    ``{label: {"peaks within 1 cell of published": share}}``, empty for a regression decoder.
+    """
+    from zoo_helpers.singlepose import peak_agreement
+
+    if decoder != "heatmaps":
+        return {}
+    ref = evaluations[reference]
+    norm = {k: ev.batch.to_input(ev.predictions[..., :2], normalized=True) for k, ev in evaluations.items()}
+    return {k: {"peaks within 1 cell of published": peak_agreement(v, norm[reference], grid)} for k, v in norm.items()
+            if evaluations[k].batch is ref.batch}
+
+
+def point_distances(points: dict[str, np.ndarray], reference: str, name: str = "mean distance to the float model (px)"):
+    """Mean distance of each variant's ``(N, K, 2)`` points (original pixels) to the ``reference`` variant's."""
+    import pandas as pd
+
+    ref = np.asarray(points[reference])[..., :2]
+    return pd.Series({label: float(np.linalg.norm(np.asarray(p)[..., :2] - ref, axis=-1).mean())
+                      for label, p in points.items() if label != reference}, name=name).round(2).to_frame()
+
+
+def coral_golden_check(tolerance: float = 0.05):
+    """Run MoveNet Lightning int8 on Coral's ``squat.bmp`` and compare with Coral's reference keypoints.
+
+    Returns a table with our and Coral's normalised x, y per keypoint and the largest deviation;
+    raises ``AssertionError`` when any keypoint is off by more than ``tolerance``.
+    """
+    import csv
+
+    import pandas as pd
+
+    from zoo_helpers import catalog, datasets, decoders, keypoints, preprocess
+    from zoo_helpers.assets import fetch
+
+    model = catalog.load("movenet_lightning_192")
+    x, _ = preprocess.resize(datasets.read_image(fetch("coral_squat_image")), model.input_size, mode="fit")
+    ours = decoders.decode_singlepose(model.predict_one(x[None]))[0]
+    with open(fetch("coral_squat_lightning_reference")) as fh:
+        ref = sorted(csv.DictReader(fh), key=lambda r: int(r["keypoint_id"]))
+    table = pd.DataFrame({"keypoint": keypoints.layout("coco17").names, "x (ours)": ours[:, 0], "y (ours)": ours[:, 1],
+                          "x (Coral)": [float(r["keypoint_x"]) for r in ref],
+                          "y (Coral)": [float(r["keypoint_y"]) for r in ref]})
+    table["max |diff|"] = np.maximum(abs(table["x (ours)"] - table["x (Coral)"]),
+                                     abs(table["y (ours)"] - table["y (Coral)"]))
+    worst = float(table["max |diff|"].max())
+    assert worst <= tolerance, f"golden test failed: a keypoint is {worst:.3f} off (tolerance {tolerance})"
+    return table

@@ -175,3 +175,19 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageError(f"cannot read image {path.name}: {exc}") from exc
+
+
+def calibration_images(samples, calib_dir: str, n: int, size: tuple[int, int]) -> np.ndarray:
+    """``n`` uint8 calibration images at ``size``: from ``calib_dir`` (``*.jpg``, ``fit``) or the samples."""
+    if n < 1:
+        raise ValueError("n_calib must be at least 1")
+    if not calib_dir:
+        if len(samples) == 0:
+            raise ValueError("no samples to calibrate with; set calib_dir")
+        return samples.images[np.arange(n) % len(samples)]
+    from zoo_helpers import preprocess
+
+    files = sorted(Path(calib_dir).glob("*.jpg"))[:n]
+    if not files:
+        raise ValueError(f"no .jpg images in calib_dir={calib_dir!r}")
+    return np.stack([preprocess.resize(read_image(f), size, mode="fit")[0] for f in files])

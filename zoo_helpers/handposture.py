@@ -48,16 +48,39 @@ class ToFLogs:
 _LOG_NAME = re.compile(r"log__(?P<cls>[^_]+)__(?P<user>User\d+)__(?P<take>\d+)__")
 
 
-def load_logs(root: str | os.PathLike[str]) -> ToFLogs:
-    """Read every ``*.npz`` log under ``root`` (user and session from the log folder's name).
+DATASET = "tof_handposture_dataset"
+#: Record key of the models this book trains (they are not registry files, so not catalog entries).
+TRAINED_KEY = "cnn2d_st_handposture_trained"
+
+
+def source() -> dict[str, str]:
+    """The data source of the hand-posture evaluations, for result records."""
+    from zoo_helpers.assets import lookup
+
+    return {"data": "ST VL53L8CX hand-posture dataset", "annotations": DATASET,
+            "annotations_sha256": lookup(DATASET).sha256}
+
+
+def class_names() -> list[str]:
+    """The class names in class-index order."""
+    return [name for name, _ in CLASSES]
+
+
+def load_logs(root: str | os.PathLike[str] | None = None) -> ToFLogs:
+    """Read every ``*.npz`` log under ``root`` (default: ST's dataset, extracted from the registry).
+
+    The user and session of each frame come from the log folder's name.
 
     Examples
     --------
-    >>> from zoo_helpers.assets import extract
-    >>> logs = load_logs(extract("tof_handposture_dataset"))
+    >>> logs = load_logs()
     >>> logs.zone_data.shape, len(logs.files)
     ((4, 64, 11448), 162)
     """
+    if root is None:
+        from zoo_helpers.assets import extract
+
+        root = extract(DATASET)
     files = sorted(Path(root).rglob("*.npz"))
     if not files:
         raise FileNotFoundError(f"no .npz logs under {root}")
@@ -197,3 +220,59 @@ def leave_one_user_out(x: np.ndarray, y: np.ndarray, users: np.ndarray, epochs: 
         pred = model.predict(x[held & seen], verbose=0).argmax(1)
         out[int(user)] = float((pred == y[held & seen]).mean())
     return out
+
+
+def quantized_models(model, calibration: np.ndarray, workdir: str | os.PathLike[str]) -> dict:
+    """Full-integer int8 TFLite files of a trained Keras model, per-channel and per-tensor, opened (one thread)."""
+    from zoo_helpers.quantize import keras_to_int8_tflite
+    from zoo_helpers.runtime import load_model
+
+    return {f"int8 {g}": load_model(keras_to_int8_tflite(model, calibration, Path(workdir) / f"hp_{g}.tflite",
+                                                         g == "per-channel"), num_threads=1)
+            for g in ("per-channel", "per-tensor")}
+
+
+def predict_classes(model, frames: np.ndarray) -> np.ndarray:
+    """Class indices of ``(N, 8, 8, 2)`` preprocessed frames, by a Keras or a :mod:`zoo_helpers.runtime` model."""
+    scores = model.predict_one(frames) if hasattr(model, "predict_one") else model.predict(frames, verbose=0)
+    return np.asarray(scores).argmax(1)
+
+
+def record_accuracy(recorder, predictions: dict[str, np.ndarray], truth: np.ndarray, metric: str,
+                    keys: dict[str, str] | None = None, models: dict | None = None) -> None:
+    """Record the accuracy (share of ``predictions[label] == truth``) of each label under ``metric``.
+
+    The record key is ``keys[label]`` when given, else :data:`TRAINED_KEY`; ``models[label]`` (optional)
+    is the model whose file the record names.
+    """
+    for label, pred in predictions.items():
+        model = (models or {}).get(label)
+        recorder.add((keys or {}).get(label, TRAINED_KEY), label, {metric: float((pred == truth).mean())},
+                     samples=len(truth), images=len(truth), data=source(), kind="frames",
+                     model=getattr(model, "path", None))
+
+
+def read_stream(port, frames: int, logger=None) -> list:
+    """Up to ``frames`` :class:`~zoo_helpers.tofstream.Frame` events from an open port, each logged as it arrives.
+
+    Corrupt or truncated records are skipped (the reader reports them as events); terminal-mode
+    predictions are ignored.
+    """
+    from zoo_helpers.tofstream import Frame, StreamReader
+
+    out = []
+    for event in StreamReader(port, num_classes=len(CLASSES)).events(limit=frames):
+        if isinstance(event, Frame):
+            out.append(event)
+            if logger is not None:
+                logger.add(event)
+    return out
+
+
+def classify_frames(frames: list, predict) -> tuple[list[str], list[str]]:
+    """Label and predicted class name of each streamed frame, classified in memory (see :func:`classify`)."""
+    if not frames:
+        raise ValueError("no frames to classify")
+    zone_data = np.stack([f.zones for f in frames], axis=2)
+    truth = [CLASSES[i][0] for i in class_indices(np.array([f.label for f in frames]))]
+    return truth, classify(zone_data, predict)

@@ -26,6 +26,8 @@ from zoo_helpers.batches import Batch, Evaluation
 
 HAND_SETS = ("freihand", "onehand10k", "panoptic")
 CROP_MODES = ("gt", "palm")
+#: The ``palm_detector`` choices: catalog keys of ST's int8 and MediaPipe's float palm detectors.
+PALM_DETECTORS = {"st": "st_palm_detection_192", "mediapipe": "mediapipe_palm_detection_full"}
 FACE_MARGIN = 1.5
 
 
@@ -48,6 +50,35 @@ def _mmpose(name: str, annotations: str | None = None) -> datasets.CocoKeypoints
             fetch(key)  # every file of the set, from the mirror or the cache, lands next to its json
     ann = fetch(annotations or f"mmpose_{name}_annotations")
     return datasets.load_coco_keypoints(ann, ann.parent)
+
+
+#: The registry's annotation files of :func:`hand_samples` and :func:`face_samples`.
+HAND_ANNOTATIONS = tuple(f"mmpose_{name}_annotations" for name in HAND_SETS)
+FACE_ANNOTATIONS = ("mmpose_300w_annotations", "mmpose_wflw_annotations", "mmpose_coco_wholebody_annotations")
+
+
+def source(annotations: tuple[str, ...]) -> dict[str, str]:
+    """The data source of a landmark evaluation, for result records: the annotation files and their sha256.
+
+    Examples
+    --------
+    >>> source(("mmpose_freihand_annotations",))["data"]
+    'mmpose samples: mmpose_freihand_annotations'
+    """
+    from zoo_helpers.assets import lookup
+
+    return {"data": f"mmpose samples: {', '.join(annotations)}", "annotations": ", ".join(annotations),
+            "annotations_sha256": ", ".join(lookup(n).sha256 for n in annotations)}
+
+
+def hand_source() -> dict[str, str]:
+    """:func:`source` of :func:`hand_samples`' data."""
+    return source(HAND_ANNOTATIONS)
+
+
+def face_source() -> dict[str, str]:
+    """:func:`source` of :func:`face_samples`' data (300W, WFLW and the COCO-WholeBody faces)."""
+    return source(FACE_ANNOTATIONS)
 
 
 def hand_samples(sets: tuple[str, ...] = HAND_SETS) -> list[Sample]:

@@ -8,15 +8,18 @@ know batches and outputs; this module combines them with the catalog, so a chapt
   images for YOLOv8n-pose), :func:`score` scores any catalog model's outputs on its batch (the decoder
   named by the catalog, the keypoint layout of the model), :func:`evaluate` does both for one model;
 * :func:`evaluate_catalog` runs several COCO models on the same data, preparing each batch once per input
-  size and kind, skipping the models whose file would need a download, each loaded with its input domain.
+  size and kind, skipping the models whose file would need a download, each loaded with its input domain;
+  :func:`evaluate_variants` runs several variants of one model (published, float, re-quantized) on one
+  batch. Both write a result record of every evaluation when given a :class:`~zoo_helpers.results.Recorder`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from zoo_helpers import catalog, datasets, landmark_eval, multipose, singlepose
 from zoo_helpers.batches import Batch, Evaluation
+from zoo_helpers.results import Record, Recorder, variant_label
 
 COCO_DECODERS = ("singlepose", "heatmaps", "yolo_pose")
 
@@ -47,6 +50,18 @@ class Options:
             raise ValueError(f"heatmap_mode={self.heatmap_mode!r}; use 'st' or 'subpixel'")
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise ValueError(f"limit={self.limit!r}; use a positive number, or 0 / None for all")
+
+
+def describe(batch: Batch) -> str:
+    """One line on what a batch holds: samples, images, kind and the unreadable files it skipped.
+
+    Examples
+    --------
+    >>> describe(prepare("movenet_lightning_192", datasets.load_coco(), (192, 192)))
+    '12 samples from 4 images (person_crops); skipped: none'
+    """
+    skipped = "; ".join(batch.skipped) if batch.skipped else "none"
+    return f"{len(batch)} samples from {batch.num_images} images ({batch.kind}); skipped: {skipped}"
 
 
 def _kind(entry: catalog.Entry) -> str:
@@ -100,12 +115,31 @@ def evaluate(model, key: str, batch: Batch, coco: datasets.CocoKeypoints | None 
     return score(model.predict(batch.images), key, batch, coco, options)
 
 
+def evaluate_variants(models: dict, key: str | dict[str, str], batch: Batch, coco: datasets.CocoKeypoints | None = None,
+                      options: Options = Options(), recorder: Recorder | None = None,
+                      data: dict[str, str] | None = None) -> dict[str, Evaluation]:
+    """Evaluate several variants of a model (label -> model) on the same batch, recording each.
+
+    ``key`` is the catalog key the variants are scored as (one for all, or one per label): a re-quantized
+    model is scored like the catalog model it was made from. With a ``recorder``, every evaluation is
+    written as a result record (``data`` defaults to ``coco.source()``).
+    """
+    out = {}
+    for label, model in models.items():
+        k = key if isinstance(key, str) else key[label]
+        out[label] = ev = evaluate(model, k, batch, coco, options)
+        if recorder is not None:
+            recorder.add_evaluation(k, label, ev, data or _need(coco).source(), model.path)
+    return out
+
+
 def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Options = Options(),
-                     num_threads: int = 2) -> dict[str, Evaluation]:
+                     num_threads: int = 2, recorder: Recorder | None = None) -> dict[str, Evaluation]:
     """Evaluate several COCO catalog models (single and multi pose) on the same data.
 
     Each batch is prepared once per kind and input size. Only models whose file is already local (mirror
     or cache) are run; the others are left out, and :func:`zoo_helpers.tables.accuracy_table` says why.
+    With a ``recorder``, each evaluation is written as a record labelled ``published int8``.
     """
     prepared: dict[tuple[str, tuple[int, int]], Batch] = {}
     out = {}
@@ -116,5 +150,56 @@ def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Opt
         model = catalog.load(key, num_threads=num_threads)
         if (kind, model.input_size) not in prepared:
             prepared[kind, model.input_size] = prepare(key, coco, model.input_size, options)
-        out[key] = evaluate(model, key, prepared[kind, model.input_size], coco, options)
+        out[key] = ev = evaluate(model, key, prepared[kind, model.input_size], coco, options)
+        if recorder is not None:
+            label = variant_label(catalog.entry(key).granularity)
+            recorder.add_evaluation(key, label, ev, coco.source(), model.path)
     return out
+
+
+def measure_models(models: dict, latency_runs: int, recorder: Recorder) -> list[Record]:
+    """Footprint (offline analysis) and host latency of catalog models (key -> loaded model), one record each.
+
+    The metrics are named as :data:`zoo_helpers.tables.ANALYSIS` names them.
+    """
+    from zoo_helpers.footprint import analyze
+    from zoo_helpers.runtime import measure_latency
+    from zoo_helpers.tables import ANALYSIS
+
+    out = []
+    for key, model in models.items():
+        values = {**analyze(model.path).summary(), "host_ms": measure_latency(model, latency_runs)["median ms"]}
+        out.append(recorder.add(key, variant_label(catalog.entry(key).granularity),
+                                {name: values[k] for k, name in ANALYSIS.items()}, samples=latency_runs, images=0,
+                                data={"data": "the model file"}, model=model.path,
+                                kind="offline analysis and host latency"))
+    return out
+
+
+def _matches(record: Record, coco: datasets.CocoKeypoints, kind: str, options: Options) -> bool:
+    """A record measured on the same data, the same kind of samples and the same options (those it names)."""
+    if record.data.get("annotations_sha256") != coco.source()["annotations_sha256"] or record.kind != kind:
+        return False
+    for f in fields(Options):
+        if f.name in record.parameters and (record.parameters[f.name] or None) != (getattr(options, f.name) or None):
+            return False
+    return record.variant.startswith("published") and record.measured_on == "host CPU"
+
+
+def evaluate_or_reuse(coco: datasets.CocoKeypoints, keys: list[str], options: Options = Options(),
+                      recorder: Recorder | None = None, results_dir: str = "",
+                      num_threads: int = 2) -> dict[str, Record]:
+    """The latest chapter record of each model measured on the same data and options, else a new measurement.
+
+    The chapters' records are read from ``results_dir`` (:func:`zoo_helpers.results.load`); a model no chapter
+    measured this way is evaluated here (and recorded by ``recorder``). Returns one record per local model.
+    """
+    from zoo_helpers import results
+
+    kinds = {key: options.sample_mode if _kind(catalog.entry(key)) == "single" else options.resize_mode for key in keys}
+    found = {r.key: r for r in results.load(results_dir) if r.key in kinds and _matches(r, coco, kinds[r.key], options)}
+    missing = [k for k in keys if k not in found]
+    own = recorder or results.Recorder("overview", "overview", {}, results_dir)
+    evaluate_catalog(coco, missing, options, num_threads, own)
+    found.update({r.key: r for r in own.records if r.key in missing})
+    return {k: found[k] for k in keys if k in found}

@@ -10,8 +10,9 @@ def skeleton_grid(images: list[np.ndarray], keypoints: list[np.ndarray], edges: 
                   boxes: list[np.ndarray] | None = None):
     """Draw keypoints (image pixels) and their skeleton on each image; returns the matplotlib figure.
 
-    ``keypoints[i]`` is ``(K, 3)`` [x, y, score] for one person or ``(P, K, 3)`` for several;
-    ``boxes[i]`` (optional) is ``(P, 4)`` [x1, y1, x2, y2]. Keypoints under ``min_score`` are drawn hollow.
+    ``keypoints[i]`` is ``(K, 3)`` [x, y, score] (or ``(K, 2)``, no score) for one person, or ``(P, K, 3)``
+    for several; ``boxes[i]`` (optional) is ``(P, 4)`` [x1, y1, x2, y2]. Keypoints under ``min_score`` are
+    drawn hollow.
     """
     import matplotlib.pyplot as plt
 
@@ -27,7 +28,7 @@ def skeleton_grid(images: list[np.ndarray], keypoints: list[np.ndarray], edges: 
         ax.imshow(img)
         people = np.asarray(keypoints[i]).reshape(-1, *np.shape(keypoints[i])[-2:])
         for kp in people:
-            ok = kp[:, 2] >= min_score
+            ok = kp[:, 2] >= min_score if kp.shape[1] > 2 else np.ones(len(kp), bool)
             for a, b in edges:
                 if ok[a] and ok[b]:
                     ax.plot(kp[[a, b], 0], kp[[a, b], 1], "-", color="lime", lw=1.5)

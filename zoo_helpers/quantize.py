@@ -234,6 +234,29 @@ def requantize(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str],
     return paths
 
 
+#: Labels of the models :func:`requantized_models` returns, by :func:`requantize` output name.
+LABELS = {"float": "recovered float", "per_channel": "our per-channel", "per_tensor": "our per-tensor",
+          "per_tensor_cle": "our per-tensor + CLE"}
+
+
+def requantized_models(source, workdir: str | os.PathLike[str], calibration: np.ndarray, equalized: bool = True,
+                       num_threads: int = 2) -> tuple[dict, dict[str, Path]]:
+    """:func:`requantize` a loaded model's file and open each result with the right input domain.
+
+    ``source`` is a :class:`zoo_helpers.runtime.Model` (its ``rescale`` is the input domain of a float
+    source; an int8 source's own input quantization gives the float graph's). Returns the models by
+    label (``recovered float`` for an int8 source, ``our per-channel``, ``our per-tensor`` and, with
+    ``equalized``, ``our per-tensor + CLE``) and the paths of every file made.
+    """
+    from zoo_helpers.runtime import load_model
+
+    int8 = source.inputs[0].quantized
+    paths = requantize(source.path, workdir, calibration, equalized, None if int8 else source.rescale)
+    rescale = float_input_rescale(source) if int8 else source.rescale
+    labels = {k: v for k, v in LABELS.items() if k in paths and (int8 or k != "float")}
+    return {label: load_model(paths[k], num_threads=num_threads, rescale=rescale) for k, label in labels.items()}, paths
+
+
 def float_input_rescale(int8_model) -> tuple[float, float]:
     """``(scale, offset)`` that feeds a recovered float model exactly what the int8 model saw from a pixel."""
     spec = int8_model.inputs[0]

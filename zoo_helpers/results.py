@@ -52,8 +52,9 @@ class Record:
 
     @property
     def slug(self) -> str:
-        """File-name stem: the catalog key and the variant label."""
-        return f"{self.key}--{re.sub(r'[^0-9A-Za-z]+', '-', self.variant).strip('-').lower()}"
+        """File-name stem: the catalog key, the variant label and the kind of samples."""
+        parts = (self.key, self.variant, self.kind)
+        return "--".join(re.sub(r"[^0-9A-Za-z]+", "-", s).strip("-").lower() for s in parts if s)
 
 
 def check_source(measured_on: str) -> str:
@@ -69,6 +70,28 @@ def default_dir() -> Path:
         return Path(os.environ[RESULTS_ENV])
     root = Path(__file__).resolve().parents[1]
     return root / "results" if (root / "_toc.yml").is_file() else Path.cwd() / "results"
+
+
+def work_dir(notebook: str) -> Path:
+    """An empty folder for a notebook's intermediate files (re-quantized models, stream logs).
+
+    ``_build/work/<notebook>`` of the checkout (or under the system temp folder outside one), emptied
+    first, so repeated runs never pile up folders.
+    """
+    import shutil
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    base = root / "_build" / "work" if (root / "_toc.yml").is_file() else Path(tempfile.gettempdir()) / "zoo-work"
+    path = base / notebook
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def variant_label(granularity: str) -> str:
+    """The record label of a catalog file: ``published int8`` or ``published float``."""
+    return "published float" if granularity == "float" else "published int8"
 
 
 def parameters(namespace: dict[str, Any]) -> dict[str, Any]:
@@ -150,11 +173,11 @@ class Recorder:
 
     def coco_results_path(self, key: str, variant: str) -> Path:
         """Where :meth:`add` wrote the COCO keypoint results of ``key`` / ``variant``."""
-        return self.dir / f"{next(r for r in self.records if (r.key, r.variant) == (key, variant)).slug}.coco.json"
+        return self.dir / f"{self.select(key, variant)[-1].slug}.coco.json"
 
-    def select(self, key: str | None = None, variant: str | None = None) -> list[Record]:
-        """This run's records, optionally of one key and/or one variant."""
-        return [r for r in self.records if key in (None, r.key) and variant in (None, r.variant)]
+    def select(self, key: str | None = None, variant: str | None = None, kind: str | None = None) -> list[Record]:
+        """This run's records, optionally of one key, one variant and/or one kind of samples."""
+        return [r for r in self.records if key in (None, r.key) and variant in (None, r.variant) and kind in (None, r.kind)]
 
 
 def _write_json(path: Path, payload: Any) -> None:

@@ -278,20 +278,3 @@ def measure_latency(model: Model, runs: int = 20, warmup: int = 3) -> dict[str, 
         times.append((time.perf_counter() - start) * 1e3)
     return {"median ms": float(np.median(times)), "p90 ms": float(np.percentile(times, 90)),
             "runs": runs, "threads": model.num_threads}
-
-
-def spec_table(model: Model):
-    """Inputs and outputs of a model as a table (name, shape, dtype, layout, quantization)."""
-    import pandas as pd
-
-    def q(s: TensorSpec) -> str:
-        if not s.quantized:
-            return "float"
-        if s.per_axis:
-            return f"per-axis ({s.scale.size} scales, axis {s.axis})"
-        return f"scale {s.scale[0]:.6g}, zero point {int(s.zero_point[0])}"
-
-    rows = [{"role": role, "name": s.name, "shape": str(list(s.shape)), "dtype": str(s.dtype),
-             "layout": s.layout or "—", "quantization": q(s)}
-            for role, specs in (("input", model.inputs), ("output", model.outputs)) for s in specs]
-    return pd.DataFrame(rows)

@@ -17,7 +17,8 @@ import pandas as pd
 
 from zoo_helpers.results import SOURCES, Record, check_source
 
-__all__ = ["SOURCES", "accuracy_table", "card_data", "metrics_table", "overview", "published", "rows", "side_by_side"]
+__all__ = ["SOURCES", "accuracy_table", "card_data", "difference", "footprint", "metrics_table", "overview",
+           "published", "rows", "side_by_side"]
 
 
 @cache
@@ -73,7 +74,7 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
     """
     data = card_data(card)
     metric = data["metric"]
-    by_key = {r.key: r for r in records if metric in r.metrics}
+    by_key = {r.key: r for r in records if r.variant.startswith("published") and metric in r.metrics}
     out = []
     for row in data["accuracy"]["rows"]:
         r = by_key.get(row.get("catalog")) if row.get("catalog") else None
@@ -143,27 +144,72 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
 
 
 def metrics_table(records: list[Record], extra: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
-    """One row per record (its variant, or its key when the records are of several models), one column per metric.
+    """One row per record, one column per metric.
 
-    Fractions are shown in %; metrics whose name carries a unit, e.g. ``mean EPE (px)``, as they are.
-    ``extra`` adds columns by row label (e.g. an agreement measure computed beside the records).
+    A row is labelled by what tells the records apart: the variant and the kind of samples, and the
+    model (catalog key) where those are not enough. Fractions are shown in %; metrics whose name
+    carries a unit, e.g. ``mean EPE (px)``, as they are. ``extra`` adds columns by row label (e.g. an agreement measure computed beside the records).
 
     Examples
     --------
     >>> r = Record("m", "movenet", "k", "published int8", {"ST mean OKS": 0.5, "mean EPE (px)": 3.0}, 1, 1, {}, {},
     ...            "host CPU")
-    >>> metrics_table([r]).loc["published int8"].tolist()
-    [50.0, 3.0, 'host CPU']
+    >>> t = metrics_table([r])
+    >>> list(t.columns), list(t.index), float(t.iloc[0, 0])
+    (['ST mean OKS (%)', 'mean EPE (px)', 'measured on'], ['published int8'], 50.0)
     """
-    by_variant = len({r.key for r in records}) <= 1
+    if not records:
+        raise ValueError("no records to show")
+    differ = [f for f in ("variant", "kind") if len({getattr(r, f) for r in records}) > 1]
+    if len({tuple(getattr(r, f) for f in differ) for r in records}) < len(records) or not differ:
+        differ = ["key", *differ] if len({r.key for r in records}) > 1 else differ or ["variant"]
     rows_ = {}
     for r in records:
-        values = {**r.metrics, **(extra or {}).get(r.variant if by_variant else r.key, {})}
-        rows_[r.variant if by_variant else r.key] = {
-            (k if k.endswith(")") else f"{k} (%)"): (v if k.endswith(")") else 100 * v) for k, v in values.items()}
+        label = " / ".join(getattr(r, f) for f in differ)
+        values = {**r.metrics, **(extra or {}).get(label, {})}
+        rows_[label] = {(k if k.endswith(")") else f"{k} (%)"): (v if k.endswith(")") else 100 * v)
+                        for k, v in values.items()}
     table = pd.DataFrame(rows_).T.astype(float).round(2)
     table["measured on"] = [check_source(r.measured_on) for r in records]
     return table
+
+
+def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame:
+    """Metrics of catalog models ``a`` and ``b`` (their published-file records), the difference in points,
+    and beside the card's metric the difference of the published figures (one per source of ``a``'s).
+    """
+    data = card_data(card)
+    got = {r.key: r.metrics for r in records if r.variant.startswith("published") and r.key in (a, b)}
+    if set(got) != {a, b}:
+        raise ValueError(f"need records of both {a!r} and {b!r}, have {sorted(got)}")
+    pub = {k: [r for r in data["accuracy"]["rows"] if r.get("catalog") == k] for k in (a, b)}
+    published_diff = "; ".join(f"{ra['value']} - {rb['value']} = {ra['value'] - rb['value']:.2f} ({ra['from']})"
+                               for ra in pub[a] for rb in pub[b]) or "—"
+    table = pd.DataFrame({f"{a} (%)": {k: 100 * v for k, v in got[a].items()},
+                          f"{b} (%)": {k: 100 * v for k, v in got[b].items()},
+                          "difference (points)": {k: 100 * (got[a][k] - got[b][k]) for k in got[a]}}).round(2)
+    table["published difference (points)"] = [published_diff if k == data["metric"] else "—" for k in table.index]
+    return table
+
+
+def footprint(card: str, table: str, keys: list[str], why_missing: str = "") -> pd.DataFrame:
+    """A card's footprint table (``overview``'s per-family tables, or a card's ``npu_footprint``) beside
+    our offline analysis (:func:`zoo_helpers.footprint.analyze`) of the catalog models ``keys``.
+
+    For ``npu_footprint`` our activation arena is shown as the NPU's internal RAM, its closest equivalent.
+    """
+    from zoo_helpers import catalog
+    from zoo_helpers.footprint import analyze
+
+    summaries = {k: analyze(catalog.path(k)).summary() for k in keys}
+    if table == "npu_footprint":
+        columns = {"weights_flash_kib": "weights (KiB)", "internal_ram_kib": "internal RAM (KiB)"}
+        summaries = {k: {**s, "internal_ram_kib": s["activation_ram_kib"]} for k, s in summaries.items()}
+    else:
+        columns = {"maccs_m": "MACCs (M)", "weights_flash_kib": "weights (KiB)",
+                   "activation_ram_kib": "activation RAM (KiB)"}
+    return side_by_side(card, table, columns, summaries, "host CPU, offline analysis", key="catalog",
+                        why_missing=why_missing or "file not available here", ratios=True)
 
 
 def _why(catalog_key: str | None) -> str:
@@ -177,22 +223,36 @@ def _why(catalog_key: str | None) -> str:
     return f"not run in this run (variant={catalog_key!r}, file in {where})"
 
 
-def overview(measured: dict[str, dict[str, float]], source: str) -> pd.DataFrame:
+#: The metrics of a footprint-and-latency record (see :func:`zoo_helpers.pipelines.measure_models`).
+ANALYSIS = {"maccs_m": "MACCs (M)", "weights_flash_kib": "weights (KiB)", "activation_ram_kib": "activation RAM (KiB)",
+            "host_ms": "host latency (ms)"}
+
+
+def overview(records: list[Record]) -> pd.DataFrame:
     """The pose-estimation overview card regenerated from data, with our measurements beside it.
 
     One row per overview model (MoveNet family and YOLOv8n-pose). Published columns come from the
-    overview card and the STM32N6 inference tables; measured columns from ``measured``, keyed by
-    model-catalog key with any of ``accuracy`` (fraction, in the card's own metric), ``maccs_m``,
-    ``weights_flash_kib``, ``activation_ram_kib``, ``host_ms``.
+    overview card and the STM32N6 inference tables; measured columns from result records: per catalog
+    key, the accuracy record in the card's own metric (``accuracy from`` names the notebook that
+    measured it) and the footprint-and-latency record (metrics named as in :data:`ANALYSIS`).
 
     Examples
     --------
-    >>> t = overview({}, "host CPU")
+    >>> t = overview([])
     >>> t.loc[0, "metric"], float(t.loc[0, "published N6 NPU (ms)"])
     ('ST mean OKS', 18.44)
     """
-    check_source(source)
     from zoo_helpers import catalog
+
+    measured: dict[str, dict] = {}
+    for r in records:
+        m = measured.setdefault(r.key, {})
+        card = catalog.entry(r.key).card if r.key in catalog.entries() else r.card
+        metric = card_data(card)["metric"] if card in ("movenet", "yolov8n_pose") else None
+        if metric in r.metrics:
+            m.update(accuracy=r.metrics[metric], accuracy_from=f"{r.notebook} ({r.measured_on})")
+        m.update({k: r.metrics[name] for k, name in ANALYSIS.items() if name in r.metrics})
+        m.setdefault("source", check_source(r.measured_on))
 
     n6 = {r.get("catalog"): r["ms"] for r in rows("movenet", "npu_inference")}
     yolo_ms = {r["resolution"]: r["ms"] for r in rows("yolov8n_pose", "npu_inference")}
@@ -211,7 +271,8 @@ def overview(measured: dict[str, dict[str, float]], source: str) -> pd.DataFrame
                 "published weights (KiB)": row.get("weights_flash_kib"),
                 "measured weights (KiB)": _r(m.get("weights_flash_kib")),
                 "published N6 NPU (ms)": n6.get(key), "measured host (ms)": _r(m.get("host_ms")),
-                "measured on": source if m else "— (file not available here)",
+                "accuracy from": m.get("accuracy_from", "—"),
+                "measured on": m["source"] if m else "— (file not available here)",
             })
     return pd.DataFrame(out)
 
