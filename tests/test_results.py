@@ -44,8 +44,8 @@ def test_tables_render_records(coco, tmp_path):
                                recorder=rec)
     shown = tables.metrics_table(rec.records)
     assert list(shown.index) == ["yolov8n_pose_256_pc", "yolov8n_pose_256_pt"]
-    assert shown.loc["yolov8n_pose_256_pc", "ST mAP@0.5 (%)"] == pytest.approx(100 * rec.records[0].metrics["ST mAP@0.5"],
-                                                                              abs=0.005)
+    want = 100 * rec.records[0].metrics["ST mAP@0.5"]
+    assert shown.loc["yolov8n_pose_256_pc", "ST mAP@0.5 (%)"] == pytest.approx(want, abs=0.005)
     card = tables.accuracy_table("yolov8n_pose", rec.records)
     pt = card[card["model"] == "YOLOv8n-pose per-tensor"].iloc[0]
     assert pt["measured ST mAP@0.5 (%)"] == f"{100 * rec.records[1].metrics['ST mAP@0.5']:.2f}"
