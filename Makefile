@@ -44,10 +44,11 @@ test: test-static test-unit test-notebooks test-book
 
 test-static: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q tests/test_static.py tests/test_environment.py
+	$(BIN)/python -m pytest -q tests/test_static.py tests/test_environment.py tests/test_layering.py
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -q --doctest-modules zoo_helpers tests --ignore=tests/test_static.py --ignore=tests/test_environment.py
+	$(BIN)/python -m pytest -q --doctest-modules zoo_helpers tests --ignore=tests/test_static.py --ignore=tests/test_environment.py \
+	  --ignore=tests/test_layering.py
 
 test-notebooks: $(STAMP)
 	@rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)
@@ -57,11 +58,11 @@ test-notebooks: $(STAMP)
 	  $(BIN)/papermill --prepare-only $$nb $(SMOKE_DIR)/$$name.ipynb $$( [ -f $$params ] && echo -f $$params ) -k python3 \
 	    || exit 1; \
 	done
-	cd $(SMOKE_DIR) && $(abspath $(BIN))/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	cd $(SMOKE_DIR) && ZOO_RESULTS_DIR=$(abspath $(SMOKE_DIR))/results $(abspath $(BIN))/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 	  --sanitize-with $(abspath tests/nbval_sanitize.cfg) --nbval-cell-timeout=300 -o testpaths= *.ipynb
 
 test-book: $(STAMP)
-	$(call JB_BUILD,-W --keep-going)
+	ZOO_RESULTS_DIR=$(abspath _build/test-results) $(call JB_BUILD,-W --keep-going)
 
 clean:
 	rm -rf _build
