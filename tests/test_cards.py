@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo_helpers import catalog, results, tables
+from zoo_helpers import catalog, overview, results, tables
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SKIP = {"model", "file", "match", "catalog", "from", "source_file", "section", "keypoints"}
@@ -64,9 +64,9 @@ def test_accuracy_table_explains_missing_cells():
     t = tables.accuracy_table("movenet", [record], "not mirrored")
     st = t[t["model"] == "ST MoveNet Lightning heatmaps per-channel"].iloc[0]
     got = (st["measured ST mean OKS (%)"], st["scored on"], st["measured on"])
-    assert got == ("50.12", "12 people / 4 images", "host CPU")
+    assert got == (pytest.approx(50.12), "12 people / 4 images", "host CPU")
     thunder = t[t["model"] == "MoveNet Thunder"].iloc[0]
-    assert thunder["measured ST mean OKS (%)"] == "—" and thunder["scored on"] == "not mirrored"
+    assert pd.isna(thunder["measured ST mean OKS (%)"]) and thunder["scored on"] == "not mirrored"
     assert "ST mean OKS" in t.attrs["caption"]
 
 
@@ -82,14 +82,21 @@ def test_side_by_side_with_missing_cells_and_sources():
         tables.side_by_side("overview", "movenet", {"maccs_m": "MACCs (M)"}, {}, "my laptop")
 
 
+def _record(key, notebook, metrics, kind):
+    return results.Record(notebook, "overview", key, "published int8", metrics, 4, 4, {}, {}, "host CPU", kind=kind)
+
+
 def test_overview_regenerated_from_data():
-    measured = {"yolov8n_pose_256_pc": {"accuracy": 0.5, "maccs_m": 734.2, "host_ms": 2.0}}
-    t = tables.overview(measured, "host CPU")
+    t = overview.table([_record("yolov8n_pose_256_pc", "yolov8n_pose", {"ST mAP@0.5": 0.5}, "fit"),
+                         _record("yolov8n_pose_256_pc", "overview", {"MACCs (M)": 734.2, "host latency (ms)": 2.0},
+                                 results.ANALYSIS_KIND)])
     assert len(t) == len(tables.rows("overview", "movenet")) + len(tables.rows("overview", "yolov8n_pose"))
     yolo = t[t["catalog"] == "yolov8n_pose_256_pc"].iloc[0]
     got = (yolo["metric"], yolo["published accuracy (%)"], yolo["measured accuracy (%)"])
     assert got == ("ST mAP@0.5", 51.06, 50.0)
     assert yolo["published N6 NPU (ms)"] == 35.8 and yolo["measured on"] == "host CPU"
+    assert (yolo["measured MACCs (M)"], yolo["measured host (ms)"]) == (734.2, 2.0)
+    assert yolo["accuracy from"] == "yolov8n_pose (host CPU)"
     thunder = t[t["model"] == "MoveNet Thunder"].iloc[0]
     assert thunder["measured on"].startswith("—") and pd.isna(thunder["published MACCs (M)"])  # card: NA
 
@@ -97,8 +104,9 @@ def test_overview_regenerated_from_data():
 def test_pareto_figure_marks_both_kinds():
     from zoo_helpers import plots
 
-    t = tables.overview({"movenet_heatmaps_192": {"accuracy": 0.7, "activation_ram_kib": 1700.0, "host_ms": 1.2}},
-                        "host CPU")
+    t = overview.table([_record("movenet_heatmaps_192", "movenet", {"ST mean OKS": 0.7}, "person_crops"),
+                         _record("movenet_heatmaps_192", "overview",
+                                 {"activation RAM (KiB)": 1700.0, "host latency (ms)": 1.2}, results.ANALYSIS_KIND)])
     fig = plots.pareto(t, "test")
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert "published, ST mean OKS" in labels and "measured, ST mean OKS" in labels

@@ -56,7 +56,7 @@ def test_classes_follow_evk_ids():
 
 
 def test_topology_trains_and_quantizes(logs, tmp_path):
-    from zoo_helpers import quantize
+    from zoo_helpers import kerasquant
     from zoo_helpers.runtime import load_model
 
     x, keep = hp.preprocess(logs.zone_data)
@@ -69,7 +69,8 @@ def test_topology_trains_and_quantizes(logs, tmp_path):
     float_acc = (model.predict(x[val], verbose=0).argmax(1) == y[val]).mean()
     assert float_acc > 0.7
     for per_channel in (True, False):
-        path = quantize.keras_to_int8_tflite(model, x[train][:200], tmp_path / f"hp_{per_channel}.tflite", per_channel)
+        path = kerasquant.keras_to_int8_tflite(model, x[train][:200], tmp_path / f"hp_{per_channel}.tflite",
+                                               per_channel)
         int8 = load_model(path)
         assert int8.inputs[0].dtype == np.int8
         scores = next(iter(int8.predict_array(x[val]).values()))
@@ -140,7 +141,7 @@ class _Unplugged:
     def __init__(self, lines):
         self.lines = list(lines)
 
-    def readline(self):
+    def readline(self, size=-1):  # pyserial's signature: the reader bounds every line
         if self.lines:
             return self.lines.pop(0)
         raise serial.SerialException("device reports readiness to read but returned no data")

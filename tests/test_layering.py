@@ -9,7 +9,7 @@ from conftest import ROOT
 PACKAGE = ROOT / "zoo_helpers"
 CARDS = {"singlepose", "multipose", "landmark_eval", "handposture", "pipelines"}
 RUNTIMES = {"runtime", "catalog", "quantize", "compare", "equalize", "footprint", "deploy"}
-RENDERING = {"tables", "views", "plots"}
+RENDERING = {"tables", "present", "plots"}
 
 
 def _imports(path) -> set[str]:

@@ -224,7 +224,7 @@ def leave_one_user_out(x: np.ndarray, y: np.ndarray, users: np.ndarray, epochs: 
 
 def quantized_models(model, calibration: np.ndarray, workdir: str | os.PathLike[str]) -> dict:
     """Full-integer int8 TFLite files of a trained Keras model, per-channel and per-tensor, opened (one thread)."""
-    from zoo_helpers.quantize import keras_to_int8_tflite
+    from zoo_helpers.kerasquant import keras_to_int8_tflite
     from zoo_helpers.runtime import load_model
 
     return {f"int8 {g}": load_model(keras_to_int8_tflite(model, calibration, Path(workdir) / f"hp_{g}.tflite",

@@ -184,11 +184,12 @@ def face_crops(samples: list[Sample], size: int = 192) -> Batch:
 
 def decode_face(outputs: dict[str, np.ndarray]) -> np.ndarray:
     """``(N, 468, 2)`` mesh points in input pixels, from the output with 468 x 2 (ST) or 468 x 3 (MediaPipe) values."""
+    n = len(keypoints.layout("face468"))
     for value in outputs.values():
         flat = np.asarray(value).reshape(len(value), -1)
-        if flat.shape[1] in (936, 1404):
-            return flat.reshape(len(value), 468, -1)[..., :2]
-    raise ValueError(f"no 468-point mesh output among {[np.shape(v) for v in outputs.values()]}")
+        if flat.shape[1] in (2 * n, 3 * n):
+            return flat.reshape(len(value), n, -1)[..., :2]
+    raise ValueError(f"no {n}-point mesh output among {[np.shape(v) for v in outputs.values()]}")
 
 
 def face_scores(outputs: dict[str, np.ndarray], batch: Batch) -> Evaluation:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 
 from zoo_helpers import catalog, datasets, landmark_eval, multipose, singlepose
 from zoo_helpers.batches import Batch, Evaluation
-from zoo_helpers.results import Record, Recorder, variant_label
+from zoo_helpers.results import ANALYSIS, ANALYSIS_KIND, Record, Recorder, variant_label
 
 COCO_DECODERS = ("singlepose", "heatmaps", "yolo_pose")
 
@@ -103,6 +103,11 @@ def score(outputs: dict, key: str, batch: Batch, coco: datasets.CocoKeypoints | 
     raise ValueError(f"{key} has decoder {e.decoder!r}, which has no landmark or keypoint score")
 
 
+def detect(model, batch: Batch, iou_threshold: float, score_threshold: float, max_detections: int = 20):
+    """A YOLO-pose model's detections on ``batch`` with display thresholds (not the card's evaluation ones)."""
+    return multipose.detect(model.predict_one(batch.images), batch, iou_threshold, score_threshold, max_detections)
+
+
 def _need(coco):
     if coco is None:
         raise ValueError("COCO models are scored against a COCO keypoints set: pass coco")
@@ -157,22 +162,24 @@ def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Opt
     return out
 
 
-def measure_models(models: dict, latency_runs: int, recorder: Recorder) -> list[Record]:
-    """Footprint (offline analysis) and host latency of catalog models (key -> loaded model), one record each.
+def measure_models(models: dict, latency_runs: int, recorder: Recorder,
+                   key: str | dict[str, str] | None = None) -> list[Record]:
+    """Offline footprint analysis and host latency of models, one record each.
 
-    The metrics are named as :data:`zoo_helpers.tables.ANALYSIS` names them.
+    ``models`` maps catalog keys to loaded models (recorded as their published variant) or, with ``key``
+    (one catalog key, or one per label), variant labels to models. The metrics are named as
+    :data:`zoo_helpers.results.ANALYSIS` names them; ``samples`` is the number of timed invokes.
     """
     from zoo_helpers.footprint import analyze
     from zoo_helpers.runtime import measure_latency
-    from zoo_helpers.tables import ANALYSIS
 
     out = []
-    for key, model in models.items():
+    for label, model in models.items():
+        k = label if key is None else key if isinstance(key, str) else key[label]
+        variant = variant_label(catalog.entry(k).granularity) if key is None else label
         values = {**analyze(model.path).summary(), "host_ms": measure_latency(model, latency_runs)["median ms"]}
-        out.append(recorder.add(key, variant_label(catalog.entry(key).granularity),
-                                {name: values[k] for k, name in ANALYSIS.items()}, samples=latency_runs, images=0,
-                                data={"data": "the model file"}, model=model.path,
-                                kind="offline analysis and host latency"))
+        out.append(recorder.add(k, variant, {name: values[f] for f, name in ANALYSIS.items()}, samples=latency_runs,
+                                images=0, data={"data": "the model file"}, model=model.path, kind=ANALYSIS_KIND))
     return out
 
 

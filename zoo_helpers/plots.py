@@ -46,7 +46,7 @@ def skeleton_grid(images: list[np.ndarray], keypoints: list[np.ndarray], edges: 
 def pareto(table, title: str):
     """Accuracy against latency and against activation RAM, published and measured marked differently.
 
-    ``table`` is :func:`zoo_helpers.tables.overview`'s output. Published points (filled circles) use
+    ``table`` is :func:`zoo_helpers.overview.table`'s output. Published points (filled circles) use
     the card's accuracy, its STM32N6 NPU time and its activation RAM; measured points (hollow squares)
     use our accuracy on this run's sample, host-CPU latency and the offline arena estimate, so each
     kind is comparable with itself only. The Pareto front of each kind is drawn as a step line.
@@ -126,3 +126,96 @@ def tof_frames(frames: np.ndarray, titles: list[str], suptitle: str):
     fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _short(label: str, limit: int = 42) -> str:
+    label = str(label)
+    return label if len(label) <= limit else f"{label[: limit // 2]}…{label[-(limit // 2 - 1):]}"
+
+
+def bars(frame, title: str, xlabel: str, source: str, reference: float | None = None, log: bool = False):
+    """Grouped horizontal bars: one group per row of ``frame`` (layers, keypoints, models), one colour per column.
+
+    ``source`` says what the numbers were measured on (``host CPU``, ``emulated board``, ``published``) and
+    is written into the title; ``reference`` draws a vertical line (e.g. 1 for a measured/published ratio).
+    Long row names are shortened in the middle. Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    frame = frame.astype(float)
+    rows, cols = frame.shape
+    if rows == 0 or cols == 0:
+        raise ValueError("nothing to draw")
+    height = 0.8 / cols
+    fig, ax = plt.subplots(figsize=(7.0, max(2.2, 0.28 * rows * max(1, cols / 2) + 1.0)))
+    y = np.arange(rows)
+    for j, col in enumerate(frame.columns):
+        values = frame[col].to_numpy()
+        ax.barh(y + (j - (cols - 1) / 2) * height, np.where(np.isfinite(values), values, np.nan), height,
+                label=str(col))
+    ax.set_yticks(y, [_short(r) for r in frame.index], fontsize=7)
+    ax.invert_yaxis()
+    if reference is not None:
+        ax.axvline(reference, color="grey", lw=0.8, ls="--")
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    if cols > 1:
+        ax.legend(fontsize=7, loc="best")
+    ax.set_title(f"{title} — {source}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def metrics(records, names: list[str], title: str = "Accuracy per variant"):
+    """Bars of the ``names`` metrics of each record (fractions in %), labelled with what they were measured on."""
+    from zoo_helpers.tables import metric_frame
+
+    source = ", ".join(sorted({r.measured_on for r in records}))
+    samples = ", ".join(sorted({f"{r.samples} samples" for r in records}))
+    return bars(metric_frame(records, names), title, "metric (%)", f"{source}, {samples}")
+
+
+def latency(records):
+    """Bars of host latency from footprint-and-latency records (:func:`zoo_helpers.pipelines.measure_models`)."""
+    from zoo_helpers.tables import metric_frame
+
+    runs = ", ".join(sorted({str(r.samples) for r in records}))
+    return bars(metric_frame(records, ["host latency (ms)"]), "Latency per model",
+                f"median of {runs} single-sample invokes (ms)", records[0].measured_on if records else "host CPU")
+
+
+def footprint(card: str, table: str, records):
+    """Measured / published ratio of each footprint quantity (:func:`zoo_helpers.tables.footprint_ratios`)."""
+    from zoo_helpers.tables import footprint_ratios
+
+    return bars(footprint_ratios(card, table, records), "Footprint, ours over ST's", "measured / published",
+                "offline analysis vs the card", 1)
+
+
+def sqnr(frame, n: int = 15):
+    """The ``n`` tensors where the first column's SQNR is lowest, one bar per column (recipe).
+
+    ``frame`` is a DataFrame (tensor x recipe) or a dict ``{recipe: {tensor: dB}}``.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(frame)
+    worst = frame.dropna().sort_values(frame.columns[0]).head(n)
+    return bars(worst, "Per-layer SQNR against the float model", "SQNR (dB), higher is closer to float", "host CPU", 0)
+
+
+def per_point(values: dict, names: list[str], title: str, xlabel: str, source: str, percent: bool = True):
+    """Bars per named point (keypoint, face) of each label's ``(K,)`` values; fractions shown in % by default."""
+    import pandas as pd
+
+    frame = pd.DataFrame({label: np.asarray(v, float) * (100 if percent else 1) for label, v in values.items()},
+                         index=list(names))
+    return bars(frame, title, xlabel, source)
+
+
+def ranges(frame):
+    """Channel range ratio per convolution before and after equalization (:func:`zoo_helpers.compare.range_ratios`)."""
+    return bars(frame, "Channel range ratio per convolution", "largest / smallest output-channel range (log)",
+                "offline analysis of the float graph", 1, log=True)

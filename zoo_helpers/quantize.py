@@ -12,16 +12,13 @@ weights dequantized, not ST's training checkpoint. Route (each step is a functio
    per-channel or per-tensor) from a calibration set of real images; optionally per-tensor after
    cross-layer equalization (:mod:`zoo_helpers.equalize`).
 
-For models we train ourselves (hand posture), :func:`keras_to_int8_tflite` uses TFLite's converter
-with a representative dataset, per-channel or per-tensor.
+For models we train ourselves (hand posture), :mod:`zoo_helpers.kerasquant` uses TFLite's converter.
 
 Layer-by-layer comparisons of the results live in :mod:`zoo_helpers.compare`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -263,31 +260,3 @@ def float_input_rescale(int8_model) -> tuple[float, float]:
     if not spec.quantized:
         return (1.0, 0.0)
     return float(spec.scale[0]), -float(spec.scale[0] * spec.zero_point[0])
-
-
-def keras_to_int8_tflite(model, calibration: np.ndarray, out: str | os.PathLike[str], per_channel: bool = True,
-                         io_type: str = "int8") -> Path:
-    """Full-integer TFLite from a Keras model and real calibration inputs (one sample per step, as ST does).
-
-    ``io_type`` is the input/output type (``int8`` or ``float32``); operators are int8 only
-    (``TFLITE_BUILTINS_INT8``), so nothing falls back to float silently. Per-tensor uses the
-    converter's per-channel switch (the same private flag ST's services set).
-    """
-    import tensorflow as tf
-
-    calibration = np.asarray(calibration, np.float32)
-    if len(calibration) == 0:
-        raise ValueError("the calibration set is empty")
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([x[None]] for x in calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if io_type == "int8":
-        converter.inference_input_type = converter.inference_output_type = tf.int8
-    elif io_type != "float32":
-        raise ValueError(f"io_type must be 'int8' or 'float32', got {io_type!r}")
-    converter._experimental_disable_per_channel = not per_channel
-    out = Path(out)
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel export
-        out.write_bytes(converter.convert())
-    return out

@@ -27,6 +27,10 @@ from typing import Any
 #: What a measured number may be measured on; anything else is refused.
 SOURCES = ("host CPU", "emulated board", "board")
 RESULTS_ENV = "ZOO_RESULTS_DIR"
+#: Metric names of a footprint-and-latency record (``zoo_helpers.pipelines.measure_models``), by analysis field.
+ANALYSIS = {"maccs_m": "MACCs (M)", "weights_flash_kib": "weights (KiB)", "activation_ram_kib": "activation RAM (KiB)",
+            "host_ms": "host latency (ms)"}
+ANALYSIS_KIND = "offline analysis and host latency"
 _PACKAGES = ("zoo-helpers", "numpy", "ai-edge-litert", "onnxruntime", "tensorflow-cpu", "pycocotools")
 
 
@@ -175,9 +179,19 @@ class Recorder:
         """Where :meth:`add` wrote the COCO keypoint results of ``key`` / ``variant``."""
         return self.dir / f"{self.select(key, variant)[-1].slug}.coco.json"
 
+    def glance(self, name: str, metric: str, published: float | None = None, **select: str) -> str:
+        """Hand this run's "at a glance" block to the book as ``name`` (:func:`zoo_helpers.glance.glue`).
+
+        ``select`` narrows the records (``key``, ``variant``, ``kind``, as :meth:`select`).
+        """
+        from zoo_helpers.glance import glue
+
+        return glue(name, self.select(**select), metric, published)
+
     def select(self, key: str | None = None, variant: str | None = None, kind: str | None = None) -> list[Record]:
         """This run's records, optionally of one key, one variant and/or one kind of samples."""
-        return [r for r in self.records if key in (None, r.key) and variant in (None, r.variant) and kind in (None, r.kind)]
+        return [r for r in self.records
+                if key in (None, r.key) and variant in (None, r.variant) and kind in (None, r.kind)]
 
 
 def _write_json(path: Path, payload: Any) -> None:

@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from zoo_helpers.results import SOURCES, Record, check_source
+from zoo_helpers.results import ANALYSIS, SOURCES, Record, check_source
 
-__all__ = ["SOURCES", "accuracy_table", "card_data", "difference", "footprint", "metrics_table", "overview",
-           "published", "rows", "side_by_side"]
+__all__ = ["SOURCES", "accuracy_table", "card_data", "difference", "footprint", "footprint_ratios", "metric_frame",
+           "metrics_table", "published", "published_value", "rows", "side_by_side"]
 
 
 @cache
@@ -70,7 +70,7 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
     ...            {}, {}, "host CPU", kind="person_crops")
     >>> t = accuracy_table("movenet", [r], "not run")
     >>> t.loc[t["model"] == "MoveNet Lightning", "measured ST mean OKS (%)"].item()
-    '50.00'
+    50.0
     """
     data = card_data(card)
     metric = data["metric"]
@@ -83,8 +83,8 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
         out.append({
             "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}",
             **({"kpt": row["keypoints"]} if "keypoints" in row else {}),
-            f"published {metric} (%)": f"{row['value']:.2f}",
-            f"measured {metric} (%)": f"{100 * m['value']:.2f}" if m else "—",
+            f"published {metric} (%)": float(row["value"]),
+            f"measured {metric} (%)": 100 * m["value"] if m else None,
             "scored on": (f"{m['people']} people / {m['images']} images" if m
                           else why_missing or _why(row.get("catalog"))),
             "measured on": check_source(m["source"]) if m else "—",
@@ -148,7 +148,8 @@ def metrics_table(records: list[Record], extra: dict[str, dict[str, float]] | No
 
     A row is labelled by what tells the records apart: the variant and the kind of samples, and the
     model (catalog key) where those are not enough. Fractions are shown in %; metrics whose name
-    carries a unit, e.g. ``mean EPE (px)``, as they are. ``extra`` adds columns by row label (e.g. an agreement measure computed beside the records).
+    carries a unit, e.g. ``mean EPE (px)``, as they are. ``extra`` adds columns by row label (e.g. an
+    agreement measure computed beside the records).
 
     Examples
     --------
@@ -174,6 +175,35 @@ def metrics_table(records: list[Record], extra: dict[str, dict[str, float]] | No
     return table
 
 
+def metric_frame(records: list[Record], names: list[str]) -> pd.DataFrame:
+    """The ``names`` metrics of each record as numbers (rows labelled as :func:`metrics_table` labels them),
+    fractions in %, for a figure."""
+    table = metrics_table(records)
+    columns = [n if n.endswith(")") else f"{n} (%)" for n in names]
+    return table[[c for c in columns if c in table.columns]].astype(float)
+
+
+def published_value(card: str, key: str) -> float | None:
+    """The card's accuracy figure for catalog model ``key`` (its first row), or ``None``.
+
+    Examples
+    --------
+    >>> published_value("movenet", "movenet_heatmaps_192"), published_value("movenet", "movenet_thunder_256")
+    (54.01, 64.43)
+    """
+    return next((float(r["value"]) for r in card_data(card)["accuracy"]["rows"] if r.get("catalog") == key), None)
+
+
+def footprint_ratios(card: str, table: str, records: list[Record]) -> pd.DataFrame:
+    """Measured / published ratio of each footprint quantity, per model of the card's table (a figure's data)."""
+    full = footprint(card, table, records, ratios=True)
+    ratio = [c for c in full.columns if c.startswith("ratio ")]
+    frame = full[ratio].apply(pd.to_numeric, errors="coerce")
+    frame.index = [f"{m} {i}" for m, i in zip(full["model"], full["input"], strict=True)]
+    frame.columns = [c.removeprefix("ratio ") for c in ratio]
+    return frame.dropna(how="all")
+
+
 def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame:
     """Metrics of catalog models ``a`` and ``b`` (their published-file records), the difference in points,
     and beside the card's metric the difference of the published figures (one per source of ``a``'s).
@@ -192,16 +222,17 @@ def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame
     return table
 
 
-def footprint(card: str, table: str, keys: list[str], why_missing: str = "") -> pd.DataFrame:
+def footprint(card: str, table: str, records: list[Record], why_missing: str = "",
+              ratios: bool = False) -> pd.DataFrame:
     """A card's footprint table (``overview``'s per-family tables, or a card's ``npu_footprint``) beside
-    our offline analysis (:func:`zoo_helpers.footprint.analyze`) of the catalog models ``keys``.
+    our offline analysis, from footprint-and-latency records of the published files (see
+    :func:`zoo_helpers.pipelines.measure_models`).
 
     For ``npu_footprint`` our activation arena is shown as the NPU's internal RAM, its closest equivalent.
     """
-    from zoo_helpers import catalog
-    from zoo_helpers.footprint import analyze
-
-    summaries = {k: analyze(catalog.path(k)).summary() for k in keys}
+    fields = {v: k for k, v in ANALYSIS.items()}
+    summaries = {r.key: {fields[m]: v for m, v in r.metrics.items() if m in fields} for r in records
+                 if r.variant.startswith("published") and set(fields) <= set(r.metrics)}
     if table == "npu_footprint":
         columns = {"weights_flash_kib": "weights (KiB)", "internal_ram_kib": "internal RAM (KiB)"}
         summaries = {k: {**s, "internal_ram_kib": s["activation_ram_kib"]} for k, s in summaries.items()}
@@ -209,7 +240,7 @@ def footprint(card: str, table: str, keys: list[str], why_missing: str = "") -> 
         columns = {"maccs_m": "MACCs (M)", "weights_flash_kib": "weights (KiB)",
                    "activation_ram_kib": "activation RAM (KiB)"}
     return side_by_side(card, table, columns, summaries, "host CPU, offline analysis", key="catalog",
-                        why_missing=why_missing or "file not available here", ratios=True)
+                        why_missing=why_missing or "file not available here", ratios=ratios)
 
 
 def _why(catalog_key: str | None) -> str:
@@ -221,65 +252,3 @@ def _why(catalog_key: str | None) -> str:
     if where == "download needed":
         return f"not run: file not mirrored (variant={catalog_key!r} downloads it with network)"
     return f"not run in this run (variant={catalog_key!r}, file in {where})"
-
-
-#: The metrics of a footprint-and-latency record (see :func:`zoo_helpers.pipelines.measure_models`).
-ANALYSIS = {"maccs_m": "MACCs (M)", "weights_flash_kib": "weights (KiB)", "activation_ram_kib": "activation RAM (KiB)",
-            "host_ms": "host latency (ms)"}
-
-
-def overview(records: list[Record]) -> pd.DataFrame:
-    """The pose-estimation overview card regenerated from data, with our measurements beside it.
-
-    One row per overview model (MoveNet family and YOLOv8n-pose). Published columns come from the
-    overview card and the STM32N6 inference tables; measured columns from result records: per catalog
-    key, the accuracy record in the card's own metric (``accuracy from`` names the notebook that
-    measured it) and the footprint-and-latency record (metrics named as in :data:`ANALYSIS`).
-
-    Examples
-    --------
-    >>> t = overview([])
-    >>> t.loc[0, "metric"], float(t.loc[0, "published N6 NPU (ms)"])
-    ('ST mean OKS', 18.44)
-    """
-    from zoo_helpers import catalog
-
-    measured: dict[str, dict] = {}
-    for r in records:
-        m = measured.setdefault(r.key, {})
-        card = catalog.entry(r.key).card if r.key in catalog.entries() else r.card
-        metric = card_data(card)["metric"] if card in ("movenet", "yolov8n_pose") else None
-        if metric in r.metrics:
-            m.update(accuracy=r.metrics[metric], accuracy_from=f"{r.notebook} ({r.measured_on})")
-        m.update({k: r.metrics[name] for k, name in ANALYSIS.items() if name in r.metrics})
-        m.setdefault("source", check_source(r.measured_on))
-
-    n6 = {r.get("catalog"): r["ms"] for r in rows("movenet", "npu_inference")}
-    yolo_ms = {r["resolution"]: r["ms"] for r in rows("yolov8n_pose", "npu_inference")}
-    n6.update({k: yolo_ms.get(e.resolution) for k, e in catalog.entries("yolov8n_pose").items()})
-    out = []
-    for family, metric in (("movenet", card_data("movenet")["metric"]),
-                           ("yolov8n_pose", card_data("yolov8n_pose")["metric"])):
-        for row in rows("overview", family):
-            key, m = row.get("catalog"), measured.get(row.get("catalog"), {})
-            out.append({
-                "model": row["model"], "input": row["resolution"], "metric": metric, "catalog": key,
-                "published accuracy (%)": row.get("value"), "measured accuracy (%)": _pct(m.get("accuracy")),
-                "published MACCs (M)": row.get("maccs_m"), "measured MACCs (M)": _r(m.get("maccs_m")),
-                "published activation RAM (KiB)": row.get("activation_ram_kib"),
-                "measured activation RAM (KiB)": _r(m.get("activation_ram_kib")),
-                "published weights (KiB)": row.get("weights_flash_kib"),
-                "measured weights (KiB)": _r(m.get("weights_flash_kib")),
-                "published N6 NPU (ms)": n6.get(key), "measured host (ms)": _r(m.get("host_ms")),
-                "accuracy from": m.get("accuracy_from", "—"),
-                "measured on": m["source"] if m else "— (file not available here)",
-            })
-    return pd.DataFrame(out)
-
-
-def _pct(v: float | None) -> float | None:
-    return None if v is None else round(100 * v, 2)
-
-
-def _r(v: float | None) -> float | None:
-    return None if v is None else round(v, 2)
