@@ -25,7 +25,7 @@ SMOKE_DIR := _build/smoke
 # Build the book; on failure print the notebook execution reports.
 JB_BUILD = $(BIN)/jupyter-book build . --path-output . $(1) || { cat _build/html/reports/*.log 2>/dev/null; exit 1; }
 
-.PHONY: book test env test-static test-unit test-notebooks test-book clean
+.PHONY: book test env test-static test-unit test-notebooks test-book test-browser clean
 
 env: $(STAMP)
 
@@ -63,6 +63,13 @@ test-notebooks: $(STAMP)
 
 test-book: $(STAMP)
 	ZOO_RESULTS_DIR=$(abspath _build/test-results) $(call JB_BUILD,-W --keep-going)
+
+# Headless Chromium over the built book (tests/browser/check_book.py); installs Debian's chromium when missing.
+test-browser: $(STAMP)
+	@[ -n "$$CHROMIUM" ] || command -v chromium > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "test-browser needs Chromium: sudo apt-get install -y chromium (or set CHROMIUM=/path/to/it)"; exit 1; fi; }
+	$(BIN)/python tests/browser/check_book.py _build/html
 
 clean:
 	rm -rf _build
