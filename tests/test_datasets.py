@@ -61,3 +61,38 @@ def test_one_bad_file_never_stops_an_evaluation(coco, tmp_path):
     assert [p.ann_id for p in samples.truth] == [full.truth[i].ann_id for i in kept]
     assert np.array_equal(samples.images, full.images[kept])  # the hole left by the bad image is closed up
     assert samples.transforms == [full.transforms[i] for i in kept]
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("keypoints", "nan", "holds NaN"),
+    ("keypoints", "negative", "negative coordinate"),
+    ("keypoints", "visibility", r"visibility \[-1.0\]"),
+    ("keypoints", "short", "has 48 values, expected 3 x 17"),
+    ("keypoints", "strings", "must be a list of numbers"),
+    ("bbox", None, "field 'bbox' is missing"),
+])
+def test_broken_ground_truth_is_named_at_load_time(coco, tmp_path, field, value, message):
+    import json
+
+    raw = json.loads(coco.annotations.read_text())
+    ann = next(a for a in raw["annotations"] if a.get("num_keypoints", 0) > 2)
+    kp = list(ann["keypoints"])
+    labelled = next(i for i in range(0, len(kp), 3) if kp[i + 2] > 0)
+    if value == "nan":
+        kp[labelled] = float("nan")
+    elif value == "negative":
+        kp[labelled] = -5
+    elif value == "visibility":
+        kp[labelled + 2] = -1
+    elif value == "short":
+        kp = kp[:48]
+    elif value == "strings":
+        kp = [str(v) for v in kp]
+    if field == "bbox":
+        del ann["bbox"]
+    else:
+        ann["keypoints"] = kp
+    bad = tmp_path / "person_keypoints.json"
+    bad.write_text(json.dumps(raw))  # json writes NaN as NaN, which Python's reader accepts
+    with pytest.raises(datasets.AnnotationError, match=f"person_keypoints.json, annotation {ann['id']}: .*{message}"):
+        datasets.load_coco_keypoints(bad, coco.image_dir)

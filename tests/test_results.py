@@ -88,9 +88,12 @@ def test_an_unwritable_results_dir_is_named(tmp_path):
         rec.add("k", "v", {"x": 1.0}, samples=1, images=1, data={})
 
 
-def test_parameters_are_the_plain_public_names():
-    ns = {"variant": "v", "limit": 0, "ratio": 0.5, "flag": True, "_i1": "code", "In": [], "np": np, "rec": object()}
-    assert results.parameters(ns) == {"variant": "v", "limit": 0, "ratio": 0.5, "flag": True}
+def test_a_chapter_recorder_checks_the_namespace_it_is_given(tmp_path):
+    ns = {"variant": "movenet_heatmaps_192", "limit": 0, "_i1": "code", "In": [], "np": np, "rec": object()}
+    rec = results.Recorder("movenet", "movenet", ns, tmp_path)
+    assert rec.parameters == {"variant": "movenet_heatmaps_192", "limit": 0}
+    with pytest.raises(ValueError, match="limit=-1"):
+        results.Recorder("movenet", "movenet", dict(ns, limit=-1), tmp_path)
 
 
 def test_work_dir_is_emptied_and_reused():

@@ -69,3 +69,8 @@ def test_coral_golden_squat(mirror):
     """MoveNet Lightning int8 on squat.bmp agrees with Coral's reference keypoints (x, y within 0.05)."""
     table = compare.coral_golden_check(tolerance=0.05)
     assert len(table) == 17 and table["max |diff|"].max() < 0.05
+
+
+def test_zero_threads_is_a_parameter_error_not_a_bad_file(mirror):
+    with pytest.raises(ValueError, match="num_threads must be a whole number of at least 1, got 0"):
+        load_model(fetch("movenet_lightning_192_int8"), num_threads=0)

@@ -91,16 +91,58 @@ def load_coco_keypoints(annotations: str | os.PathLike[str], image_dir: str | os
         anns = raw["annotations"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{annotations} is not a COCO keypoints annotation file: {exc}") from exc
-    person_ids = {c["id"] for c in raw.get("categories", []) if c.get("name") == "person"} or {1}
+    categories = raw.get("categories", [])
+    person_ids = {c["id"] for c in categories if c.get("name") == "person"} or {1}
+    declared = {c["id"]: len(c["keypoints"]) for c in categories
+                if isinstance(c.get("keypoints"), list) and c["keypoints"]}  # some sets declare an empty list
     people: dict[int, list[Person]] = {i: [] for i in images}
     for a in anns:
         if a.get("category_id", 1) not in person_ids or int(a["image_id"]) not in people:
             continue
-        kp = np.asarray(a.get("keypoints") or [0] * 51, np.float64).reshape(-1, 3)
-        people[int(a["image_id"])].append(Person(int(a["image_id"]), int(a["id"]), kp,
-                                                 np.asarray(a["bbox"], np.float64), float(a.get("area", 0.0)),
-                                                 bool(a.get("iscrowd", 0))))
+        where = f"{annotations.name}, annotation {a.get('id')!r}"
+        kp = _keypoints(a.get("keypoints"), declared.get(a.get("category_id", 1)), where)
+        people[int(a["image_id"])].append(Person(int(a["image_id"]), int(a["id"]), kp, _bbox(a.get("bbox"), where),
+                                                 float(a.get("area", 0.0)), bool(a.get("iscrowd", 0))))
     return CocoKeypoints(images, people, image_dir, raw, annotations, name)
+
+
+class AnnotationError(ValueError):
+    """An annotation's field is not what COCO's format says; the message names the file, the id and the field."""
+
+
+def _numbers(values, where: str, field: str) -> np.ndarray:
+    if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise AnnotationError(f"{where}: field {field!r} must be a list of numbers, got {values!r:.80}")
+    arr = np.asarray(values, np.float64)
+    if not np.isfinite(arr).all():
+        raise AnnotationError(f"{where}: field {field!r} holds NaN or infinite values")
+    return arr
+
+
+def _keypoints(values, count: int | None, where: str) -> np.ndarray:
+    """``(K, 3)`` keypoints of an annotation, checked: numbers, 3 per point, visibility 0-2, labelled points >= 0."""
+    if values is None or values == []:
+        return np.zeros((count or 17, 3))
+    arr = _numbers(values, where, "keypoints")
+    if arr.size % 3 or (count is not None and arr.size != 3 * count):
+        raise AnnotationError(f"{where}: field 'keypoints' has {arr.size} values, expected 3 x "
+                              f"{count if count is not None else 'K'} (x, y, visibility per point)")
+    kp = arr.reshape(-1, 3)
+    if not np.isin(kp[:, 2], (0, 1, 2)).all():
+        odd = sorted(set(kp[:, 2].tolist()) - {0, 1, 2})
+        raise AnnotationError(f"{where}: field 'keypoints' has visibility {odd}; COCO allows 0, 1, 2")
+    if (kp[kp[:, 2] > 0, :2] < 0).any():
+        raise AnnotationError(f"{where}: field 'keypoints' has a labelled point with a negative coordinate")
+    return kp
+
+
+def _bbox(values, where: str) -> np.ndarray:
+    if values is None:
+        raise AnnotationError(f"{where}: field 'bbox' is missing")
+    box = _numbers(values, where, "bbox")
+    if box.shape != (4,) or (box[2:] < 0).any():
+        raise AnnotationError(f"{where}: field 'bbox' must be [x, y, w, h] with w, h >= 0, got {values}")
+    return box
 
 
 #: The annotation file and image folder of a COCO val2017 folder, as ``coco_dir`` expects them.

@@ -7,7 +7,8 @@ from (the mmpose sample, or a ``coco_dir`` with its annotation file's sha256), t
 parameters, what it was measured on (``host CPU``, ``emulated board`` or ``board``), the package
 versions and the time.
 
-A chapter keeps a :class:`Recorder`; :meth:`Recorder.add` writes each record as JSON under
+A chapter keeps a :class:`Recorder`, made from its namespace in the Setup cell (its parameters are
+checked then, by :mod:`zoo_helpers.parameters`); :meth:`Recorder.add` writes each record as JSON under
 ``<results_dir>/<notebook>/`` the moment it is made (a later failure loses nothing already measured)
 and, for the COCO pipelines, the predictions as a COCO keypoint results file that
 ``pycocotools.COCO.loadRes`` reads. :func:`load` reads records back (the overview reuses the chapters'),
@@ -98,20 +99,6 @@ def variant_label(granularity: str) -> str:
     return "published float" if granularity == "float" else "published int8"
 
 
-def parameters(namespace: dict[str, Any]) -> dict[str, Any]:
-    """A notebook's parameters: the public ``str``, ``int``, ``float`` and ``bool`` names of ``namespace``.
-
-    Call it in the Setup cell, right after the parameters cell (``results.parameters(globals())``), before
-    the notebook defines other plain values.
-
-    Examples
-    --------
-    >>> parameters({"variant": "movenet_heatmaps_192", "limit": 0, "_i": "x = 1", "np": object()})
-    {'variant': 'movenet_heatmaps_192', 'limit': 0}
-    """
-    return {k: v for k, v in namespace.items() if not k.startswith("_") and type(v) in (str, int, float, bool)}
-
-
 def versions() -> dict[str, str]:
     """Installed versions of the packages a measurement depends on."""
     from importlib import metadata
@@ -140,7 +127,13 @@ class Recorder:
 
     def __init__(self, notebook: str, card: str, parameters: dict[str, Any], results_dir: str | os.PathLike[str] = "",
                  measured_on: str = "host CPU") -> None:
-        self.notebook, self.card, self.parameters = notebook, card, dict(parameters)
+        from zoo_helpers import parameters as rules
+
+        # a chapter passes its namespace (globals()): its parameters are checked against its rules here,
+        # in the Setup cell, before any slow work
+        known = notebook in rules.specs()["notebooks"]
+        params = rules.check(notebook, parameters) if known else rules.from_namespace(parameters)
+        self.notebook, self.card, self.parameters = notebook, card, params
         self.measured_on = check_source(measured_on)
         self.root = Path(results_dir) if results_dir else default_dir()
         self.dir = self.root / notebook

@@ -242,6 +242,8 @@ def load_model(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
+    if not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be a whole number of at least 1, got {num_threads!r}")
     suffix = path.suffix.lower()
     head = path.read_bytes()[:8]
     if suffix == ".tflite":

@@ -1,0 +1,41 @@
+"""Chapter parameters: every notebook's parameters have rules, defaults pass, the mistakes users make are named."""
+
+import papermill as pm
+import pytest
+from conftest import ROOT
+
+from zoo_helpers import parameters
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_parameter_has_a_rule_and_the_defaults_pass(path):
+    defaults = {name: eval(p["default"]) for name, p in pm.inspect_notebook(str(path)).items()}  # literals only
+    assert parameters.check(path.stem, defaults) == defaults
+
+
+@pytest.mark.parametrize("notebook,bad,message", [
+    ("movenet", {"limit": -1}, r"limit=-1: must be within \[0, inf\]"),
+    ("movenet", {"variant": "movenet_nope"}, r"unknown variant 'movenet_nope' for card 'movenet'; variants: .*"
+                                             r"movenet_heatmaps_192"),
+    ("movenet", {"variant": "yolov8n_pose_256_pc"}, "'yolov8n_pose_256_pc' is a yolov8n_pose model"),
+    ("movenet", {"n_board": 0}, r"n_board=0: must be within \[1, inf\]"),
+    ("movenet", {"num_threads": 0}, r"num_threads=0: must be within \[1, 64\]"),
+    ("movenet", {"coco_dir": "/no/such/coco"}, "coco_dir='/no/such/coco': no such folder"),
+    ("movenet", {"heatmap": "st"}, "heatmap='st': not a parameter of this chapter"),
+    ("hand_landmarks", {"palm_detector": "mediapip"}, r"palm_detector='mediapip': choose one of \['st', 'mediapipe'\]"),
+    ("hand_landmarks", {"crop_mode": "plam"}, r"crop_mode='plam': choose one of \['palm', 'gt'\]"),
+    ("hand_posture", {"epochs": 0}, r"epochs=0: must be within \[1, inf\]"),
+    ("hand_posture", {"validation": 1.5}, r"validation=1.5"),
+    ("yolov8n_pose", {"nms_iou": "0.5"}, "nms_iou='0.5': must be a number"),
+])
+def test_a_wrong_parameter_is_named_with_what_it_may_be(notebook, bad, message):
+    with pytest.raises(parameters.ParameterError, match=message):
+        parameters.check(notebook, bad)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(parameters.ParameterError) as err:
+        parameters.check("hand_posture", {"epochs": 0, "louo_epochs": -2, "stream_frames": 1.5})
+    assert str(err.value).count(";") == 2
