@@ -3,6 +3,13 @@
 ``tests/data/pipeline_baseline.json`` was measured with main at 7e7967c (``evaluation``, ``multipose.Images``,
 ``landmark_eval``'s tuples); the same models on the same data must score the same through the catalog, the
 batch type and the batched transforms.
+
+One change is deliberate: where a chapter computes the card's metric (single pose ``st_subset``, multi pose
+``fit``), the images are now resized exactly as ST's evaluation resizes them (``tf.image.resize``, round,
+clip), not by our resampler, which differed by one level in a few hundred values. On the default data that
+moved MoveNet Lightning's ST mean OKS on ST's subset from 93.15 to 91.27; those modes are checked against an
+independent TensorFlow pipeline instead (ST decodes with TensorFlow too, whose JPEG decoder differs from Pillow's),
+and the multi-pose pipeline is compared with main on letterboxed images.
 """
 
 import json
@@ -26,7 +33,7 @@ def _same(got: dict, want: dict) -> None:
         assert got[name] == pytest.approx(value, abs=1e-6), name
 
 
-@pytest.mark.parametrize("mode", ["person_crops", "st_subset"])
+@pytest.mark.parametrize("mode", ["person_crops"])
 def test_single_pose(coco, mode):
     want = BASELINE["single_pose"][mode]
     runs = pipelines.evaluate_catalog(coco, list(want), pipelines.Options(sample_mode=mode))
@@ -36,9 +43,28 @@ def test_single_pose(coco, mode):
         _same(ev.metrics, w)
 
 
+def _st_resized(path, size):
+    """ST's evaluation preprocessing, written out with TensorFlow alone: decode, resize (bilinear), round, clip."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+    return np.clip(np.rint(tf.image.resize(image, size[::-1], method="bilinear").numpy()), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("key", ["movenet_lightning_192", "yolov8n_pose_320"])
+def test_card_metric_modes_resize_like_st_bit_for_bit(coco, key):
+    size = (catalog.entry(key).resolution,) * 2
+    batch = pipelines.prepare(key, coco, size, pipelines.Options(sample_mode="st_subset"))
+    want = np.stack([_st_resized(coco.image_path(i), size) for i in batch.ids])
+    assert len(batch) >= 1 and np.array_equal(batch.images, want)
+    ours = pipelines.prepare(key, coco, size, pipelines.Options(sample_mode="person_crops", resize_mode="padding"))
+    assert not np.array_equal(ours.images[: len(want)], want)  # the other modes keep our own resampler
+
+
 def test_multi_pose(coco):
-    want = BASELINE["multi_pose"]
-    runs = pipelines.evaluate_catalog(coco, list(want))
+    """Letterboxed (``padding``), which keeps our resampler: main's values (measured with main at 7e7967c)."""
+    want = BASELINE["multi_pose_padding"]
+    runs = pipelines.evaluate_catalog(coco, list(want), pipelines.Options(resize_mode="padding"))
     for key, w in want.items():
         assert len(runs[key].batch) == w.pop("images")
         _same(runs[key].metrics, w)

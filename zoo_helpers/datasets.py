@@ -186,6 +186,25 @@ def _usable(p: Person) -> bool:
     return bool((p.keypoints[:, 2] > 0).any()) and p.bbox[2] > 0 and p.bbox[3] > 0
 
 
+def read_image_like_st(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode an image exactly as ST's evaluation does: ``tf.io.decode_image(channels=3)``, ``(H, W, 3)`` uint8.
+
+    TensorFlow's JPEG decoder differs from Pillow's in a few levels here and there; where a chapter
+    computes the card's metric it decodes (and resizes, :func:`zoo_helpers.preprocess.resize_like_st`)
+    the way ST does. Anything TensorFlow cannot decode raises :class:`ImageError` with the file name.
+    """
+    import tensorflow as tf
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False, dtype=tf.uint8)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as exc:
+        raise ImageError(f"cannot read image {path.name}: {exc.message.splitlines()[0]}") from exc
+    return image.numpy()
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB.
 

@@ -1,7 +1,8 @@
 """Multi-pose evaluation (YOLOv8n-pose): prepare images, detect, map back, score with two metrics.
 
 :func:`prepare_images` reads every image that holds at least one person annotation once and
-resizes it (``fit`` as ST evaluates, or ``padding`` letterbox). :func:`detect` decodes a batch of
+resizes it (``fit`` exactly as ST's evaluation does, :func:`~zoo_helpers.preprocess.resize_like_st`, or
+``padding``, our letterbox with the grey 114 border of Ultralytics). :func:`detect` decodes a batch of
 YOLO-pose outputs, runs the vectorised batched NMS of :mod:`zoo_helpers.decoders` and maps boxes
 and keypoints back to original pixels. :func:`evaluate` reports ST's multi-pose mAP (their OKS
 matching and 101-point AP, on normalised coordinates, crowd annotations removed as ST's converter
@@ -45,8 +46,10 @@ def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: pr
     images, found, kept, skipped = [], [], [], []
     for image_id in ids:
         try:
-            x, t = preprocess.resize(datasets.read_image(coco.image_path(image_id)), size, mode=mode,
-                                     pad_value=114 if mode == "padding" else 0)
+            path = coco.image_path(image_id)
+            image = datasets.read_image_like_st(path) if mode == "fit" else datasets.read_image(path)
+            x, t = (preprocess.resize_like_st(image, size) if mode == "fit"  # ST's metric: ST's resize
+                    else preprocess.resize(image, size, mode=mode, pad_value=114))
         except (datasets.ImageError, FileNotFoundError) as exc:
             skipped.append(str(exc))
             continue

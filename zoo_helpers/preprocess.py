@@ -91,6 +91,33 @@ def resize(
     return _sample(image, t, interpolation, pad_value, pad=mode == "padding", out=out), t
 
 
+def resize_like_st(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Transform]:
+    """ST's evaluation resize, bit for bit: ``tf.image.resize`` (bilinear, ``fit``), then round and clip to uint8.
+
+    ST's services decode with TensorFlow (:func:`zoo_helpers.datasets.read_image_like_st`), resize in
+    float with TensorFlow and, for a model with raw-pixel uint8 input, undo the rescaling, round and
+    clip. Our own bilinear resampler (:func:`resize`) differs from it by one level in a few hundred
+    pixel values per image, which the int8 MoveNet answers with other keypoints; the chapters use this
+    function wherever they compute the card's metric.
+
+    Examples
+    --------
+    >>> img = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    >>> out, t = resize_like_st(img, (3, 2))
+    >>> out.shape, out.dtype.name, t.scale
+    ((2, 3, 3), 'uint8', (2.0, 2.0))
+    """
+    import tensorflow as tf
+
+    image = np.asarray(image)
+    if image.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) image, got shape {image.shape}")
+    w, h = (int(v) for v in size)
+    resized = tf.image.resize(image, (h, w), method="bilinear").numpy()
+    out = np.clip(np.rint(resized), 0, 255).astype(np.uint8)
+    return out, geometry((image.shape[1], image.shape[0]), (w, h), "fit")
+
+
 def crop_box(
     image: np.ndarray,
     region: tuple[float, float, float, float],

@@ -1,7 +1,8 @@
 """Single-pose pipeline pieces: prepare a batch of samples, decode, map back, score.
 
 :func:`prepare_samples` reads each image once and builds the model inputs for one input size
-(whole image with ST's ``fit`` resize, or one square crop per annotated person), keeping each
+(the whole image resized exactly as ST's evaluation does, :func:`~zoo_helpers.preprocess.resize_like_st`;
+or one square crop per annotated person, with our own resampler), keeping each
 sample's transform back to original pixels in a :class:`~zoo_helpers.batches.Batch`; the same batch
 serves every model variant of that size. :func:`decode` turns a model's outputs into normalised
 keypoints and :func:`evaluate` scores them (model outputs, never models) in the model's keypoint
@@ -61,8 +62,9 @@ def prepare_samples(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: S
 
     def prepare(job) -> list[transforms.Transform] | str:
         image_id, persons, first = job
+        read = datasets.read_image_like_st if mode == "st_subset" else datasets.read_image  # ST's metric: ST's decoder
         try:
-            image = datasets.read_image(coco.image_path(image_id))
+            image = read(coco.image_path(image_id))
         except (datasets.ImageError, FileNotFoundError) as exc:
             return str(exc)
         return [_model_input(image, p, size, mode, batch[first + j]) for j, p in enumerate(persons)]
@@ -85,8 +87,10 @@ def prepare_samples(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: S
 def _model_input(image: np.ndarray, person: datasets.Person, size: tuple[int, int], mode: SampleMode,
                  out: np.ndarray) -> transforms.Transform:
     """Write one model input (whole image, or a square crop around ``person``) into ``out``."""
-    if mode == "st_subset":
-        return preprocess.resize(image, size, mode="fit", out=out)[1]
+    if mode == "st_subset":  # the card's metric: ST's own resize, bit for bit
+        x, t = preprocess.resize_like_st(image, size)
+        out[...] = x
+        return t
     return preprocess.crop_box(image, transforms.square_box(person.bbox, CROP_MARGIN), size, out=out)[1]
 
 
