@@ -121,3 +121,14 @@ def test_real_model_end_to_end(coco):
     w, h = coco.images[run.batch.ids[0]]["width"], coco.images[run.batch.ids[0]]["height"]
     kept = run.detections.keypoints[0][run.detections.valid[0]]
     assert (kept[..., 0].max() <= w * 1.1) and (kept[..., 1].max() <= h * 1.1)  # mapped to original pixels
+
+
+def test_unreadable_images_are_named(coco, tmp_path):
+    for name in ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg"):
+        (tmp_path / name).symlink_to(coco.image_dir / name)
+    (tmp_path / "000000197388.jpg").write_bytes(b"not a jpeg")
+    broken = datasets.CocoKeypoints(coco.images, coco.people, tmp_path, coco.raw)
+    for mode in ("fit", "padding"):
+        batch = multipose.prepare_images(broken, (256, 256), mode)
+        assert len(batch) == 3 and len(batch.skipped) == 1 and "000000197388.jpg" in batch.skipped[0]
+        assert "skipped: cannot read image 000000197388.jpg" in pipelines.describe(batch)

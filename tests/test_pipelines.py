@@ -101,3 +101,6 @@ def test_faces(mirror):
         ev = pipelines.evaluate(catalog.load(key), key, batch)
         assert np.allclose(ev.per_sample["NME"], want["nme"][label], atol=1e-6, rtol=0)
         assert ev.metrics["mean NME"] == pytest.approx(np.mean(want["nme"][label]), abs=1e-6)
+        nme = np.array(want["nme"][label])
+        assert ev.metrics["failures at NME > 0.3"] == pytest.approx((nme > 0.3).mean())  # two of ten
+        assert ev.metrics["mean NME without failures"] == pytest.approx(nme[nme <= 0.3].mean(), abs=1e-6)

@@ -74,3 +74,11 @@ def test_coral_golden_squat(mirror):
 def test_zero_threads_is_a_parameter_error_not_a_bad_file(mirror):
     with pytest.raises(ValueError, match="num_threads must be a whole number of at least 1, got 0"):
         load_model(fetch("movenet_lightning_192_int8"), num_threads=0)
+
+
+def test_non_finite_inputs_are_refused_not_quantized(mirror):
+    model = load_model(fetch("movenet_heatmaps_192_int8_pc"))
+    x = np.zeros((3, 192, 192, 3))
+    x[1, 5, 5, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(samples \[1\]\)"):
+        model.predict_array(x)

@@ -118,6 +118,10 @@ class Model:
         """
         spec = self.inputs[0]
         x = np.asarray(x, np.float64)
+        if not np.isfinite(x).all():
+            bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[:, 0]
+            raise ValueError(f"inputs hold NaN or infinite values (samples {sorted(set(bad.tolist()))[:10]}); "
+                             f"{self.path.name} cannot run on them")
         expected = tuple(d or 1 for d in spec.shape[1:])
         if x.shape[1:] != expected:
             raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, expected))}), got {x.shape}")
