@@ -13,8 +13,9 @@ payload    32 bytes                                         32, then ``com_param
 Host -> board: ``varint(len) + message``, cut into payload-size chunks, each sent padded to a full
 packet; after every packet but the last the host waits for one sync byte (the board sends 0xAA).
 Board -> host: the bare message, full packets, the last one flagged end-of-message (an empty EOM
-packet when the length is a multiple of the payload size). Every read has a deadline; a missing
-byte ends in :class:`LinkTimeout`, a bad header in :class:`FramingError`, never a hang.
+packet when the length is a multiple of the payload size). Every read and write has a deadline: a
+missing byte or a port taking no data is a :class:`LinkTimeout`, a bad header a :class:`FramingError`,
+a failing port (:data:`~zoo_helpers.board.ports.PORT_ERRORS`) :class:`PortClosed`; nothing hangs.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import select
 import time
 
 from zoo_helpers.board.codec import read_varint, varint
-from zoo_helpers.board.ports import write_all
+from zoo_helpers.board.ports import PORT_ERRORS, WRITE_TIMEOUT, bound_port, is_timeout, write_all
 
 SYNC_BYTE = b"\xaa"
 DEFAULT_PAYLOAD = 32
@@ -98,7 +99,7 @@ def read_exact(port, n: int, timeout: float) -> bytes:
     while len(buf) < n:
         try:
             chunk = port.read(n - len(buf))
-        except (OSError, EOFError) as exc:
+        except PORT_ERRORS as exc:
             raise PortClosed(f"port failed while reading: {exc}") from exc
         if chunk:
             buf += chunk
@@ -110,24 +111,38 @@ def read_exact(port, n: int, timeout: float) -> bytes:
 def _wait_for_byte(port, timeout: float) -> bool:
     """Wait for the first byte of a packet; leaves it in the port by peeking when possible."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        waiting = getattr(port, "in_waiting", None)
-        if waiting is None:  # ports without in_waiting: FdPort / SocketPort peek
-            if port.peek(0.1):
+    try:
+        while time.monotonic() < deadline:
+            waiting = getattr(port, "in_waiting", None)
+            if waiting is None:  # ports without in_waiting: FdPort / SocketPort peek
+                if port.peek(0.1):
+                    return True
+            elif waiting:
                 return True
-        elif waiting:
-            return True
-        else:
-            time.sleep(0.005)
+            else:
+                time.sleep(0.005)
+    except PORT_ERRORS as exc:
+        raise PortClosed(f"port failed while waiting for data: {exc}") from exc
     return False
 
 
-def write(port, data: bytes) -> None:
+def write(port, data: bytes, timeout: float = WRITE_TIMEOUT) -> None:
+    """Write ``data``, :class:`LinkTimeout` after ``timeout`` s without progress, :class:`PortClosed` on failure.
+
+    A pyserial POSIX port is written through its descriptor, never ``flush``-ed (``tcdrain`` has no
+    deadline); other pyserial ports keep to their ``write_timeout`` (:func:`~.ports.bound_port`).
+    """
+    fd = _posix_serial_fd(port)
     try:
+        if fd is not None:
+            write_all(fd, data, timeout)
+            return
         port.write(data)
-        if hasattr(port, "flush"):
+        if hasattr(port, "flush") and not type(port).__module__.startswith("serial."):
             port.flush()
-    except (OSError, EOFError) as exc:
+    except PORT_ERRORS as exc:
+        if is_timeout(exc):
+            raise LinkTimeout(f"the port took no data for {timeout:.1f} s while writing (nobody reading?)") from exc
         raise PortClosed(f"port failed while writing: {exc}") from exc
 
 
@@ -185,9 +200,13 @@ def _read_packet_fd(fd: int, n: int, timeout: float) -> bytes:
 class HostLink:
     """The host end: send delimited requests, receive packetised responses."""
 
-    def __init__(self, port, framing: Framing, sync_timeout: float = 5.0) -> None:
+    def __init__(self, port, framing: Framing, sync_timeout: float = 5.0, write_timeout: float = WRITE_TIMEOUT) -> None:
         self.port, self.framing, self.sync_timeout = port, framing, sync_timeout
-        self.bytes_sent = 0
+        self.write_timeout, self.bytes_sent = write_timeout, 0
+        try:
+            bound_port(port, write_timeout)
+        except PORT_ERRORS as exc:  # pyserial reconfigures the open port: a dead one fails here
+            raise PortClosed(f"cannot set the port's timeouts: {exc}") from exc
 
     def send(self, message: bytes) -> None:
         """Send one message (varint-delimited), waiting for the sync byte between packets."""
@@ -197,7 +216,7 @@ class HostLink:
             self._send_fd(fd, packets)
             return
         for k, packet in enumerate(packets):
-            write(self.port, packet)
+            write(self.port, packet, self.write_timeout)
             self.bytes_sent += len(packet)
             if k < len(packets) - 1:
                 read_exact(self.port, 1, self.sync_timeout)  # any byte: the board wants the next packet
@@ -215,7 +234,7 @@ class HostLink:
         last = len(packets) - 1
         try:
             for k, packet in enumerate(packets):
-                _write_all(fd, packet, self.sync_timeout)
+                _write_all(fd, packet, self.write_timeout)
                 self.bytes_sent += len(packet)
                 if k < last:
                     if not poller.poll(wait_ms):

@@ -5,6 +5,10 @@ Descriptors follow ST's ``ai_runner`` grammar: ``serial``, ``serial:921600``, ``
 the model zoo's N6 firmware), ``socket:host:port`` (default ``localhost:10000``). Adding ``:spy``
 to a serial descriptor hex-logs all traffic with pyserial's ``spy://`` URL. A ``serial`` descriptor
 without a port picks the first ST-LINK (USB vendor 0x0483) port found.
+
+Every write has a deadline (a port that takes no data for the timeout raises ``TimeoutError``);
+a port that cannot be opened raises :class:`PortUnavailable`, a ``ConnectionError`` naming the
+descriptor. :data:`PORT_ERRORS` lists what a failing port can raise (``termios.error`` is no ``OSError``).
 """
 
 from __future__ import annotations
@@ -12,10 +16,40 @@ from __future__ import annotations
 import os
 import select
 import socket
+import sys
+from collections.abc import Callable
+
+try:
+    from termios import error as _TermiosError
+except ImportError:  # Windows: no termios
+    _TermiosError = OSError
+
+#: What a port's ``read``/``write``/``reset_input_buffer`` can raise when the device fails or goes away.
+PORT_ERRORS = (OSError, EOFError, _TermiosError)
+#: Seconds a write may wait for the port to take more data (ST waits 5 s for a per-packet sync).
+WRITE_TIMEOUT = 5.0
 
 #: ST-LINK V2-1, V3 and the STM32 USB-CDC VCP product ids, under ST's USB vendor id.
 ST_VID = 0x0483
 ST_PIDS = (0x374B, 0x374E, 0x374F, 0x3752, 0x3753, 0x3754, 0x5740)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A write deadline passed: ``TimeoutError``, or pyserial's ``SerialTimeoutException`` (an ``OSError``)."""
+    serial = sys.modules.get("serial")
+    return isinstance(exc, TimeoutError) or (serial is not None and isinstance(exc, serial.SerialTimeoutException))
+
+
+def bound_port(port, write_timeout: float = WRITE_TIMEOUT, timeout: float = 0.1) -> None:
+    """Give a pyserial-like port read and write deadlines when it has none (``None`` blocks forever)."""
+    if getattr(port, "timeout", 0) is None:
+        port.timeout = timeout
+    if getattr(port, "write_timeout", 0) is None:
+        port.write_timeout = write_timeout
+
+
+class PortUnavailable(ConnectionError):
+    """A port that cannot be opened: no such device, busy, nothing listening at a TCP address."""
 
 
 def stlink_ports() -> list[str]:
@@ -40,7 +74,7 @@ def parse_descriptor(desc: str) -> tuple[str, dict]:
     kind, _, rest = desc.partition(":")
     if kind == "socket":
         host, _, port = rest.partition(":")
-        return "socket", {"host": host or "localhost", "port": int(port or 10000)}
+        return "socket", {"host": host or "localhost", "port": tcp_port(port or "10000", desc)}
     if kind != "serial":
         raise ValueError(f"unknown descriptor {desc!r}: use 'serial[:PORT][:BAUD]' or 'socket:HOST:PORT'")
     opts = {"port": None, "baudrate": 115200, "spy": False}
@@ -54,31 +88,55 @@ def parse_descriptor(desc: str) -> tuple[str, dict]:
     return "serial", opts
 
 
-def open_descriptor(desc: str, timeout: float = 0.1, spy_file: str = "board_serial_log.txt"):
-    """Open a port from a descriptor; clear errors when no port is found or it cannot be opened."""
+def tcp_port(text: str, desc: str) -> int:
+    """``text`` as a TCP port number (1-65535), or a ``ValueError`` naming ``desc`` and the expected form.
+
+    Examples
+    --------
+    >>> tcp_port("10000", "socket:localhost:10000")
+    10000
+    """
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"bad TCP port {text!r} in {desc!r}: use 'socket:HOST:PORT' with PORT a number 1-65535")
+    return int(text)
+
+
+def open_descriptor(desc: str, timeout: float = 0.1, spy_file: str = "board_serial_log.txt",
+                    write_timeout: float = WRITE_TIMEOUT):
+    """Open a port from a descriptor, with read and write deadlines.
+
+    Raises :class:`PortUnavailable` (a ``ConnectionError`` naming ``desc``) when no port is found,
+    it cannot be opened or nothing listens at the TCP address; ``ValueError`` for a malformed descriptor.
+    """
     import serial
 
     kind, opts = parse_descriptor(desc)
     if kind == "socket":
-        return serial.serial_for_url(f"socket://{opts['host']}:{opts['port']}", timeout=timeout)
+        try:
+            return serial.serial_for_url(f"socket://{opts['host']}:{opts['port']}", timeout=timeout,
+                                         write_timeout=write_timeout)
+        except serial.SerialException as exc:
+            raise PortUnavailable(f"cannot connect to {desc!r}: {exc} (is the board or the "
+                                  "emulator listening there?)") from exc
     port = opts["port"]
     if port is None:
         ports = stlink_ports()
         if not ports:
-            raise ConnectionError(f"no ST-LINK serial port found for {desc!r} (USB vendor {ST_VID:#06x})")
+            raise PortUnavailable(f"no ST-LINK serial port found for {desc!r} (USB vendor {ST_VID:#06x})")
         port = ports[0]
     url = f"spy://{port}?file={spy_file}" if opts["spy"] else port
     try:
-        return serial.serial_for_url(url, baudrate=opts["baudrate"], timeout=timeout)
+        return serial.serial_for_url(url, baudrate=opts["baudrate"], timeout=timeout, write_timeout=write_timeout)
     except serial.SerialException as exc:
-        raise ConnectionError(f"cannot open {port} at {opts['baudrate']} baud: {exc}") from exc
+        raise PortUnavailable(f"cannot open {port} at {opts['baudrate']} baud ({desc!r}): {exc}") from exc
 
 
-def write_all(fd: int, data: bytes, timeout: float) -> None:
-    """Write all of ``data`` to a descriptor (blocking or not).
+def write_all(fd: int, data: bytes, timeout: float, send: Callable[[int, memoryview], int] = os.write) -> None:
+    """Write all of ``data`` to a descriptor (blocking or not) with ``send`` (``os.write`` by default).
 
     Waits until the descriptor is writable before each write, so a full line never blocks for
-    good: ``TimeoutError`` when it takes no data for ``timeout`` seconds.
+    good: ``TimeoutError`` when it takes no data for ``timeout`` seconds. On a blocking descriptor
+    a write larger than the room left can still block: the ports here make theirs non-blocking.
     """
     view = memoryview(data)
     while view:
@@ -86,7 +144,7 @@ def write_all(fd: int, data: bytes, timeout: float) -> None:
         if not ready:
             raise TimeoutError(f"the port took no data for {timeout:.1f} s (nobody reading?)")
         try:
-            view = view[os.write(fd, view):]
+            view = view[send(fd, view):]
         except BlockingIOError:
             continue
 
@@ -103,10 +161,15 @@ class _SelectablePort:
 
 
 class FdPort(_SelectablePort):
-    """A file descriptor (a pty master) with a pyserial-like ``read``/``write`` and a read timeout."""
+    """A file descriptor (a pty master) with a pyserial-like ``read``/``write``, a read timeout, a write deadline.
 
-    def __init__(self, fd: int, timeout: float = 0.1) -> None:
-        self.fd, self.timeout = fd, timeout
+    The descriptor is made non-blocking, so a write never waits longer than ``write_timeout``
+    for a reader that stopped reading.
+    """
+
+    def __init__(self, fd: int, timeout: float = 0.1, write_timeout: float = WRITE_TIMEOUT) -> None:
+        self.fd, self.timeout, self.write_timeout = fd, timeout, write_timeout
+        os.set_blocking(fd, False)
 
     def fileno(self) -> int:
         return self.fd
@@ -117,6 +180,8 @@ class FdPort(_SelectablePort):
             return b""
         try:
             data = os.read(self.fd, n)
+        except BlockingIOError:
+            return b""
         except OSError as exc:
             raise EOFError(f"pty closed: {exc}") from exc
         if not data:
@@ -124,13 +189,16 @@ class FdPort(_SelectablePort):
         return data
 
     def write(self, data: bytes) -> int:
-        write_all(self.fd, data, 5.0)
+        write_all(self.fd, data, self.write_timeout)
         return len(data)
 
     def reset_input_buffer(self) -> None:
-        while select.select([self.fd], [], [], 0)[0]:
-            if not os.read(self.fd, 4096):
-                return
+        try:
+            while select.select([self.fd], [], [], 0)[0]:
+                if not os.read(self.fd, 4096):
+                    return
+        except BlockingIOError:
+            return
 
     def close(self) -> None:
         os.close(self.fd)
@@ -139,8 +207,8 @@ class FdPort(_SelectablePort):
 class SocketPort(_SelectablePort):
     """A connected TCP socket with a pyserial-like interface (the emulator's side of ``socket:``)."""
 
-    def __init__(self, sock: socket.socket, timeout: float = 0.1) -> None:
-        self.sock, self.timeout = sock, timeout
+    def __init__(self, sock: socket.socket, timeout: float = 0.1, write_timeout: float = WRITE_TIMEOUT) -> None:
+        self.sock, self.timeout, self.write_timeout = sock, timeout, write_timeout
         sock.settimeout(timeout)
 
     def fileno(self) -> int:
@@ -156,8 +224,19 @@ class SocketPort(_SelectablePort):
         return data
 
     def write(self, data: bytes) -> int:
-        self.sock.sendall(data)
+        """Send all of ``data``; ``TimeoutError`` when the peer takes nothing for ``write_timeout`` s.
+
+        Not ``sendall``: its timeout is the read timeout, too short for a large reply, and a
+        timed-out ``sendall`` leaves an unknown part of a packet on the wire.
+        """
+        write_all(self.sock.fileno(), data, self.write_timeout, self._send)
         return len(data)
+
+    def _send(self, _fd: int, view: memoryview) -> int:
+        try:
+            return self.sock.send(view)
+        except TimeoutError:  # writable, yet no room after all: try again after the next select
+            return 0
 
     def reset_input_buffer(self) -> None:
         self.sock.setblocking(False)
