@@ -10,158 +10,103 @@ then NETWORK_RUN per sample. Logs the board sends mid-command are acknowledged a
 
 Every wait is bounded; errors are typed (:class:`~zoo_helpers.board.link.LinkTimeout`,
 :class:`~zoo_helpers.board.link.FramingError`, :class:`~zoo_helpers.board.link.PortClosed`,
-:class:`ProtocolError`, :class:`BoardReportedError`). A failed :meth:`BoardClient.invoke` raises
-:class:`RunInterrupted` carrying the results already received; pass them back with ``resume=`` to
-continue where it stopped. Numbers from the emulator are labelled ``"emulated board"``.
+:class:`ProtocolError`, :class:`ModelMismatch`, :class:`BoardReportedError`, :class:`NoBoard`,
+:class:`NeedsReset`). A failed :meth:`BoardClient.invoke` raises :class:`RunInterrupted` carrying
+the results already received; pass them back with ``resume=`` to continue where it stopped. After
+a fault part-way through a message the client resynchronises before its next request (it lets the
+board finish, drains, sends SYNC) or raises :class:`NeedsReset`, within a few seconds.
+Numbers from the emulator are labelled ``"emulated board"``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from zoo_helpers.board import codec
-from zoo_helpers.board.codec import CMD, ERROR, FORMAT, RUN, STATE, TENSOR_FLAG
-from zoo_helpers.board.link import BoardError, Framing, HostLink, PortClosed
-from zoo_helpers.board.ports import open_descriptor
+from zoo_helpers.board.codec import CMD, RUN, TENSOR_FLAG, CodecError
+from zoo_helpers.board.link import BoardError, Framing
+from zoo_helpers.board.ports import PORT_ERRORS, open_descriptor
+from zoo_helpers.board.replies import (  # noqa: F401  (the client's types, importable from here as before)
+    BoardReportedError,
+    ModelMismatch,
+    NeedsReset,
+    NoBoard,
+    ProtocolError,
+    RunInterrupted,
+    RunResult,
+    TensorInfo,
+    model_mismatches,
+    payload,
+)
+from zoo_helpers.board.session import RETRY_SETTLE, TIMEOUTS, Session, drain  # noqa: F401
 
-#: Seconds to wait before retrying SYNC with the other framing (the emulator drops a partial message after 0.5 s).
-RETRY_SETTLE = 0.8
-TIMEOUTS = {"sync": 0.5, "info": 5.0, "run_ack": 1.0, "data_ack": 10.0, "output": 50.0}
-_DTYPES = {FORMAT["U8"]: np.uint8, FORMAT["S8"]: np.int8, FORMAT["S16"]: np.int16, FORMAT["U16"]: np.uint16,
-           FORMAT["S32"]: np.int32, FORMAT["FLOAT"]: np.float32, FORMAT["FLOAT_B24"]: np.float32}
+PROTOCOLS = {"auto": (0x302, 0x301), "3.2": (0x302,), "3.1": (0x301,)}
 MODES = {"io": RUN["IO_ONLY"], "per_layer": RUN["IO_ONLY"] | RUN["PER_LAYER"],
          "perf": RUN["IO_ONLY"] | RUN["PERF"] | RUN["CONST_VALUE"]}
 
 
-class ProtocolError(BoardError):
-    """A message that does not fit the sequence (wrong reqid, unexpected payload, unsupported version)."""
-
-
-class BoardReportedError(BoardError):
-    """The board answered with an error state."""
-
-
-class RunInterrupted(BoardError):
-    """An invoke stopped part-way; ``partial`` holds the samples already received, ``cause`` the error."""
-
-    def __init__(self, partial: RunResult, cause: Exception) -> None:
-        super().__init__(f"stopped after {len(partial.durations_ms)} samples: {cause}")
-        self.partial, self.cause = partial, cause
-
-
-@dataclass
-class TensorInfo:
-    """A model input or output as the board describes it."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    scale: float
-    zero_point: int
-
-    def dequantize(self, q: np.ndarray) -> np.ndarray:
-        if self.scale == 0:
-            return q.astype(np.float32)
-        return ((q.astype(np.float64) - self.zero_point) * self.scale).astype(np.float32)
-
-
-@dataclass
-class RunResult:
-    """Outputs (dequantized, one list entry per sample), on-device durations and per-layer records."""
-
-    outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    durations_ms: list[float] = field(default_factory=list)
-    layers: list[list[dict]] = field(default_factory=list)
-    counters: list[list[int]] = field(default_factory=list)
-    source: str = "board"
-
-    def stacked(self) -> dict[str, np.ndarray]:
-        """Outputs as ``(N, ...)`` arrays."""
-        return {k: np.stack(v) for k, v in self.outputs.items() if v}
-
-
-class BoardClient:
+class BoardClient(Session):
     """One connection to a board (or the emulator). Use :meth:`connect`."""
 
     def __init__(self, port, framing: Framing, timeouts: dict[str, float] | None = None) -> None:
-        self.port, self.framing = port, framing
-        self.timeouts = {**TIMEOUTS, **(timeouts or {})}
-        self.link = HostLink(port, framing)
-        self.reqid = 0
-        self.logs: list[tuple[int, str]] = []
-        self.sysinfo: dict = {}
+        super().__init__(port, framing, timeouts)
         self.models: list[dict] = []
 
     @classmethod
-    def connect(cls, port, protocol: str = "auto", timeouts: dict[str, float] | None = None) -> BoardClient:
+    def connect(cls, port, protocol: str = "auto", timeouts: dict[str, float] | None = None,
+                expect=None) -> BoardClient:
         """Open ``port`` (a descriptor such as ``serial:/dev/ttyACM0:921600`` or a port object) and discover it.
 
-        ``timeouts`` overrides entries of :data:`TIMEOUTS` (seconds).
+        ``protocol``: ``"auto"``, ``"3.2"`` or ``"3.1"``. ``timeouts`` overrides entries of
+        :data:`TIMEOUTS` (seconds). ``expect``, a host model (``inputs``/``outputs`` with shapes), is
+        checked against the board's model with :meth:`check_model`. A reply that is not the
+        expected message raises :class:`ProtocolError` saying what came instead; silence,
+        :class:`NoBoard`.
         """
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(map(repr, PROTOCOLS))}")
         if isinstance(port, str):
             port = open_descriptor(port)
-        versions = {"auto": (0x302, 0x301), "3.2": (0x302,), "3.1": (0x301,)}[protocol]
-        last: Exception | None = None
-        for attempt, version in enumerate(versions):
+        errors: list[tuple[int, Exception]] = []
+        for attempt, version in enumerate(PROTOCOLS[protocol]):
             if attempt:
                 time.sleep(RETRY_SETTLE)  # let a board that read our wrong-framed packet give up on it
-            _drain(port)
+            drain(port)
             client = cls(port, Framing(version), timeouts)
             try:
-                sync = client.request(CMD["SYNC"], timeout=client.timeouts["sync"])["sync"]
-            except (BoardError, ValueError) as exc:
-                last = exc
-                continue
-            if sync.get("version", 0) >> 8 != 3 or sync["version"] != version:
-                last = ProtocolError(f"board speaks protocol {sync.get('version', 0):#x}, framing {version:#x}")
+                sync = payload(client._ask(CMD["SYNC"], timeout=client.timeouts["sync"]), "sync", "SYNC")
+                if sync.get("version", 0) != version:
+                    raise ProtocolError(f"board speaks protocol {sync.get('version', 0):#x}, framing {version:#x}")
+            except (BoardError, CodecError) as exc:
+                errors.append((version, exc))
                 continue
             client.discover()
+            if expect is not None:
+                client.check_model(expect)
             return client
-        raise ConnectionError(f"no board answered the protocol 3.x SYNC ({last}); is the validation firmware "
-                              "flashed? A board left half-way through a message needs a reset") from last
-
-    # --- messages -------------------------------------------------------------------------------
-    def _next(self, timeout: float) -> dict:
-        """Next board message of the current request; logs are acknowledged and collected."""
-        while True:
-            resp = codec.decode("respMsg", self.link.receive(timeout), self.framing.version)
-            if resp.get("reqid") != self.reqid:
-                raise ProtocolError(f"reply for request {resp.get('reqid')} while waiting for {self.reqid}")
-            if "log" in resp:
-                self.logs.append((resp["log"].get("level", 0), resp["log"].get("str", "")))
-                self.link.send(codec.encode("ackMsg", {"param": 0, "error": 0}, self.framing.version))
-                continue
-            if resp.get("state") == STATE["ERROR"]:
-                ack = resp.get("ack", {})
-                code = {v: k for k, v in ERROR.items()}.get(ack.get("error", 10), "GENERIC")
-                raise BoardReportedError(f"board error {code} (param {ack.get('param', 0)})")
-            return resp
-
-    def request(self, cmd: int, param: int = 0, name: str = "", opt: int = 0, timeout: float = 1.0,
-                expect_reply: bool = True) -> dict:
-        """Send one request and return the board's first (non-log) reply."""
-        self.reqid += 1
-        msg = {"reqid": self.reqid, "cmd": cmd, "param": param, "name": name, "opt": opt}
-        self.link.send(codec.encode("reqMsg", msg, self.framing.version))
-        return self._next(timeout) if expect_reply else {}
+        tried = "; ".join(f"{v >> 8}.{v & 0xFF} framing: {e}" for v, e in errors)
+        wrong = [e for _, e in errors if isinstance(e, ProtocolError)]
+        if wrong:
+            raise ProtocolError(f"{tried}. Is the validation firmware running? A board left half-way through a "
+                                f"message needs a reset") from wrong[-1]
+        raise NoBoard(f"no board answered the protocol 3.x SYNC ({tried}); is the validation firmware flashed? "
+                      "A board left half-way through a message needs a reset") from errors[-1][1]
 
     def discover(self) -> list[dict]:
         """SYS_INFO (switching to large packets on 3.2) and the NETWORK_INFO loop."""
-        self.sysinfo = self.request(CMD["SYS_INFO"], timeout=self.timeouts["sync"])["sinfo"]
-        if self.framing.version >= 0x302 and self.sysinfo.get("com_param"):
-            self.framing.payload = self.sysinfo["com_param"]
+        with self._transaction():
+            self._sys_info()
         self.models = []
         for k in range(16):
             try:
                 resp = self.request(CMD["NETWORK_INFO"], param=k, timeout=self.timeouts["info"])
             except BoardReportedError:
                 break  # the board's way of saying "no more models"
-            if "minfo" not in resp:
-                break
-            self.models.append(resp["minfo"])
+            if "minfo" not in resp and "ack" in resp:
+                break  # ST's host reads an ack as "no more models" too
+            self.models.append(payload(resp, "minfo", f"NETWORK_INFO {k}"))
         if not self.models:
             raise ProtocolError("the board reports no model")
         return self.models
@@ -174,14 +119,20 @@ class BoardClient:
 
     def tensors(self, which: str = "inputs", model: int = 0) -> list[TensorInfo]:
         """The model's inputs or outputs: name, shape, dtype, scale, zero point."""
-        out = []
-        for d in self.models[model].get(which, []):
-            dtype = _DTYPES.get(d.get("format", 0))
-            if dtype is None:
-                raise ProtocolError(f"tensor {d.get('name')!r} has an unknown format {d.get('format', 0):#x}")
-            out.append(TensorInfo(d.get("name", ""), tuple(d.get("dims", [])), np.dtype(dtype), d.get("scale", 0.0),
-                                  d.get("zeropoint", 0)))
-        return out
+        return [TensorInfo.from_desc(d) for d in self.models[model].get(which, [])]
+
+    def check_model(self, expected, model: int = 0) -> None:
+        """Raise :class:`ModelMismatch` when the board's model has other inputs or outputs than ``expected``.
+
+        ``expected`` is the host model (a :class:`zoo_helpers.runtime.Model`); see
+        :func:`~zoo_helpers.board.replies.model_mismatches` for what is compared.
+        """
+        problems = model_mismatches({w: self.tensors(w, model) for w in ("inputs", "outputs")}, expected)
+        if problems:
+            m = self.models[model]
+            raise ModelMismatch(f"the board runs another model ({m.get('name', '')!r}, signature "
+                                f"{m.get('signature', '')!r}): {'; '.join(problems)}. Flash the model being "
+                                "validated, or compare with the model the board runs")
 
     def model_info(self, model: int = 0) -> dict:
         """Model summary: name, MACC, inputs and outputs (:class:`TensorInfo`), runtime description."""
@@ -214,15 +165,15 @@ class BoardClient:
         name = self.models[model].get("name", "network")
         for i in tqdm(range(len(result.durations_ms), len(batches[0])), disable=not progress, desc="board", unit="run"):
             try:
-                self._run_one([x[i] for x in batches], MODES[mode], name, i == 0, model, result)
-            except (BoardError, OSError, ValueError) as exc:
+                with self._transaction():
+                    self._run_one([x[i] for x in batches], MODES[mode], name, i == 0, model, result)
+            except (BoardError, ValueError, *PORT_ERRORS) as exc:
                 raise RunInterrupted(result, exc) from exc
         return result
 
     def _run_one(self, sample, flags, name, first, model, result: RunResult) -> None:
         version = self.framing.version
-        self.request(CMD["NETWORK_RUN"], param=flags, name=name, opt=1 if first else 0,
-                     timeout=self.timeouts["run_ack"])
+        self._ask(CMD["NETWORK_RUN"], param=flags, name=name, opt=1 if first else 0, timeout=self.timeouts["run_ack"])
         for k, x in enumerate(sample):
             raw = np.ascontiguousarray(x).tobytes()
             if flags & RUN["CONST_VALUE"]:
@@ -258,23 +209,3 @@ class BoardClient:
         result.durations_ms.append(float(op.get("duration", 0.0)))
         result.counters.append(op.get("counters", []))
         result.layers.append(layers)
-
-    def close(self) -> None:
-        """DISCONNECT (protocol 3.2) and close the port."""
-        try:
-            if self.framing.version >= 0x302:
-                self.request(CMD["DISCONNECT"], expect_reply=False)
-        except (BoardError, OSError):
-            pass
-        self.port.close()
-
-
-def _drain(port, rounds: int = 50) -> None:
-    """Discard whatever the board printed before protocol mode (its banner) or left from a failed attempt."""
-    try:
-        port.reset_input_buffer()
-        for _ in range(rounds):
-            if not port.read(64):
-                return
-    except (OSError, EOFError) as exc:
-        raise PortClosed(f"port failed while draining: {exc}") from exc
