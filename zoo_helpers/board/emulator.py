@@ -5,13 +5,17 @@ broadcast input element) and DISCONNECT like the firmware (board I/O study, sect
 runs the model with :mod:`zoo_helpers.runtime`. Durations it reports are *measured on the host*;
 its model info says ``EMULATED`` so every client labels the numbers "emulated", never "board".
 
-Faults for tests (``faults``): ``drop_byte`` (one byte missing from the first output packet),
-``bad_header`` (a corrupted packet header), ``stall`` (stops answering during a run), ``log`` (a log
-message before the outputs, which the host must acknowledge), ``disconnect`` (closes the link in the
-middle of the outputs of the run number given by ``fault_at``).
+Faults for tests (``faults``, one of :data:`FAULTS` each; they hit every run after run number
+``fault_at``): ``drop_byte`` (one byte missing from the first output packet), ``bad_header`` (a
+corrupted packet header), ``stall`` (stops answering during a run), ``log`` (a log message before
+the outputs, which the host must acknowledge), ``disconnect`` (stops serving in the middle of the
+outputs). A request that breaks off (a bad packet, a host that stops sending or reading) is
+dropped like the firmware would: the emulator empties its input, goes back to 32-byte packets and
+waits for the next request; only a closed port ends :meth:`Emulator.serve`.
 
 Command line: ``python -m zoo_helpers.board.emulator --model FILE --listen pty|tcp:PORT``; it prints
-the descriptor to connect to (``serial:/dev/pts/N:921600`` or ``socket:127.0.0.1:PORT``).
+the descriptor to connect to (``serial:/dev/pts/N:921600`` or ``socket:127.0.0.1:PORT``). Unknown
+values of ``--listen``, ``--protocol`` and ``--fault`` are rejected with the allowed ones.
 """
 
 from __future__ import annotations
@@ -19,29 +23,50 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import sys
 import time
 
 import numpy as np
 
 from zoo_helpers.board import codec
 from zoo_helpers.board.codec import CMD, ERROR, FORMAT, RUN, STATE, TENSOR_FLAG
-from zoo_helpers.board.link import BoardError, BoardLink, Framing, Idle, PortClosed
-from zoo_helpers.board.ports import FdPort, SocketPort
+from zoo_helpers.board.link import DEFAULT_PAYLOAD, BoardError, BoardLink, Framing, Idle, PortClosed
+from zoo_helpers.board.ports import PORT_ERRORS, FdPort, SocketPort
 
 EMULATED = "EMULATED on the host (zoo_helpers.board.emulator)"
 SCLOCK = 800_000_000
 _DTYPE_FORMAT = {np.dtype(np.uint8): FORMAT["U8"], np.dtype(np.int8): FORMAT["S8"],
                  np.dtype(np.float32): FORMAT["FLOAT_B24"], np.dtype(np.int16): FORMAT["S16"]}
+FAULTS = ("drop_byte", "bad_header", "stall", "log", "disconnect")
+VERSIONS = {"3.1": 0x301, "3.2": 0x302}
 
 
 class Emulator:
-    """Board state machine around a :class:`zoo_helpers.runtime.Model`."""
+    """Board state machine around a :class:`zoo_helpers.runtime.Model`.
 
-    def __init__(self, model, version: int = 0x302, com_param: int = 4094, faults: tuple[str, ...] = (),
+    Parameters
+    ----------
+    model
+        The :class:`zoo_helpers.runtime.Model` the emulated board runs.
+    version
+        Protocol ``0x301`` or ``0x302``.
+    com_param
+        3.2 packet payload after SYS_INFO (32 to 32767; 0 keeps 32-byte packets).
+    faults, fault_at
+        Faults from :data:`FAULTS` (a name or several), injected in every run after run ``fault_at``.
+    """
+
+    def __init__(self, model, version: int = 0x302, com_param: int = 4094, faults: str | tuple[str, ...] = (),
                  fault_at: int = 0) -> None:
+        faults = (faults,) if isinstance(faults, str) else tuple(faults)
+        unknown = sorted(set(faults) - set(FAULTS))
+        if unknown:
+            raise ValueError(f"unknown fault {', '.join(map(repr, unknown))}; use one of {', '.join(FAULTS)}")
+        if version not in VERSIONS.values():
+            raise ValueError(f"unknown protocol version {version!r}; use one of 0x301, 0x302 (3.1, 3.2)")
+        if com_param and not DEFAULT_PAYLOAD <= com_param <= 0x7FFF:
+            raise ValueError(f"com_param {com_param!r} is not a 3.2 packet size; use 0 or 32 to 32767")
         self.model, self.version, self.com_param = model, version, com_param if version >= 0x302 else 0
-        self.faults, self.fault_at, self.runs = set(faults), fault_at, 0
+        self.faults, self.fault_at, self.runs = set(faults), int(fault_at), 0
 
     # --- descriptions -------------------------------------------------------------------------
     def _desc(self, spec, flags: int) -> dict:
@@ -65,33 +90,40 @@ class Emulator:
 
     # --- serving ------------------------------------------------------------------------------
     def serve(self, port, idle_timeout: float | None = None) -> None:
-        """Answer requests on ``port`` until DISCONNECT-and-close, the port fails, or ``idle_timeout``."""
+        """Answer requests on ``port`` until the port fails or closes, or ``idle_timeout`` s without a request.
+
+        A request that breaks off part-way (bad bytes, a host that stops sending, a reply nobody
+        reads for the write deadline) is dropped: :meth:`_drop` and wait for the next one.
+        """
         framing = Framing(self.version)
         link = BoardLink(port, framing, packet_timeout=0.5)
         while True:
             try:
-                raw = link.receive(timeout=idle_timeout if idle_timeout is not None else 3600)
-                req = codec.decode("reqMsg", raw, self.version)
-            except Idle:
-                if idle_timeout is not None:
-                    return
-                continue
-            except PortClosed:
-                return
-            except (BoardError, ValueError):
                 try:
-                    port.reset_input_buffer()  # resync: drop whatever is left and wait for a new request
-                except (OSError, EOFError):
+                    raw = link.receive(timeout=idle_timeout if idle_timeout is not None else 3600)
+                except Idle:  # between requests (an Idle in the middle of one is a broken request)
+                    if idle_timeout is not None:
+                        return
+                    continue
+                if not self._dispatch(link, framing, codec.decode("reqMsg", raw, self.version)):
                     return
-                framing.payload = 32
-                continue
-            except (OSError, EOFError):
+            except (PortClosed, EOFError):
                 return
-            try:
-                if not self._dispatch(link, framing, req):
+            except (BoardError, ValueError, TimeoutError):
+                if not self._drop(port, framing):
                     return
-            except (OSError, EOFError, BoardError):
+            except PORT_ERRORS:
                 return
+
+    @staticmethod
+    def _drop(port, framing: Framing) -> bool:
+        """Forget a broken request: empty the input, back to 32-byte packets. False when the port is gone."""
+        try:
+            port.reset_input_buffer()
+        except PORT_ERRORS:
+            return False
+        framing.payload = DEFAULT_PAYLOAD
+        return True
 
     def _reply(self, link, req, state: str, **payload) -> None:
         msg = {"reqid": req.get("reqid", 0), "state": STATE[state], **payload}
@@ -219,25 +251,47 @@ def _serve_tcp(emulator: Emulator, port: int) -> None:
                 emulator.serve(SocketPort(conn))
 
 
+def parse_listen(spec: str) -> int | None:
+    """``--listen``: ``"pty"`` gives ``None``, ``"tcp:PORT"`` the port (0 picks a free one); else ``ValueError``.
+
+    Examples
+    --------
+    >>> parse_listen("tcp:10000"), parse_listen("pty")
+    (10000, None)
+    """
+    kind, _, port = spec.partition(":")
+    if spec == "pty":
+        return None
+    if kind == "tcp" and port.isdigit() and int(port) < 65536:
+        return int(port)
+    raise ValueError(f"bad --listen {spec!r}: use 'pty' or 'tcp:PORT' with PORT a number 0-65535 (0: a free port)")
+
+
+def _listen_arg(spec: str) -> int | None:
+    try:
+        return parse_listen(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (see the module docstring)."""
     from zoo_helpers.runtime import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help=".tflite or .onnx model the emulated board runs")
-    parser.add_argument("--listen", default="pty", help="'pty' or 'tcp:PORT' (0 picks a free port)")
-    parser.add_argument("--protocol", choices=["3.1", "3.2"], default="3.2")
-    parser.add_argument("--fault", action="append", default=[], help="inject a fault (see the module docstring)")
-    parser.add_argument("--fault-at", type=int, default=0, help="first run affected by the faults")
+    parser.add_argument("--listen", default="pty", type=_listen_arg, help="'pty' or 'tcp:PORT' (0 picks a free port)")
+    parser.add_argument("--protocol", choices=sorted(VERSIONS), default="3.2")
+    parser.add_argument("--fault", action="append", default=[], choices=FAULTS,
+                        help="inject a fault (see the module docstring); repeat for several")
+    parser.add_argument("--fault-at", type=int, default=0, help="the faults hit every run after this many runs")
     args = parser.parse_args(argv)
-    emulator = Emulator(load_model(args.model, num_threads=1), 0x301 if args.protocol == "3.1" else 0x302,
-                        faults=tuple(args.fault), fault_at=args.fault_at)
-    if args.listen == "pty":
+    emulator = Emulator(load_model(args.model, num_threads=1), VERSIONS[args.protocol], faults=tuple(args.fault),
+                        fault_at=args.fault_at)
+    if args.listen is None:
         _serve_pty(emulator)
-    elif args.listen.startswith("tcp:"):
-        _serve_tcp(emulator, int(args.listen[4:]))
     else:
-        sys.exit(f"--listen must be 'pty' or 'tcp:PORT', not {args.listen!r}")
+        _serve_tcp(emulator, args.listen)
 
 
 if __name__ == "__main__":
