@@ -301,3 +301,230 @@ def test_deploy_commands_run_only_found_tools(tmp_path, monkeypatch):
     assert table.loc["copy to MP2", "result"].startswith("shown")  # no MP2 host given: never run
     shown = deploy.commands(model).set_index("step")
     assert shown.loc["generate", "result"] == "shown"
+
+
+# --- bad input and faults: nothing hangs, nothing is lost, nothing is silently wrong ----------------------
+
+
+def _bounded(fn, seconds):
+    """Run ``fn`` in a thread with a hard time limit; returns what it returned or raised (a hang fails the test)."""
+    box = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001  (handed back to the test)
+            box["value"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds} s"
+    return box["value"]
+
+
+def test_after_a_dropped_byte_the_same_client_resyncs_within_a_bound(model):
+    emulator = Emulator(model, 0x302, faults=("drop_byte",), fault_at=2)
+    client = BoardClient.connect(_pty(emulator), timeouts={"output": 1.0, "data_ack": 1.0})
+    x = _inputs(4)
+    partial = None
+    for _ in range(5):  # the fault hits every run from the third: each resume resyncs, then fails again, typed
+        err = _bounded(lambda p=partial: client.invoke(x, progress=False, resume=p), 8)
+        assert isinstance(err, RunInterrupted) and isinstance(err.cause, link.FramingError), repr(err)
+        partial = err.partial
+        assert len(partial.durations_ms) == 2
+    emulator.faults.clear()  # the glitch is over: the same client, resynchronised, finishes the run
+    done = _bounded(lambda: client.invoke(x, progress=False, resume=partial), 8)
+    assert np.array_equal(done.stacked()[model.outputs[0].name], model.predict(x)[model.outputs[0].name])
+
+
+@pytest.mark.parametrize("version", [0x301, 0x302])
+def test_after_a_stall_the_same_client_says_the_board_needs_a_reset(model, version):
+    from zoo_helpers.board.client import NeedsReset
+
+    client = BoardClient.connect(_pty(Emulator(model, version, faults=("stall",), fault_at=1)),
+                                 timeouts={"output": 0.5})
+    x = _inputs(2)
+    with pytest.raises(RunInterrupted) as err:
+        client.invoke(x, progress=False)
+    again = _bounded(lambda: client.invoke(x, progress=False, resume=err.value.partial), 10)
+    assert isinstance(again, RunInterrupted) and isinstance(again.cause, NeedsReset), repr(again)
+    assert "reset the board" in str(again.cause) and len(again.partial.durations_ms) == 1
+
+
+def test_port_errors_are_typed_termios_included():
+    import termios
+
+    class Dead:
+        timeout = write_timeout = 0.1
+
+        def _fail(self, *_):
+            raise termios.error(5, "Input/output error")
+
+        read = write = reset_input_buffer = flush = close = _fail
+
+    with pytest.raises(link.PortClosed, match="Input/output error"):
+        BoardClient.connect(Dead(), protocol="3.2")
+    client = BoardClient(Dead(), link.Framing(0x302))
+    with pytest.raises(link.PortClosed):
+        client.request(codec.CMD["SYNC"])
+    client.in_sync = False  # a resync on a dead port is a closed port too
+    with pytest.raises(link.PortClosed):
+        client.resync()
+    client.close()  # closing a dead port raises nothing
+
+
+def test_every_write_has_a_deadline():
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = serial.Serial(os.ttyname(slave), 921600, timeout=None)  # no deadlines at all, as a user might open it
+    try:
+        host = link.HostLink(port, link.Framing(0x302, payload=0x7FFF), write_timeout=0.3)
+        assert port.timeout is not None and port.write_timeout is not None
+        err = _bounded(lambda: [host.send(bytes(0x7F00)) for _ in range(64)], 5)  # nobody reads the other end
+        assert isinstance(err, link.LinkTimeout), repr(err)
+        board = FdPort(master, write_timeout=0.3)  # the emulator's side: a host that stopped reading
+        err = _bounded(lambda: board.write(bytes(1 << 20)), 5)
+        assert isinstance(err, TimeoutError), repr(err)
+    finally:
+        port.close()
+        os.close(master)
+
+
+def test_a_board_running_another_model_is_named(model):
+    from zoo_helpers.assets import fetch
+    from zoo_helpers.board.client import ModelMismatch
+    from zoo_helpers.runtime import load_model
+
+    other = load_model(fetch("st_movenet_heatmaps_192_int8_pc"), num_threads=1)  # 13 keypoints, not 17
+    with pytest.raises(ModelMismatch, match=r"output 0 is \(1, 48, 48, 13\) on the board, \(1, 48, 48, 17\) expected"):
+        BoardClient.connect(_pty(Emulator(other, 0x302)), expect=model)
+    client = BoardClient.connect(_pty(Emulator(model, 0x302)), expect=model)  # the same model passes
+    client.check_model(model)
+
+
+def test_descriptor_errors_name_the_descriptor(model, capsys):
+    import socket
+
+    from zoo_helpers.board import emulator
+
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    for call in (open_descriptor, BoardClient.connect):
+        with pytest.raises(ConnectionError, match=f"socket:127.0.0.1:{free}"):
+            call(f"socket:127.0.0.1:{free}")
+    for desc in ("socket:localhost:notaport", "socket:localhost:70000"):
+        with pytest.raises(ValueError, match=f"'{desc}'.*'socket:HOST:PORT'"):
+            parse_descriptor(desc)
+    with pytest.raises(SystemExit):
+        emulator.main(["--model", str(model.path), "--listen", "tcp:notaport"])
+    assert "'tcp:notaport': use 'pty' or 'tcp:PORT'" in capsys.readouterr().err
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a socket port gets a write deadline too
+        assert open_descriptor(f"socket:127.0.0.1:{server.getsockname()[1]}").write_timeout is not None
+
+
+class _ScriptedBoard:
+    """A port whose board answers each request with ``answer(request) -> respMsg bytes``, packetised like the host's."""
+
+    timeout = write_timeout = 0.01
+
+    def __init__(self, version, answer):
+        self.framing, self.answer = link.Framing(version), answer
+        self.out, self.message = bytearray(), bytearray()
+
+    def write(self, packet):
+        self.framing.payload = len(packet) - self.framing.header  # the host's packet size is the board's
+        length, _ = self.framing.decode_header(packet[:self.framing.header])
+        self.message += packet[self.framing.header:self.framing.header + length]
+        size, start = codec.read_varint(bytes(self.message), 0)
+        if len(self.message) - start < size:
+            self.out += link.SYNC_BYTE
+            return len(packet)
+        request = codec.decode("reqMsg", bytes(self.message[start:start + size]), self.framing.version)
+        self.message.clear()
+        self.out += b"".join(self.framing.packets(self.answer(request), eom_last=True))
+        return len(packet)
+
+    def read(self, n):
+        data = bytes(self.out[:n])
+        del self.out[:n]
+        return data
+
+    def reset_input_buffer(self):
+        self.out.clear()
+
+    def close(self):
+        pass
+
+
+def _reply(request, version, **payload):
+    return codec.encode("respMsg", {"reqid": request["reqid"], "state": 0, **payload}, version)
+
+
+def test_connect_on_a_reply_that_is_not_sync_says_what_came():
+    from zoo_helpers.board.client import ProtocolError
+
+    ack = {"param": 0, "error": 0}
+    board = _ScriptedBoard(0x302, lambda req: _reply(req, 0x302, ack=ack))
+    with pytest.raises(ProtocolError, match=r"answered SYNC with an ack message \{'param': 0, 'error': 0\} instead"):
+        BoardClient.connect(board, protocol="3.2")
+
+    def sync_then_ack(req):
+        sync = {"version": 0x302, "capability": 1, "rtid": 0}
+        return _reply(req, 0x302, **({"sync": sync} if req["cmd"] == codec.CMD["SYNC"] else {"ack": ack}))
+
+    with pytest.raises(ProtocolError, match="answered SYS_INFO with an ack message .* instead of a sinfo message"):
+        BoardClient.connect(_ScriptedBoard(0x302, sync_then_ack), protocol="3.2")
+
+
+def test_fuzzed_replies_to_connect_give_typed_errors_or_a_client():
+    rng = np.random.default_rng(20240611)
+    kinds = [None, "sync", "sinfo", "ack", "log", "data", "op", "tensor", "minfo"]
+
+    def fuzz(version):
+        def answer(req):
+            if rng.random() < 0.2:
+                return rng.bytes(int(rng.integers(0, 80)))  # garbage in well-formed packets
+            kind = kinds[int(rng.integers(len(kinds)))] if rng.random() < 0.3 else \
+                {0: "sync", 1: "sinfo"}.get(req.get("cmd"), "ack" if req.get("param") else "minfo")  # mostly right
+            body = {"sync": {"version": int(rng.choice([version, version, 0x300, 0x301, 0x302, 0x403])),
+                             "capability": 1, "rtid": 0},
+                    "sinfo": {"devid": 0x486, "com_param": int(rng.choice([0, 32, 4094, 1, 1 << 16, 2**32 - 1]))},
+                    }.get(kind, {}) if kind else None
+            msg = {"reqid": req.get("reqid", 0) if rng.random() < 0.9 else int(rng.integers(0, 4)),
+                   "state": 4 if rng.random() < 0.1 else 0, **({kind: body} if kind else {})}
+            return codec.encode("respMsg", msg, version)
+        return answer
+
+    outcomes = {}
+    for i in range(500):
+        version = (0x301, 0x302)[i % 2]
+        try:
+            BoardClient.connect(_ScriptedBoard(version, fuzz(version)), protocol=f"3.{version & 0xF}",
+                                timeouts={"sync": 0.01, "info": 0.01})
+            outcome = "connected"
+        except (link.BoardError, codec.CodecError) as exc:
+            outcome = type(exc).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes.get("connected", 0) > 10 and outcomes.get("ProtocolError", 0) > 50, outcomes
+
+
+def test_unknown_enumerated_options_are_rejected_with_the_allowed_values(model, capsys):
+    from zoo_helpers.board import emulator
+
+    with pytest.raises(ValueError, match="unknown fault 'stal'; use one of drop_byte, bad_header, stall, log"):
+        Emulator(model, faults=("stal",))
+    with pytest.raises(ValueError, match="unknown fault 'stal'"):
+        emulator.start_in_thread(model, faults="stal")
+    with pytest.raises(ValueError, match="use one of 0x301, 0x302"):
+        Emulator(model, version=0x303)
+    with pytest.raises(ValueError, match="use 0 or 32 to 32767"):
+        Emulator(model, com_param=5)
+    for option, value, allowed in (("--fault", "stal", "'stall'"), ("--protocol", "3.3", "'3.2'"),
+                                   ("--listen", "serial", "'pty' or 'tcp:PORT'")):
+        with pytest.raises(SystemExit):
+            emulator.main(["--model", str(model.path), option, value])
+        assert allowed in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown protocol '3.3'; use one of 'auto', '3.2', '3.1'"):
+        BoardClient.connect(_ScriptedBoard(0x302, None), protocol="3.3")
