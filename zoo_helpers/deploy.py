@@ -94,7 +94,7 @@ def validate(model, inputs, board: str = "", version: int = 0x302, score=None, m
     from zoo_helpers.board.emulator import start_in_thread
 
     inputs = np.asarray(inputs)
-    client = BoardClient.connect(board if board else start_in_thread(model, version))
+    client = BoardClient.connect(board if board else start_in_thread(model, version), expect=model)
     try:
         result = client.invoke(inputs, progress=False)
     finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_helpers.tofstream import ZONE_HEAD
+from zoo_helpers.tofstream import VALID_STATUS, ZONE_HEAD
 
 #: (name, EVK label id), in class-index order.
 CLASSES = [("None", 0), ("FlatHand", 20), ("Like", 21), ("Love", 24), ("Dislike", 25), ("BreakTime", 27),
@@ -31,7 +31,6 @@ CLASSES = [("None", 0), ("FlatHand", 20), ("Like", 21), ("Love", 24), ("Dislike"
 DISTANCE_CENTER, DISTANCE_IQR = 295.0, 196.0
 SIGNAL_CENTER, SIGNAL_IQR = 281.0, 452.0
 INVALID_DISTANCE = 4000.0
-VALID_STATUS = (5, 9)
 
 
 @dataclass

@@ -38,7 +38,7 @@ ZONE_HEAD = ["target_status", "valid", "signal_per_spad", "distance_mm"]
 #: Classes the F401 demo prints a score for in terminal mode (CNN2D_ST_HandPosture's 8 postures).
 DEMO_CLASSES = 8
 ZONE_FIELDS = 6
-#: Target statuses of a valid range (ST's preprocessing trusts only these; ``handposture.VALID_STATUS``).
+#: Target statuses of a valid range (ST's preprocessing trusts only these; the hand-posture card uses them).
 VALID_STATUS = (5, 9)
 #: Longest line the reader accepts, end of line included (a RAN record is about 2.5 KB).
 MAX_LINE = 8192
