@@ -172,6 +172,14 @@ def test_an_unwritable_cache_names_the_variable(tmp_path, monkeypatch):
         assets.fetch("coral_squat_lightning_reference")
 
 
+def test_extracting_into_an_unwritable_cache_names_the_variable(mirror, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(assets.AssetError, match="ZOO_CACHE_DIR"):
+        assets.extract("tof_handposture_dataset")
+
+
 def test_archive_extracts_once(mirror, isolated_cache):
     folder = assets.extract("tof_handposture_dataset")
     npz = sorted(folder.rglob("*.npz"))

@@ -260,8 +260,11 @@ def extract(name: str) -> Path:
     done = target / ".complete"
     if done.exists():
         return target
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=cache_dir(), prefix="extract-"))
+    try:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=cache_dir(), prefix="extract-"))
+    except OSError as exc:
+        raise AssetError(f"cannot write the asset cache {cache_dir()} ({CACHE_ENV}): {exc}") from exc
     try:
         with zipfile.ZipFile(archive) as zf:
             for member in zf.namelist():  # refuse paths that leave the target
