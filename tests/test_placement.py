@@ -1,0 +1,134 @@
+"""NPU placement on real model files: the rules file's form, MACs, known epoch lists and the MP2 card verdicts."""
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+
+from zoo_helpers import catalog, footprint, placement
+
+LOCAL_TFLITE = ["st_movenet_heatmaps_192", "movenet_heatmaps_192", "movenet_lightning_192", "yolov8n_pose_192",
+                "yolov8n_pose_256_pc", "yolov8n_pose_256_pt", "st_hand_landmarks_224", "mediapipe_hand_landmark_full"]
+ALL_LOCAL = [*LOCAL_TFLITE, "st_face_landmarks_192"]
+
+
+@pytest.fixture(scope="module")
+def placed(mirror):
+    return {key: placement.place(catalog.path(key)) for key in ALL_LOCAL}
+
+
+def test_rules_file_is_well_formed():
+    data = placement.rules()
+    keys = {"id", "ops", "when", "flag", "unit", "reason", "source", "evidence", "inferred"}
+    ids = [r["id"] for rs in data["rules"].values() for r in rs]
+    assert len(ids) == len(set(ids)), "duplicate rule ids"
+    for target, rs in data["rules"].items():
+        for r in rs:
+            assert set(r) <= keys and {"id", "unit", "reason", "source", "evidence", "inferred"} <= set(r), r
+            assert r["unit"] in [*data["targets"][target]["units"], "folded"], r["id"]
+            assert set(r["source"]) <= set(data["sources"]), r["id"]
+            assert r["evidence"] in ("seen", "seen-3p", "inferred") and r["inferred"] == (r["evidence"] == "inferred")
+            assert all(g[1:] in data["groups"] for g in r.get("ops", []) if g.startswith("@")), r["id"]
+            assert isinstance(r["reason"], str) and len(r["reason"]) > 10, r["id"]
+
+
+@pytest.mark.parametrize("key", ALL_LOCAL)
+def test_per_operator_macs_add_up_to_the_footprint_count(placed, key):
+    p = placed[key]
+    assert sum(o.macs for o in p.operators) == footprint.analyze(p.path).maccs > 0
+    assert [o.index for o in p.operators] == list(range(len(p.operators)))  # nothing dropped
+
+
+@pytest.mark.parametrize("key", ALL_LOCAL)
+def test_shares_sum_to_one_per_target(placed, key):
+    summary = placed[key].summary()
+    assert set(summary) == {"n6", "mp2"}
+    for target, shares in summary.items():
+        units = {o.verdicts[target].unit for o in placed[key].operators}
+        assert set(shares) == {*placement.rules()["targets"][target]["units"], *({"unknown"} & units)}
+        assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_st_movenet_software_epochs_on_n6_are_the_published_four(placed):
+    """S21: 75 epochs = 71 HW + 4 SW, the SW ones three bilinear Resize and the final DequantizeLinear."""
+    table = placed["st_movenet_heatmaps_192"].table("n6")
+    assert sorted(table["op"]) == ["DEQUANTIZE", "RESIZE_BILINEAR", "RESIZE_BILINEAR", "RESIZE_BILINEAR"]
+    assert set(table["unit"]) == {"mcu"} and table["MACs"].sum() == 0
+    assert placed["st_movenet_heatmaps_192"].summary()["n6"] == {"npu": 1.0, "mcu": 0.0}
+
+
+def test_float_model_runs_in_software_on_the_n6(placed):
+    p = placed["mediapipe_hand_landmark_full"]
+    assert p.summary()["n6"]["mcu"] == 1.0
+    fp16 = [o for o in p.operators if o.op == "DEQUANTIZE"]  # float16 weights, decompressed once
+    assert fp16 and {o.verdicts["n6"].unit for o in fp16} == {"folded"}
+
+
+def test_qdq_onnx_boundary_casts_in_software_and_inner_pairs_folded(placed):
+    p = placed["st_face_landmarks_192"]
+    units = {(o.op, o.verdicts["n6"].unit, o.verdicts["n6"].rule) for o in p.operators}
+    assert ("QuantizeLinear", "mcu", "n6.boundary-cast") in units
+    assert ("DequantizeLinear", "mcu", "n6.boundary-cast-out") in units
+    assert {o.verdicts["n6"].unit for o in p.operators if o.op == "Conv"} == {"npu"}
+    casts = [o for o in p.operators if o.op in placement.CASTS]
+    assert sum(o.verdicts["n6"].unit == "folded" for o in casts) == len(casts) - 2
+    assert {o.facts.get("weights") for o in p.operators if o.op == "Conv"} == {"per-channel"}
+
+
+def test_an_operator_without_a_rule_is_unknown_and_named(placed):
+    data = copy.deepcopy(placement.rules())
+    data["rules"]["n6"] = [r for r in data["rules"]["n6"] if r["id"] != "n6.eltwise"]
+    p = placement.place(catalog.path("st_movenet_heatmaps_192"), data=data)
+    unknown = p.table("n6").query("unit == 'unknown'")
+    assert set(unknown["op"]) == {"ADD"} and len(unknown) == 13
+    assert set(unknown["reason"]) == {"no rule for operator ADD"}
+    assert "unknown" in p.summary()["n6"] and len(p.operators) == len(placed["st_movenet_heatmaps_192"].operators)
+    assert "unknown" not in placed["st_movenet_heatmaps_192"].summary()["n6"]
+
+
+def test_resize_and_softmax_rules_follow_the_file_and_the_flags(placed, mirror):
+    nearest = {k: {o.verdicts["n6"].unit for o in placement.place(catalog.path(k)).operators
+                   if o.op == "RESIZE_NEAREST_NEIGHBOR"} for k in ("yolov8n_pose_192", "yolov8n_pose_256_pt")}
+    assert nearest == {"yolov8n_pose_192": {"mcu"}, "yolov8n_pose_256_pt": {"npu"}}  # half-pixel vs asymmetric
+    softmax = {o.verdicts["n6"].unit for o in placed["yolov8n_pose_256_pt"].operators if o.op == "SOFTMAX"}
+    expanded = placement.place(catalog.path("yolov8n_pose_256_pt"), flags=("--expand-softmax",))
+    assert softmax == {"mcu"} and {o.verdicts["n6"].unit for o in expanded.operators if o.op == "SOFTMAX"} == {"npu"}
+
+
+@pytest.mark.parametrize("key", [k for k in LOCAL_TFLITE if k != "mediapipe_hand_landmark_full"])
+def test_mp2_per_tensor_files_mostly_npu_per_channel_mostly_gpu(placed, key):
+    """S12: the VIP NPU takes per-tensor 8-bit only; per-channel models run mainly on the GPU (the file decides)."""
+    p = placed[key]
+    kinds = {o.facts.get("weights") for o in p.operators} - {None}
+    mp2 = p.summary()["mp2"]
+    if "per-channel" in kinds:
+        assert mp2["gpu"] > 0.99
+    else:
+        assert kinds == {"per-tensor"} and mp2["npu"] > 0.99
+
+
+def test_published_mp2_rows_beside_predictions(mirror):
+    table = placement.published_mp2()
+    assert len(table) == 12 and {"predicted %NPU (share of MACs)", "published %NPU (share of time)"} <= set(table)
+    here = table[table["file"].isin(["mirror", "cache"])]
+    assert set(here["catalog"]) >= {"st_movenet_heatmaps_192", "movenet_heatmaps_192", "movenet_lightning_192",
+                                    "yolov8n_pose_256_pc", "yolov8n_pose_256_pt"}
+    assert here["agree"].all() and table.loc[~table.index.isin(here.index), "agree"].isna().all()
+    pt = here[here["card quantization"] == "per-tensor"]
+    assert (pt["predicted %NPU (share of MACs)"] > 99).all() and (pt["published %NPU (share of time)"] > 80).all()
+    assert (here.query("`card quantization` == 'per-channel'")["predicted %NPU (share of MACs)"] < 1).all()
+    row256 = table[(table["resolution"] == 256) & (table["card quantization"] == "per-tensor")
+                   & (table["card"] == "movenet")]
+    assert row256["note"].item() == "the row links a per-channel file"  # the card's 256 "per-tensor" row
+
+
+def test_cli_json_is_the_summary(placed):
+    path = placed["yolov8n_pose_256_pc"].path
+    done = subprocess.run([sys.executable, "-m", "zoo_helpers.placement", str(path), "--json"], capture_output=True,
+                          text=True, check=True)
+    assert json.loads(done.stdout) == placed["yolov8n_pose_256_pc"].summary()
+    text = subprocess.run([sys.executable, "-m", "zoo_helpers.placement", "yolov8n_pose_256_pc"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "STM32MP2" in text and "SOFTMAX" in text and "MAC share" in text
