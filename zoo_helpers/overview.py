@@ -70,3 +70,25 @@ def _pct(v: float | None) -> float | None:
 
 def _r(v: float | None) -> float | None:
     return None if v is None else round(v, 2)
+
+
+#: The columns of each half of the overview table, which is too wide for the book's column in one piece.
+PARTS = {"accuracy and time": ["model", "input", "metric", "published accuracy (%)", "measured accuracy (%)",
+                               "accuracy from", "published N6 NPU (ms)", "measured host (ms)", "measured on"],
+         "footprint": ["model", "input", "published MACCs (M)", "measured MACCs (M)", "published activation RAM (KiB)",
+                       "measured activation RAM (KiB)", "published weights (KiB)", "measured weights (KiB)"]}
+
+
+def part(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One half of :func:`table` (``accuracy and time`` or ``footprint``), for display.
+
+    Examples
+    --------
+    >>> list(part(table([]), "footprint").columns)[:3]
+    ['model', 'input', 'published MACCs (M)']
+    """
+    if name not in PARTS:
+        raise ValueError(f"unknown part {name!r}; use one of {list(PARTS)}")
+    out = table[PARTS[name]].copy()
+    out.attrs["caption"] = f"the overview card, {name}: published beside measured"
+    return out

@@ -42,8 +42,9 @@ CAPTION_COLUMNS = ("measured on", "runs", "threads")
 MAX_TEXT = 40
 MAX_NAME = 48
 _CSS = ("<style>.zoo-table{overflow-x:auto;max-width:100%;margin:0 0 1em}"
-        ".zoo-table table{font-size:0.8em;border-collapse:collapse}"
-        ".zoo-table th,.zoo-table td{padding:2px 6px;white-space:normal;vertical-align:top}"
+        ".zoo-table table{font-size:0.75em;border-collapse:collapse}"
+        ".zoo-table th,.zoo-table td{padding:2px 4px;white-space:normal;vertical-align:top}"
+        ".zoo-table th{overflow-wrap:anywhere}"
         ".zoo-table th{text-align:left}.zoo-table td.num{text-align:right;white-space:nowrap}"
         ".zoo-table caption{caption-side:top;text-align:left;font-size:0.85em;color:#555}"
         ".zoo-table ol{font-size:0.75em;color:#555;margin:0.3em 0 0 1.2em}</style>")
@@ -99,8 +100,11 @@ def _prepare(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], bool]:
     return df[keep], caption, meaningful
 
 
-def style(df: pd.DataFrame | pd.Series, caption: str = "") -> tuple[Any, list[str]]:
-    """The Styler of ``df`` by the book's rules, and the notes that go under it."""
+def style(df: pd.DataFrame | pd.Series, caption: str = "", wrap: bool = False) -> tuple[Any, list[str]]:
+    """The Styler of ``df`` by the book's rules, and the notes that go under it.
+
+    ``wrap`` keeps long text in its cell, wrapped, instead of moving it to a note (for a table of prose).
+    """
     if isinstance(df, pd.Series):
         df = df.to_frame()
     if not df.index.is_unique:  # repeated labels (e.g. three faces of one image) become a plain first column
@@ -111,7 +115,7 @@ def style(df: pd.DataFrame | pd.Series, caption: str = "") -> tuple[Any, list[st
     notes: list[str] = []
 
     def cell(value: Any, column: str, first: bool) -> str:
-        if isinstance(value, str) and len(value) > MAX_TEXT and not first:
+        if isinstance(value, str) and len(value) > MAX_TEXT and not first and not wrap:
             if value not in notes:
                 notes.append(value)
             return f"see note {notes.index(value) + 1}"
@@ -131,7 +135,7 @@ def style(df: pd.DataFrame | pd.Series, caption: str = "") -> tuple[Any, list[st
     return (styler.set_caption(_html.escape(text)) if text else styler), notes
 
 
-def html(df: pd.DataFrame | pd.Series, caption: str = "") -> str:
+def html(df: pd.DataFrame | pd.Series, caption: str = "", wrap: bool = False) -> str:
     """The HTML a chapter shows for ``df``: the styled table in its own scroll box, and its notes.
 
     Examples
@@ -140,7 +144,7 @@ def html(df: pd.DataFrame | pd.Series, caption: str = "") -> str:
     >>> "1.85" in out and "measured on: host CPU" in out and "<th" in out
     True
     """
-    styler, notes = style(df, caption)
+    styler, notes = style(df, caption, wrap)
     body = styler.to_html(exclude_styles=False)
     listed = "".join(f"<li>{_link(n)}</li>" for n in notes)
     return f'{_CSS}<div class="zoo-table">{body}{f"<ol>{listed}</ol>" if notes else ""}</div>'
