@@ -2,8 +2,8 @@
 
 It answers SYNC, SYS_INFO, NETWORK_INFO, NETWORK_RUN (IO-only, per-layer, perf-only with one
 broadcast input element) and DISCONNECT like the firmware (board I/O study, sections 1.3-1.9), and
-runs the model with :mod:`zoo_helpers.runtime`. Durations it reports are *measured on the host*;
-its model info says ``EMULATED`` so every client labels the numbers "emulated", never "board".
+computes the outputs with LiteRT or TFLM's reference kernels (``runtime``, :mod:`.kernels`). Durations
+are *host* times; its model info says ``EMULATED`` so every client labels the numbers "emulated".
 
 Faults for tests (``faults``, one of :data:`FAULTS` each; they hit every run after run number
 ``fault_at``): ``drop_byte`` (one byte missing from the first output packet), ``bad_header`` (a
@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from zoo_helpers.board import codec
+from zoo_helpers.board import codec, kernels
 from zoo_helpers.board.codec import CMD, ERROR, FORMAT, RUN, STATE, TENSOR_FLAG
 from zoo_helpers.board.link import DEFAULT_PAYLOAD, BoardError, BoardLink, Framing, Idle, PortClosed
 from zoo_helpers.board.ports import PORT_ERRORS, FdPort, SocketPort
@@ -56,7 +56,7 @@ class Emulator:
     """
 
     def __init__(self, model, version: int = 0x302, com_param: int = 4094, faults: str | tuple[str, ...] = (),
-                 fault_at: int = 0) -> None:
+                 fault_at: int = 0, runtime: str = "litert") -> None:
         faults = (faults,) if isinstance(faults, str) else tuple(faults)
         unknown = sorted(set(faults) - set(FAULTS))
         if unknown:
@@ -67,6 +67,7 @@ class Emulator:
             raise ValueError(f"com_param {com_param!r} is not a 3.2 packet size; use 0 or 32 to 32767")
         self.model, self.version, self.com_param = model, version, com_param if version >= 0x302 else 0
         self.faults, self.fault_at, self.runs = set(faults), int(fault_at), 0
+        self.runtime, self.invoke = runtime, kernels.invoker(model, runtime)  # kernels.RUNTIMES
 
     # --- descriptions -------------------------------------------------------------------------
     def _desc(self, spec, flags: int) -> dict:
@@ -180,7 +181,7 @@ class Emulator:
         if "stall" in self.faults and self.runs > self.fault_at:
             time.sleep(3600)
         start = time.perf_counter()
-        outputs = self.model.invoke(feed)
+        outputs = self.invoke(feed)
         ms = (time.perf_counter() - start) * 1e3
         if mode & RUN["PER_LAYER"]:
             for epoch in range(3):  # a few epochs, each a third of the measured time (emulated)
@@ -285,9 +286,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fault", action="append", default=[], choices=FAULTS,
                         help="inject a fault (see the module docstring); repeat for several")
     parser.add_argument("--fault-at", type=int, default=0, help="the faults hit every run after this many runs")
+    parser.add_argument("--runtime", choices=kernels.RUNTIMES, default="litert", help="what computes the outputs")
     args = parser.parse_args(argv)
     emulator = Emulator(load_model(args.model, num_threads=1), VERSIONS[args.protocol], faults=tuple(args.fault),
-                        fault_at=args.fault_at)
+                        fault_at=args.fault_at, runtime=args.runtime)
     if args.listen is None:
         _serve_pty(emulator)
     else:

@@ -1,0 +1,59 @@
+"""What computes an emulated board's outputs: LiteRT on the host, or TFLM's reference kernels.
+
+The emulator answers ST's validation protocol with the bytes a board would send; the numbers in those
+bytes come from one of two runtimes:
+
+``litert``
+    the host's LiteRT interpreter (or onnxruntime for ``.onnx``), with its optimized CPU kernels: what
+    the rest of the book measures on the host CPU;
+``tflm``
+    TensorFlow Lite Micro's reference kernels (:mod:`zoo_helpers.tflm`): the integer arithmetic an MCU
+    running TFLM computes (CMSIS-NN's kernels are specified bit-exact against them). The STM32F401
+    hand-posture demo runs this way. It takes ``.tflite`` files only, and a model with an operator TFLM
+    has no kernel for fails when the emulator starts, naming the operator.
+
+Either way the times the emulator reports are host times, labelled so; nothing here estimates board latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+RUNTIMES = ("litert", "tflm")
+#: How each runtime is named in the tables (the "kernels" column of a validation).
+LABELS = {"litert": "host LiteRT kernels", "tflm": "TFLM reference kernels (an MCU's integer arithmetic)"}
+
+
+def invoker(model, runtime: str = "litert") -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """A function from one sample's raw inputs (by input name) to its raw outputs (by output name).
+
+    ``model`` is a :class:`zoo_helpers.runtime.Model` (its specs name and type the tensors).
+
+    Examples
+    --------
+    >>> from zoo_helpers import catalog
+    >>> model = catalog.load("st_movenet_heatmaps_192")
+    >>> run = invoker(model, "tflm")
+    >>> run({model.inputs[0].name: np.zeros((1, 192, 192, 3), np.uint8)})[model.outputs[0].name].dtype.name
+    'int8'
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    if runtime == "litert":
+        return model.invoke
+    from zoo_helpers.tflm import _guarded, interpreter
+
+    interp = interpreter(model.path)
+
+    def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for k, spec in enumerate(model.inputs):
+            interp.set_input(np.ascontiguousarray(feed[spec.name]), k)
+        _guarded(model.path, interp.invoke)
+        return {spec.name: np.asarray(interp.get_output(k)) for k, spec in enumerate(model.outputs)}
+
+    # one run on zeros now: a kernel that rejects the model's types (TFLMError, naming the operator) fails
+    # here, before the emulator serves, never in the middle of a host's request
+    run({s.name: np.zeros([d or 1 for d in s.shape], s.dtype) for s in model.inputs})
+    return run
