@@ -1,6 +1,6 @@
 # Two commands for a fresh machine (see README.md):
 #   make book   set up .venv if needed, execute every notebook with its defaults, write _build/html
-#   make test   set up .venv if needed, run every test lane (static, unit, notebooks, book)
+#   make test   set up .venv if needed, run every test lane (static, unit, notebooks, book, browser)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -40,7 +40,7 @@ book: $(STAMP)
 	$(call JB_BUILD,)
 	@echo "Book written to _build/html/index.html"
 
-test: test-static test-unit test-notebooks test-book
+test: test-static test-unit test-notebooks test-book test-browser
 
 test-static: $(STAMP)
 	$(BIN)/ruff check .

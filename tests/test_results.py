@@ -102,3 +102,16 @@ def test_work_dir_is_emptied_and_reused():
     again = results.work_dir("pytest-work")
     assert again == first and not list(again.iterdir())
     assert "_build" in again.parts  # inside the checkout's build folder, not the system temp dir
+
+
+def test_footprint_records_carry_tflm_arena_and_the_n6_table_shows_it(tmp_path):
+    from zoo_helpers import tflm
+
+    rec = results.Recorder("hand_landmarks", "hand_landmarks", {}, tmp_path)
+    [r] = pipelines.measure_models({"st_hand_landmarks_224": catalog.load("st_hand_landmarks_224")}, 2, rec)
+    want = tflm.arena(catalog.path("st_hand_landmarks_224"))
+    assert r.metrics[results.TFLM_ARENA["head"]] == pytest.approx(want["head"] / 1024)
+    table = tables.footprint("hand_landmarks", "npu_footprint", rec.records)
+    assert table.loc[0, "TFLM arena head + tail (KiB)"] == f"{want['head'] / 1024:,.1f} + {want['tail'] / 1024:,.1f}"
+    onnx = pipelines.measure_models({"st_face_landmarks_192": catalog.load("st_face_landmarks_192")}, 2, rec)
+    assert results.TFLM_ARENA["head"] not in onnx[0].metrics  # TFLM runs .tflite files only

@@ -81,6 +81,29 @@ def commands(model: str | os.PathLike[str], board: str = "", mp2_host: str = "",
     return pd.DataFrame(rows)
 
 
+def app_config(key: str) -> str:
+    """The ``stedgeai generate`` line and the ``app_config.h`` of ST's STM32N6 pose application for a catalog model.
+
+    Both come from the model file's own shapes (:mod:`zoo_helpers.appconfig`); the file is named without
+    its folder, as a user runs the command from the model's folder. ST's generator writes the header only
+    for heatmap and YOLO-pose models: for the others the text says so.
+
+    Examples
+    --------
+    >>> print(app_config("movenet_lightning_192").splitlines()[-1])
+    /* no app_config.h: ... */
+    """
+    from zoo_helpers import appconfig, catalog
+
+    path = catalog.path(key)
+    command = appconfig.generate_command(path).replace(str(path), path.name)
+    try:
+        header = appconfig.for_catalog(key)
+    except appconfig.NoAppConfigError as exc:
+        header = f"/* no app_config.h: {exc} */"
+    return f"{command}\n\n{header}"
+
+
 def validate(model, inputs, board: str = "", version: int = 0x302, score=None, metric: str = "accuracy",
              runtime: str = "auto"):
     """Run ``inputs`` on a board (``board`` = descriptor such as ``serial:/dev/ttyACM0:921600``) or the emulator.

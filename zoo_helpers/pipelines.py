@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 
 from zoo_helpers import catalog, datasets, landmark_eval, multipose, singlepose
 from zoo_helpers.batches import Batch, Evaluation
-from zoo_helpers.results import ANALYSIS, ANALYSIS_KIND, Record, Recorder, variant_label
+from zoo_helpers.results import ANALYSIS, ANALYSIS_KIND, TFLM_ARENA, Record, Recorder, variant_label
 
 COCO_DECODERS = ("singlepose", "heatmaps", "yolo_pose")
 
@@ -178,9 +178,22 @@ def measure_models(models: dict, latency_runs: int, recorder: Recorder,
         k = label if key is None else key if isinstance(key, str) else key[label]
         variant = variant_label(catalog.entry(k).granularity) if key is None else label
         values = {**analyze(model.path).summary(), "host_ms": measure_latency(model, latency_runs)["median ms"]}
-        out.append(recorder.add(k, variant, {name: values[f] for f, name in ANALYSIS.items()}, samples=latency_runs,
-                                images=0, data={"data": "the model file"}, model=model.path, kind=ANALYSIS_KIND))
+        metrics = {name: values[f] for f, name in ANALYSIS.items()} | _tflm_arena(model.path)
+        out.append(recorder.add(k, variant, metrics, samples=latency_runs, images=0, data={"data": "the model file"},
+                                model=model.path, kind=ANALYSIS_KIND))
     return out
+
+
+def _tflm_arena(path) -> dict[str, float]:
+    """TFLM's arena head and tail in KiB for a ``.tflite`` file TFLM can run, else nothing."""
+    from zoo_helpers.tflm import TFLMError, arena
+
+    if str(path).endswith(".tflite"):
+        try:
+            return {name: arena(path)[part] / 1024 for part, name in TFLM_ARENA.items()}
+        except TFLMError:
+            pass
+    return {}
 
 
 def _matches(record: Record, coco: datasets.CocoKeypoints, kind: str, options: Options) -> bool:

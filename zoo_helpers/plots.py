@@ -219,3 +219,18 @@ def ranges(frame):
     """Channel range ratio per convolution before and after equalization (:func:`zoo_helpers.compare.range_ratios`)."""
     return bars(frame, "Channel range ratio per convolution", "largest / smallest output-channel range (log)",
                 "offline analysis of the float graph", 1, log=True)
+
+
+def placement(files: dict):
+    """Share of each file's MACs per unit on the STM32N6 and the STM32MP2, predicted (:mod:`zoo_helpers.placement`)."""
+    import pandas as pd
+
+    from zoo_helpers.placement import place
+
+    rows = {}
+    for label, path in files.items():
+        summary = place(path).summary()
+        for target, units in summary.items():
+            rows[f"{label}, {'N6' if target == 'n6' else 'MP2'}"] = {u: 100 * v for u, v in units.items()}
+    return bars(pd.DataFrame(rows).T.fillna(0.0), "Where the MACs run", "share of the model's MACs (%)",
+                "predicted from the placement rules, not measured")

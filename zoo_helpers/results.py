@@ -32,6 +32,8 @@ RESULTS_ENV = "ZOO_RESULTS_DIR"
 ANALYSIS = {"maccs_m": "MACCs (M)", "weights_flash_kib": "weights (KiB)", "activation_ram_kib": "activation RAM (KiB)",
             "host_ms": "host latency (ms)"}
 ANALYSIS_KIND = "offline analysis and host latency"
+#: Metric names of TFLM's arena in a footprint-and-latency record (``.tflite`` files TFLM can run).
+TFLM_ARENA = {"head": "TFLM arena head (KiB)", "tail": "TFLM arena tail (KiB)"}
 _PACKAGES = ("zoo-helpers", "numpy", "ai-edge-litert", "onnxruntime", "tensorflow-cpu", "pycocotools")
 
 

@@ -15,10 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from zoo_helpers.results import ANALYSIS, SOURCES, Record, check_source
-
-__all__ = ["SOURCES", "accuracy_table", "card_data", "difference", "footprint", "footprint_ratios", "metric_frame",
-           "metrics_table", "published", "published_value", "rows", "side_by_side"]
+from zoo_helpers.results import ANALYSIS, TFLM_ARENA, Record, check_source
 
 
 @cache
@@ -143,6 +140,25 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
     return result
 
 
+def board_times(card: str, table: str, columns: dict[str, str]) -> pd.DataFrame:
+    """A card's board timing table (published), with its measured columns empty until a real board answers."""
+    return side_by_side(card, table, columns, {}, "board", "catalog", "no board answered: not measured on hardware")
+
+
+def mcu_card(card: str, record: Record) -> pd.DataFrame:
+    """A card's MCU footprint and time (published, float on its board) beside a footprint-and-latency record."""
+    card_row = rows(card, "mcu_footprint")[0] | rows(card, "mcu_inference")[0]
+    m = record.metrics
+    return pd.DataFrame({
+        f"published (card, {card_row['board']}, float)": [card_row["activation_ram"], card_row["weights_flash"],
+                                                          f"{card_row['ms']} ms"],
+        f"measured ({record.variant})": [f"{m[ANALYSIS['activation_ram_kib']]:.2f} KiB (offline estimate)",
+                                         f"{m[ANALYSIS['weights_flash_kib']]:.2f} KiB",
+                                         f"{m[ANALYSIS['host_ms']]:.3f} ms"],
+        "measured on": ["host CPU, offline analysis"] * 2 + [record.measured_on]},
+        index=["activation RAM", "weights flash", "inference time"])
+
+
 def metrics_table(records: list[Record], extra: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
     """One row per record, one column per metric.
 
@@ -176,8 +192,7 @@ def metrics_table(records: list[Record], extra: dict[str, dict[str, float]] | No
 
 
 def metric_frame(records: list[Record], names: list[str]) -> pd.DataFrame:
-    """The ``names`` metrics of each record as numbers (rows labelled as :func:`metrics_table` labels them),
-    fractions in %, for a figure."""
+    """The ``names`` metrics of each record as numbers, fractions in %, rows as :func:`metrics_table`'s."""
     table = metrics_table(records)
     columns = [n if n.endswith(")") else f"{n} (%)" for n in names]
     return table[[c for c in columns if c in table.columns]].astype(float)
@@ -204,6 +219,33 @@ def footprint_ratios(card: str, table: str, records: list[Record]) -> pd.DataFra
     return frame.dropna(how="all")
 
 
+#: The targets of :mod:`zoo_helpers.placement`, as the tables name them.
+TARGETS = {"n6": "STM32N6 (Neural-ART)", "mp2": "STM32MP2 (VIP)"}
+
+
+def placement(files: dict[str, Any]) -> pd.DataFrame:
+    """Operators of each file (label -> path) that leave the NPU, grouped by operator, unit and reason.
+
+    Predicted from :mod:`zoo_helpers.placement`'s rules (some only inferred: the column says so), not
+    measured on a board. ``MACs (%)`` is the group's share of the file's MACs.
+    """
+    from zoo_helpers.placement import place
+
+    out = []
+    for label, path in files.items():
+        p = place(path)
+        total = sum(o.macs for o in p.operators) or 1
+        for target, name in TARGETS.items():
+            for (op, unit, reason, inferred), g in p.table(target).groupby(["op", "unit", "reason", "inferred"]):
+                out.append({"file": label, "target": name, "operator": op, "runs on": unit, "count": len(g),
+                            "MACs (%)": 100 * g["MACs"].sum() / total, "inferred": "yes" if inferred else "no",
+                            "reason": reason})
+    table = pd.DataFrame(out, columns=["file", "target", "operator", "runs on", "count", "MACs (%)", "inferred",
+                                       "reason"])
+    table.attrs["caption"] = "operators that leave the NPU, predicted from the placement rules (not measured)"
+    return table
+
+
 def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame:
     """Metrics of catalog models ``a`` and ``b`` (their published-file records), the difference in points,
     and beside the card's metric the difference of the published figures (one per source of ``a``'s).
@@ -224,11 +266,9 @@ def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame
 
 def footprint(card: str, table: str, records: list[Record], why_missing: str = "",
               ratios: bool = False) -> pd.DataFrame:
-    """A card's footprint table (``overview``'s per-family tables, or a card's ``npu_footprint``) beside
-    our offline analysis, from footprint-and-latency records of the published files (see
-    :func:`zoo_helpers.pipelines.measure_models`).
-
-    For ``npu_footprint`` our activation arena is shown as the NPU's internal RAM, its closest equivalent.
+    """A card's footprint table (``overview``'s per-family tables, or ``npu_footprint``) beside our offline
+    analysis, from footprint-and-latency records (:func:`zoo_helpers.pipelines.measure_models`). For
+    ``npu_footprint`` our activation arena stands for the NPU's internal RAM, with TFLM's arena beside it.
     """
     fields = {v: k for k, v in ANALYSIS.items()}
     summaries = {r.key: {fields[m]: v for m, v in r.metrics.items() if m in fields} for r in records
@@ -239,8 +279,14 @@ def footprint(card: str, table: str, records: list[Record], why_missing: str = "
     else:
         columns = {"maccs_m": "MACCs (M)", "weights_flash_kib": "weights (KiB)",
                    "activation_ram_kib": "activation RAM (KiB)"}
-    return side_by_side(card, table, columns, summaries, "host CPU, offline analysis", key="catalog",
-                        why_missing=why_missing or "file not available here", ratios=ratios)
+    out = side_by_side(card, table, columns, summaries, "host CPU, offline analysis", key="catalog",
+                       why_missing=why_missing or "file not available here", ratios=ratios)
+    tflm = {r.key: f"{r.metrics[TFLM_ARENA['head']]:,.1f} + {r.metrics[TFLM_ARENA['tail']]:,.1f}" for r in records
+            if TFLM_ARENA["head"] in r.metrics and r.variant.startswith("published")}
+    if tflm and table == "npu_footprint":  # TFLM's own allocator, where TFLM runs the file: the MCU's arena
+        out.insert(out.columns.get_loc("measured on"), "TFLM arena head + tail (KiB)",
+                   [tflm.get(r.get("catalog"), "—") for r in rows(card, table)])
+    return out
 
 
 def _why(catalog_key: str | None) -> str:
