@@ -104,6 +104,22 @@ def app_config(key: str) -> str:
     return f"{command}\n\n{header}"
 
 
+def mp2_check():
+    """The cards' STM32MP2 rows with %NPU beside the placement rules' prediction for the same file, where it is here.
+
+    The published figure is a share of inference time (the placement study's reading of the cards), the
+    prediction a share of MACs: they are compared by their majority unit (``agree``), not by value.
+    """
+    from zoo_helpers.placement import published_mp2
+
+    full = published_mp2()
+    table = full[["model", "resolution", "card quantization", "predicted %NPU (share of MACs)",
+                  "published %NPU (share of time)", "agree", "note"]].copy()
+    table["agree"] = [("—" if a is None else "yes" if a else "no, see the text") for a in full["agree"]]
+    table.attrs["caption"] = "STM32MP2: predicted MAC share on the NPU beside the cards' time share (published)"
+    return table
+
+
 def validate(model, inputs, board: str = "", version: int = 0x302, score=None, metric: str = "accuracy",
              runtime: str = "auto"):
     """Run ``inputs`` on a board (``board`` = descriptor such as ``serial:/dev/ttyACM0:921600``) or the emulator.

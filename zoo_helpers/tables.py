@@ -146,13 +146,14 @@ def board_times(card: str, table: str, columns: dict[str, str]) -> pd.DataFrame:
 
 
 def mcu_card(card: str, record: Record) -> pd.DataFrame:
-    """A card's MCU footprint and time (published, float on its board) beside a footprint-and-latency record."""
-    card_row = rows(card, "mcu_footprint")[0] | rows(card, "mcu_inference")[0]
-    m = record.metrics
+    """A card's MCU footprint and time (published) beside a footprint-and-latency record (with TFLM's arena)."""
+    card_row, m = rows(card, "mcu_footprint")[0] | rows(card, "mcu_inference")[0], record.metrics
     return pd.DataFrame({
-        f"published (card, {card_row['board']}, float)": [card_row["activation_ram"], card_row["weights_flash"],
-                                                          f"{card_row['ms']} ms"],
-        f"measured ({record.variant})": [f"{m[ANALYSIS['activation_ram_kib']]:.2f} KiB (offline estimate)",
+        f"published (card, {card_row['board']}, float)": [card_row[k] for k in ("activation_ram", "weights_flash")]
+        + [f"{card_row['ms']} ms"],
+        f"measured ({record.variant})": [f"{m[ANALYSIS['activation_ram_kib']]:.2f} KiB (our planner)"
+                                         + (f"; TFLM {m[TFLM_ARENA['head']]:.2f} + {m[TFLM_ARENA['tail']]:.2f} KiB"
+                                            if TFLM_ARENA["head"] in m else ""),
                                          f"{m[ANALYSIS['weights_flash_kib']]:.2f} KiB",
                                          f"{m[ANALYSIS['host_ms']]:.3f} ms"],
         "measured on": ["host CPU, offline analysis"] * 2 + [record.measured_on]},
@@ -292,9 +293,8 @@ def footprint(card: str, table: str, records: list[Record], why_missing: str = "
 def _why(catalog_key: str | None) -> str:
     if catalog_key is None:
         return "not run: the model file is not published in a form we can obtain"
-    from zoo_helpers import catalog
+    from zoo_helpers.catalog import status
 
-    where = catalog.status(catalog_key)
-    if where == "download needed":
+    if (where := status(catalog_key)) == "download needed":
         return f"not run: file not mirrored (variant={catalog_key!r} downloads it with network)"
     return f"not run in this run (variant={catalog_key!r}, file in {where})"
