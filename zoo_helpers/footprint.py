@@ -18,8 +18,8 @@ activation memory
 
 These are host-side estimates: an NPU compiler (ST Edge AI for the STM32N6) fuses operators, splits
 tensors across memories and allocates I/O buffers its own way, so its figures differ; the notebooks
-show both and say so. No ``tflite-micro`` interpreter is installable here, so its arena size is not
-reported.
+show both and say so. TFLM's own allocator measures the MCU arena of a ``.tflite`` file
+(:func:`zoo_helpers.tflm.arena`); on the ST MoveNet 13-keypoint file its head equals this planner's arena.
 """
 
 from __future__ import annotations
