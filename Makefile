@@ -69,6 +69,7 @@ test-browser: $(STAMP)
 	@[ -n "$$CHROMIUM" ] || command -v chromium > /dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else echo "test-browser needs Chromium: sudo apt-get install -y chromium (or set CHROMIUM=/path/to/it)"; exit 1; fi; }
+	$(BIN)/python tests/browser/count_figures.py _build/html
 	$(BIN)/python tests/browser/check_book.py _build/html
 
 clean:
