@@ -37,7 +37,7 @@ def invoker(model, runtime: str = "litert") -> Callable[[dict[str, np.ndarray]],
     >>> model = catalog.load("st_movenet_heatmaps_192")
     >>> run = invoker(model, "tflm")
     >>> run({model.inputs[0].name: np.zeros((1, 192, 192, 3), np.uint8)})[model.outputs[0].name].dtype.name
-    'int8'
+    'float32'
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
