@@ -3,7 +3,7 @@
 The mmpose COCO sample (12 scored people in 4 images) is repeated until at least 200 people are
 scored (each copy's images are read and decoded again). Two loops are timed, each round beside its reference:
 
-* catalog: what the MoveNet chapter's Evaluate section runs, ``pipelines.evaluate_catalog`` over
+* catalog: what the MoveNet chapter's Performance tables section runs, ``pipelines.evaluate_catalog`` over
   every MoveNet variant whose file is local, one input size shared, so images are decoded and
   cropped once (by worker threads) and reused across variants. This is the loop the target is for.
 * single: one model, ``prepare_samples`` then predict, decode and score, nothing to reuse.

@@ -49,3 +49,10 @@ def test_peak_agreement_counts_cells_per_axis():
     ref = np.array([[[0.5, 0.5, 1.0], [0.5, 0.5, 1.0]]])
     pred = np.array([[[0.5 + 1 / 48, 0.5, 1.0], [0.5, 0.5 + 2 / 24, 1.0]]])
     assert singlepose.peak_agreement(pred, ref, (24, 48)) == 0.5  # grid is (height, width)
+
+
+def test_catalog_reuses_a_batch_already_prepared(coco, monkeypatch):
+    batch = singlepose.prepare_samples(coco, (192, 192), "person_crops")
+    monkeypatch.setattr(pipelines, "prepare", lambda *a, **k: pytest.fail("the batch was prepared again"))
+    runs = pipelines.evaluate_catalog(coco, ["movenet_lightning_192", "st_movenet_heatmaps_192"], batches=(batch,))
+    assert all(ev.batch is batch for ev in runs.values())

@@ -157,6 +157,16 @@ def cache_dir() -> Path:
 _VERIFIED: dict[tuple[str, int, int, int], str] = {}
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file, hashed once per process while the file does not change (size, mtime, inode)."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = sha256_of(path)
+    return _VERIFIED[key]
+
+
 def _verify(path: Path, asset: Asset) -> None:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)

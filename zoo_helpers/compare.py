@@ -7,6 +7,7 @@
   whatever the file's name claims;
 * :func:`range_ratios`: how uneven the convolutions' channel ranges are, before and after equalization;
 * :func:`agreement`: how often variants' heatmap peaks land within a cell of the published model's;
+* :func:`point_distances`: how far each variant's points are from a reference variant's;
 * :func:`coral_golden_check`: MoveNet Lightning against Coral's published golden outputs.
 """
 

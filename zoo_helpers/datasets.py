@@ -58,11 +58,11 @@ class CocoKeypoints:
 
     def source(self) -> dict[str, str]:
         """Where the data comes from: its name, the annotation file and that file's sha256 (for result records)."""
-        from zoo_helpers.assets import sha256_of
+        from zoo_helpers.assets import file_sha256
 
         ann = self.annotations
         return {"data": self.name or str(self.image_dir), "annotations": str(ann) if ann else "",
-                "annotations_sha256": sha256_of(ann) if ann else ""}
+                "annotations_sha256": file_sha256(ann) if ann else ""}
 
     def gt_json(self, image_ids) -> dict:
         """The COCO json of these images and their annotations (person category), for pycocotools."""

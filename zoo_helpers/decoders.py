@@ -2,7 +2,7 @@
 
 Every decoder returns keypoints as ``(B, K, 3)`` float arrays ``[x, y, score]`` with x and y
 normalised to the model input ([0, 1] across its width and height); map them to original
-image pixels with :meth:`zoo_helpers.preprocess.Transform.normalized_to_original`.
+image pixels with :meth:`zoo_helpers.transforms.Transform.normalized_to_original`.
 
 Single-pose regression (Google MoveNet)
     output ``(B, 1, K, 3)`` laid out ``[y, x, score]``: swapped to ``[x, y, score]``.

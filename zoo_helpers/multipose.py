@@ -76,8 +76,9 @@ def detect(output: np.ndarray, batch: Batch, iou_threshold: float = 0.1,
                       np.concatenate([kxy, kpts[..., 2:]], -1) * valid[..., None, None], valid)
 
 
-def evaluate(dets: Detections, batch: Batch, coco: datasets.CocoKeypoints, coco_max_dets: int = 20) -> Evaluation:
-    """ST's mAP (their matching, normalised coordinates) and COCO keypoint AP/AR on the same detections."""
+def evaluate(dets: Detections, batch: Batch, coco: datasets.CocoKeypoints, coco_max_dets: int = 20,
+             layout: str | keypoints.Layout = "coco17") -> Evaluation:
+    """ST's mAP (their matching, normalised coordinates) and COCO keypoint AP/AR, with the layout's sigmas."""
     people = [[p for p in persons if not p.iscrowd and p.bbox[2] > 0 and p.bbox[3] > 0] for persons in batch.truth]
     n = max((len(p) for p in people), default=0)
     if n == 0:
@@ -90,7 +91,7 @@ def evaluate(dets: Detections, batch: Batch, coco: datasets.CocoKeypoints, coco_
             gt[r, c] = p.keypoints
             area[r, c] = p.bbox[2] * p.bbox[3] / wh[r].prod()
     num_gt = int((gt[..., 2] > 0).any(-1).sum())
-    sigmas = keypoints.layout("coco17").sigmas
+    sigmas = (keypoints.layout(layout) if isinstance(layout, str) else layout).sigmas
     oks = metrics.oks_matrix(dets.keypoints[..., :2] / wh[:, None, None], gt[..., :2] / wh[:, None, None],
                              gt[..., 2], area, sigmas)
     out = {f"ST {k}": v for k, v in metrics.st_multipose_map(oks, dets.valid, dets.scores, num_gt).items()}

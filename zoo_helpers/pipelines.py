@@ -95,7 +95,7 @@ def score(outputs: dict, key: str, batch: Batch, coco: datasets.CocoKeypoints | 
     if e.decoder == "yolo_pose":
         dets = multipose.detect(next(iter(outputs.values())), batch, options.nms_iou, options.score_threshold,
                                 options.max_detections)
-        return multipose.evaluate(dets, batch, _need(coco))
+        return multipose.evaluate(dets, batch, _need(coco), layout=e.keypoints)
     if e.decoder == "hand_landmarks":
         return landmark_eval.hand_scores(outputs, batch)
     if e.decoder == "face_landmarks":
@@ -139,14 +139,17 @@ def evaluate_variants(models: dict, key: str | dict[str, str], batch: Batch, coc
 
 
 def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Options = Options(),
-                     num_threads: int = 2, recorder: Recorder | None = None) -> dict[str, Evaluation]:
+                     num_threads: int = 2, recorder: Recorder | None = None,
+                     batches: tuple[Batch, ...] = ()) -> dict[str, Evaluation]:
     """Evaluate several COCO catalog models (single and multi pose) on the same data.
 
     Each batch is prepared once per kind and input size. Only models whose file is already local (mirror
     or cache) are run; the others are left out, and :func:`zoo_helpers.tables.accuracy_table` says why.
-    With a ``recorder``, each evaluation is written as a record labelled ``published int8``.
+    With a ``recorder``, each evaluation is written as a record labelled ``published int8``. ``batches``
+    already prepared with the same options (e.g. by :func:`prepare` for a chapter's Evaluate section) are reused.
     """
-    prepared: dict[tuple[str, tuple[int, int]], Batch] = {}
+    prepared = {("multi" if b.kind in ("fit", "padding") else "single", (b.images.shape[2], b.images.shape[1])): b
+                for b in batches}
     out = {}
     for key in keys:
         kind = _kind(catalog.entry(key))
@@ -190,9 +193,10 @@ def _tflm_arena(path) -> dict[str, float]:
 
     if str(path).endswith(".tflite"):
         try:
-            return {name: arena(path)[part] / 1024 for part, name in TFLM_ARENA.items()}
+            used = arena(path)
         except TFLMError:
-            pass
+            return {}
+        return {name: used[part] / 1024 for part, name in TFLM_ARENA.items()}
     return {}
 
 

@@ -17,7 +17,7 @@ and reads the same:
 * the table sits in a box that scrolls by itself on a narrow screen, never the page.
 
 The chapter's own small tables are here too (:func:`licences`, :func:`spec_table`, :func:`files`,
-:func:`counts`, :func:`worst`, :func:`mapping`): they take data already looked up
+:func:`counts`, :func:`mapping`): they take data already looked up
 and measure nothing. Card tables and tables of result records are :mod:`zoo_helpers.tables`.
 
 Pandas' own HTML has none of this (its truncation is what the book must not show), and great-tables
@@ -185,7 +185,8 @@ def licences(names: list[str]) -> pd.DataFrame:
 
     known = catalog.entries()
     names = [known[n].asset if n in known else n for n in names]
-    return pd.DataFrame([{k: assets.info(n)[k] for k in ("name", "source", "licence")} for n in dict.fromkeys(names)])
+    found = [assets.lookup(n) for n in dict.fromkeys(names)]
+    return pd.DataFrame([{"name": a.name, "source": a.source, "licence": a.licence} for a in found])
 
 
 def files(models: dict) -> pd.DataFrame:
@@ -219,17 +220,6 @@ def counts(values: Sequence[str], name: str) -> pd.DataFrame:
     [2, 1]
     """
     return pd.Series(list(values)).value_counts().rename(name).to_frame()
-
-
-def worst(values: dict[str, float], name: str, n: int = 15) -> pd.DataFrame:
-    """The ``n`` lowest values (e.g. per-tensor SQNR in dB), lowest first.
-
-    Examples
-    --------
-    >>> worst({"a": 3.0, "b": -1.0, "c": 7.0}, "SQNR (dB)", 2).index.tolist()
-    ['b', 'a']
-    """
-    return pd.Series(values, name=name).sort_values().head(n).round(1).to_frame()
 
 
 def mapping(name: str, source: str, label: str) -> pd.DataFrame:

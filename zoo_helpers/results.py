@@ -146,12 +146,12 @@ class Recorder:
             data: dict[str, str], model: str | os.PathLike[str] | None = None, kind: str = "",
             measured_on: str | None = None, coco_results: list[dict] | None = None) -> Record:
         """Make, keep and write one record (and its COCO results file when ``coco_results`` is given)."""
-        from zoo_helpers.assets import sha256_of
+        from zoo_helpers.assets import file_sha256
 
         model_path = Path(model) if model else None
         record = Record(self.notebook, self.card, key, variant, {k: float(v) for k, v in metrics.items()}, int(samples),
                         int(images), dict(data), self.parameters, check_source(measured_on or self.measured_on),
-                        model_path.name if model_path else "", sha256_of(model_path) if model_path else "", kind,
+                        model_path.name if model_path else "", file_sha256(model_path) if model_path else "", kind,
                         self._versions, datetime.now(UTC).isoformat(timespec="seconds"))
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
