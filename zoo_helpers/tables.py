@@ -268,8 +268,8 @@ def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame
 def footprint(card: str, table: str, records: list[Record], why_missing: str = "",
               ratios: bool = False) -> pd.DataFrame:
     """A card's footprint table (``overview``'s per-family tables, or ``npu_footprint``) beside our offline
-    analysis, from footprint-and-latency records (:func:`zoo_helpers.pipelines.measure_models`). For
-    ``npu_footprint`` our activation arena stands for the NPU's internal RAM, with TFLM's arena beside it.
+    analysis, from footprint-and-latency records (:func:`zoo_helpers.pipelines.measure_models`), with
+    TFLM's measured arena beside it; for ``npu_footprint`` our arena stands for the NPU's internal RAM.
     """
     fields = {v: k for k, v in ANALYSIS.items()}
     summaries = {r.key: {fields[m]: v for m, v in r.metrics.items() if m in fields} for r in records
@@ -284,7 +284,7 @@ def footprint(card: str, table: str, records: list[Record], why_missing: str = "
                        why_missing=why_missing or "file not available here", ratios=ratios)
     tflm = {r.key: f"{r.metrics[TFLM_ARENA['head']]:,.1f} + {r.metrics[TFLM_ARENA['tail']]:,.1f}" for r in records
             if TFLM_ARENA["head"] in r.metrics and r.variant.startswith("published")}
-    if tflm and table == "npu_footprint":  # TFLM's own allocator, where TFLM runs the file: the MCU's arena
+    if tflm:  # TFLM's own allocator, where TFLM runs the file: the arena an MCU running TFLM needs
         out.insert(out.columns.get_loc("measured on"), "TFLM arena head + tail (KiB)",
                    [tflm.get(r.get("catalog"), "—") for r in rows(card, table)])
     return out
