@@ -96,3 +96,16 @@ def test_broken_ground_truth_is_named_at_load_time(coco, tmp_path, field, value,
     bad.write_text(json.dumps(raw))  # json writes NaN as NaN, which Python's reader accepts
     with pytest.raises(datasets.AnnotationError, match=f"person_keypoints.json, annotation {ann['id']}: .*{message}"):
         datasets.load_coco_keypoints(bad, coco.image_dir)
+
+
+def test_calibration_images_are_never_evaluation_images(mirror):
+    from zoo_helpers import assets
+
+    calibration = {assets.lookup(n).sha256 for n in datasets.calibration_assets()}
+    evaluated = {a.sha256 for name, a in assets.registry().items() if name.startswith(
+        ("mmpose_coco_", "mmpose_freihand_", "mmpose_onehand10k_", "mmpose_panoptic_", "mmpose_300w_", "mmpose_wflw_"))}
+    assert len(calibration) == 25 and not calibration & evaluated
+    images = datasets.calibration_images("", 3, (192, 192))
+    assert images.shape == (3, 192, 192, 3) and images.dtype == np.uint8
+    with pytest.raises(ValueError, match="hold 25 images; set calib_dir"):
+        datasets.calibration_images("", 26, (192, 192))

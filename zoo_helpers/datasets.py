@@ -238,17 +238,59 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageError(f"cannot read image {path.name}: {exc}") from exc
 
 
-def calibration_images(samples, calib_dir: str, n: int, size: tuple[int, int]) -> np.ndarray:
-    """``n`` uint8 calibration images at ``size``: from ``calib_dir`` (``*.jpg``, ``fit``) or the samples."""
+#: mmpose fixtures of people that no chapter evaluates on: the default calibration images (25 in all).
+CALIBRATION_SETS = ("posetrack18", "mpii", "aic", "crowdpose", "mhp", "jhmdb", "exlpose")
+
+
+def calibration_assets(n: int | None = None, calib_dir: str = "") -> list[str]:
+    """Registry names of the people images disjoint from every evaluation sample, taken in turn from each set.
+
+    They are the mmpose fixtures of :data:`CALIBRATION_SETS` (real photos, low light included); none is an
+    image of the chapters' samples (tested by content hash), so calibration never sees the evaluation data.
+    (CrowdPose draws some images from COCO: with a full COCO val2017, pass a ``calib_dir`` to be sure.)
+    The first ``n`` of them, or none when a ``calib_dir`` of one's own replaces them.
+
+    Examples
+    --------
+    >>> len(calibration_assets()), calibration_assets(1), calibration_assets(1, "my_images")
+    (25, ['mmpose_aic_054d9ce9201beffc76e5ff2169d2af2f027002ca'], [])
+    """
+    if calib_dir:
+        return []
+    from zoo_helpers.assets import registry
+
+    by_set: dict[str, list[str]] = {}
+    for name, a in registry().items():
+        parts = a.path.split("tests/data/")
+        if len(parts) == 2 and parts[1].split("/")[0] in CALIBRATION_SETS and a.path.endswith((".jpg", ".png")):
+            by_set.setdefault(parts[1].split("/")[0], []).append(name)
+    order = [names[i] for i in range(max(map(len, by_set.values()))) for names in by_set.values() if i < len(names)]
+    return order[:n] if n is not None else order
+
+
+def calibration_people(n: int) -> list[Path]:
+    """The first ``n`` files of :func:`calibration_assets` (verified local paths)."""
+    from zoo_helpers.assets import fetch
+
+    names = calibration_assets()
+    if n > len(names):
+        raise ValueError(f"n_calib={n}: the mmpose people fixtures hold {len(names)} images; set calib_dir for more")
+    return [fetch(name) for name in names[:n]]
+
+
+def calibration_images(calib_dir: str, n: int, size: tuple[int, int]) -> np.ndarray:
+    """``n`` uint8 calibration images at ``size``, decoded and resized as ST does (``fit``).
+
+    From ``calib_dir`` (its ``*.jpg``, sorted), or, when it is empty, from :func:`calibration_people`:
+    never from the evaluation sample.
+    """
     if n < 1:
         raise ValueError("n_calib must be at least 1")
-    if not calib_dir:
-        if len(samples) == 0:
-            raise ValueError("no samples to calibrate with; set calib_dir")
-        return samples.images[np.arange(n) % len(samples)]
     from zoo_helpers import preprocess
 
-    files = sorted(Path(calib_dir).glob("*.jpg"))[:n]
+    files = calibration_people(n) if not calib_dir else sorted(Path(calib_dir).glob("*.jpg"))[:n]
     if not files:
         raise ValueError(f"no .jpg images in calib_dir={calib_dir!r}")
-    return np.stack([preprocess.resize(read_image(f), size, mode="fit")[0] for f in files])
+    if len(files) < n:
+        raise ValueError(f"calib_dir={calib_dir!r} holds {len(files)} .jpg images, n_calib={n} asked for more")
+    return np.stack([preprocess.resize_like_st(read_image_like_st(f), size)[0] for f in files])
