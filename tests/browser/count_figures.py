@@ -10,14 +10,15 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from check_book import find_pages  # noqa: E402  (the lane's own page list)
+
 
 def count(build_dir: Path) -> tuple[int, int]:
-    """(tables, figures) over the book's pages (folders starting with ``_`` left out)."""
+    """(tables, figures) over the book's pages, as the browser lane finds them."""
     tables = figures = 0
-    for page in build_dir.rglob("*.html"):
-        if any(part.startswith("_") for part in page.relative_to(build_dir).parts):
-            continue
-        text = page.read_text(errors="replace")
+    for page in find_pages(build_dir):
+        text = (build_dir / page).read_text(errors="replace")
         tables += len(re.findall(r'<div class="zoo-table">', text))
         figures += len(re.findall(r'<img [^>]*src="[^"]+\.png"', text))
     return tables, figures

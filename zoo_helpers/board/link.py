@@ -154,7 +154,7 @@ def _posix_serial_fd(port) -> int | None:
     return fd if isinstance(fd, int) and fd >= 0 else None
 
 
-def _write_all(fd: int, data: bytes, timeout: float = 5.0) -> None:
+def _write_all(fd: int, data: bytes, timeout: float = WRITE_TIMEOUT) -> None:
     """:func:`ports.write_all`, its timeout as a :class:`LinkTimeout`."""
     try:
         write_all(fd, data, timeout)
