@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo_helpers import datasets, keypoints, singlepose
+from zoo_helpers import datasets, keypoints, photos, singlepose
 from zoo_helpers.assets import fetch
 
 
@@ -101,11 +101,11 @@ def test_broken_ground_truth_is_named_at_load_time(coco, tmp_path, field, value,
 def test_calibration_images_are_never_evaluation_images(mirror):
     from zoo_helpers import assets
 
-    calibration = {assets.lookup(n).sha256 for n in datasets.calibration_assets()}
+    calibration = {assets.lookup(n).sha256 for n in photos.calibration_assets()}
     evaluated = {a.sha256 for name, a in assets.registry().items() if name.startswith(
         ("mmpose_coco_", "mmpose_freihand_", "mmpose_onehand10k_", "mmpose_panoptic_", "mmpose_300w_", "mmpose_wflw_"))}
     assert len(calibration) == 25 and not calibration & evaluated
-    images = datasets.calibration_images("", 3, (192, 192))
+    images = photos.calibration_images("", 3, (192, 192))
     assert images.shape == (3, 192, 192, 3) and images.dtype == np.uint8
     with pytest.raises(ValueError, match="hold 25 images; set calib_dir"):
-        datasets.calibration_images("", 26, (192, 192))
+        photos.calibration_images("", 26, (192, 192))

@@ -81,7 +81,7 @@ def test_equalization_helps_per_tensor(requantized):
     assert agree_cle > agree_pt
 
 
-def test_equalize_refuses_a_graph_without_pairs(tmp_path):
+def test_equalize_keeps_a_graph_without_pairs_as_it_is(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
@@ -92,5 +92,6 @@ def test_equalize_refuses_a_graph_without_pairs(tmp_path):
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
     path = tmp_path / "relu.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    with pytest.raises(ValueError, match="no Conv -> Conv pairs"):
-        equalize.equalize(path, tmp_path / "out.onnx")
+    summary = equalize.equalize(path, tmp_path / "out.onnx")
+    assert summary["pairs"] == 0
+    assert onnx.load(str(summary["path"])).graph == onnx.load(str(path)).graph

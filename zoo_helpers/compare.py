@@ -8,6 +8,7 @@
 * :func:`range_ratios`: how uneven the convolutions' channel ranges are, before and after equalization;
 * :func:`agreement`: how often variants' heatmap peaks land within a cell of the published model's;
 * :func:`point_distances`: how far each variant's points are from a reference variant's;
+* :func:`int16_cost`: what 16-bit activations on a model's least faithful tensors would cost in RAM;
 * :func:`coral_golden_check`: MoveNet Lightning against Coral's published golden outputs.
 """
 
@@ -156,6 +157,27 @@ def point_distances(points: dict[str, np.ndarray], reference: str, name: str = "
     ref = np.asarray(points[reference])[..., :2]
     return pd.Series({label: float(np.linalg.norm(np.asarray(p)[..., :2] - ref, axis=-1).mean())
                       for label, p in points.items() if label != reference}, name=name).round(2).to_frame()
+
+
+def int16_cost(sqnr: dict[str, float], float_onnx: str | os.PathLike[str], worst: int = 5):
+    """The ``worst`` tensors by SQNR, with their size and the extra RAM of holding them as int16.
+
+    ``sqnr`` is :func:`onnx_tensor_sqnr`'s result for a recipe (tensor name -> dB); sizes come from the
+    float graph's inferred shapes (batch 1). Returns a table: SQNR, elements, int8 KiB, extra KiB at int16
+    (one more byte per element; the planner may not need it all at once, so this is an upper bound).
+    """
+    import onnx
+    import pandas as pd
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(float_onnx)))
+    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim] for v in model.graph.value_info}
+    finite = sorted(((v, k) for k, v in sqnr.items() if np.isfinite(v) and k in shapes))[:worst]
+    rows = {name: {"SQNR (dB)": round(v, 1), "elements": int(np.prod(shapes[name])),
+                   "int8 (KiB)": round(np.prod(shapes[name]) / 1024, 1),
+                   "extra at int16 (KiB)": round(np.prod(shapes[name]) / 1024, 1)} for v, name in finite}
+    table = pd.DataFrame(rows).T
+    table.index.name = "tensor"
+    return table
 
 
 def coral_golden_check(tolerance: float = 0.05):

@@ -156,9 +156,20 @@ def validate(model, inputs, board: str = "", version: int = 0x302, score=None, m
                            "mean inference time (ms)": float(np.mean(result.durations_ms)),
                            **({f"{metric} on board": score(on_board), f"{metric} on host": score(host)}
                               if score else {}),
-                           "kernels": f"{kernels.LABELS[runtime]}{why}" if runtime else "the board's",
+                           "kernels": f"{kernels.label(runtime, model.path)}{why}" if runtime else "the board's",
                            "measured on": result.source}])
     return result, table
+
+
+def validate_models(models: dict, images, board: str = "", metric: str = "accuracy", score=None):
+    """:func:`validate` each model (label -> model) on the same images, each prepared for its own input.
+
+    Returns the validation tables one under the other, indexed by label (``score`` as in :func:`validate`).
+    """
+    import pandas as pd
+
+    rows = {label: validate(m, m.prepare(images), board, metric=metric, score=score)[1] for label, m in models.items()}
+    return pd.concat(rows.values(), keys=list(rows)).droplevel(1)
 
 
 def _emulator_runtime(model, runtime: str) -> tuple[str, str]:

@@ -86,7 +86,8 @@ def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sw
              dead: float = 1e-3) -> dict:
     """Apply cross-layer equalization to a float ONNX model and save it to ``out``.
 
-    Channels whose largest weight is under ``dead`` times the tensor's largest are not rescaled.
+    Channels whose largest weight is under ``dead`` times the tensor's largest are not rescaled. A graph with
+    no pair (no convolution followed, through positively homogeneous nodes only, by another) is saved as it is.
     Returns a summary: number of pairs, ReLU6 nodes rewritten, and the weight range ratio
     (largest / smallest channel range, median over equalized tensors) before and after.
 
@@ -101,10 +102,13 @@ def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sw
     graph = model.graph
     consts = {i.name: numpy_helper.to_array(i).copy() for i in graph.initializer}
     pairs = _find_pairs(graph, consts)
-    if not pairs:
-        raise ValueError(f"{float_onnx}: no Conv -> Conv pairs to equalize")
+    if not pairs:  # e.g. SiLU between every pair (YOLOv8): nothing to rescale exactly, the graph is kept
+        onnx.save(model, str(out))
+        return {"pairs": 0, "ReLU6 rewritten": 0, "dead inputs pruned": 0, "median channel range ratio before":
+                float("nan"), "median channel range ratio after": float("nan"), "path": Path(out)}
     touched = {p.a.input[1] for p in pairs} | {p.b.input[1] for p in pairs}
     before = _median_ratio(consts, touched)
+    pruned = _prune_dead_inputs(pairs, consts)
     for _ in range(sweeps):
         for p in pairs:
             w_a, w_b = consts[p.a.input[1]], consts[p.b.input[1]]
@@ -143,9 +147,37 @@ def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sw
     graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items() if k in used)
     onnx.checker.check_model(model)
     onnx.save(model, str(out))
-    return {"pairs": len(pairs), "ReLU6 rewritten": rewritten,
+    return {"pairs": len(pairs), "ReLU6 rewritten": rewritten, "dead inputs pruned": pruned,
             "median channel range ratio before": before, "median channel range ratio after": after,
             "path": Path(out)}
+
+
+def _prune_dead_inputs(pairs: list[_Pair], consts: dict[str, np.ndarray]) -> int:
+    """Zero B's weights that read a channel of A that is always 0; returns how many channels.
+
+    A channel of A with all-zero weights outputs its bias everywhere; after a ReLU (or ReLU6) a
+    bias <= 0 makes it exactly 0, and zero padding keeps it 0, so B's weights on that channel never
+    meet a nonzero input. They still set B's per-tensor range (MoveNet's second layer reads such a
+    channel with a weight of 56 where the others are under 8), so they are set to 0: exact in float.
+    Pairs are visited in graph order, so a channel of B that becomes dead this way is seen as A next.
+    """
+    count = 0
+    for p in pairs:
+        w_a, w_b = consts[p.a.input[1]], consts[p.b.input[1]]
+        if not any(n.op_type in ("Relu", "Clip") for n in p.between):
+            continue
+        bias = consts[p.a.input[2]] if len(p.a.input) > 2 and p.a.input[2] else np.zeros(w_a.shape[0])
+        dead = (np.abs(w_a).reshape(w_a.shape[0], -1).max(1) == 0) & (bias <= 0)
+        if not dead.any():
+            continue
+        w_b = w_b.copy()
+        if p.depthwise:
+            w_b[dead] = 0
+        else:
+            w_b[:, dead] = 0
+        consts[p.b.input[1]] = w_b
+        count += int(dead.sum())
+    return count
 
 
 def channel_range_ratios(onnx_path: str | os.PathLike[str]) -> dict[str, float]:

@@ -251,6 +251,25 @@ def record_accuracy(recorder, predictions: dict[str, np.ndarray], truth: np.ndar
                      model=getattr(model, "path", None))
 
 
+def record_louo(recorder, accuracies: dict, epochs: int, frames: int) -> dict[str, float]:
+    """Record leave-one-user-out accuracies (user -> accuracy) and their mean as one result record."""
+    metric = {f"User{u} held out": a for u, a in accuracies.items()}
+    metric["leave-one-user-out mean"] = float(np.mean(list(accuracies.values())))
+    recorder.add(TRAINED_KEY, f"float, {epochs} epochs per user", metric, samples=frames, images=frames,
+                 data=source(), kind="leave one user out")
+    return metric
+
+
+def card_comparison(card_accuracy: float, records: list):
+    """The card's published accuracy beside our measured frame-split and leave-one-user-out accuracies (%)."""
+    import pandas as pd
+
+    ours = {f"measured: {r.variant}, {name}": 100 * v for r in records if r.key == TRAINED_KEY
+            for name, v in r.metrics.items() if name in ("frame-split accuracy", "leave-one-user-out mean")}
+    rows = {"published: card (VL53L5CX dataset, float)": card_accuracy, **ours}
+    return pd.Series(rows, name="accuracy (%)").round(2).to_frame()
+
+
 def read_stream(port, frames: int, logger=None) -> list:
     """Up to ``frames`` :class:`~zoo_helpers.tofstream.Frame` events from an open port, each logged as it arrives.
 

@@ -96,6 +96,12 @@ def hand_samples(sets: tuple[str, ...] = HAND_SETS) -> list[Sample]:
     return out
 
 
+def sample_files(samples: list[Sample]) -> list:
+    """The image file of each sample (for calibration disjointness checks)."""
+    sets = {name: _mmpose(name) for name in dict.fromkeys(s.dataset for s in samples)}
+    return [sets[s.dataset].image_path(s.image_id) for s in samples]
+
+
 def face_samples() -> list[Sample]:
     """Every annotated face: 300W, WFLW (98 -> 68) and the COCO-WholeBody faces marked valid."""
     out = []

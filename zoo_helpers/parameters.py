@@ -67,6 +67,14 @@ def _problem(name: str, value: Any, rule: dict[str, Any]) -> str | None:
         return None if not value or Path(value).expanduser().is_dir() else f"{name}={value!r}: no such folder"
     if rule.get("text"):
         return None if isinstance(value, str) else f"{name}={value!r}: must be text"
+    if rule.get("recipes"):
+        from zoo_helpers import recipes
+
+        try:
+            recipes.select(value if isinstance(value, str) else "")
+        except ValueError as exc:
+            return f"{name}: {exc}"
+        return None
     raise ValueError(f"parameters.yaml: no kind of rule for {name!r}: {rule}")
 
 

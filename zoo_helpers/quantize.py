@@ -19,6 +19,8 @@ Layer-by-layer comparisons of the results live in :mod:`zoo_helpers.compare`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -144,9 +146,13 @@ def _drop_identities(graph) -> None:
     graph.node.extend(kept)
 
 
+#: onnxruntime calibration methods by the name :func:`quantize_onnx` takes.
+CALIBRATION_METHODS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
+
+
 def quantize_onnx(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], calibration: np.ndarray,
-                  per_channel: bool) -> Path:
-    """Static int8 QDQ quantization (MinMax) of a float ONNX model from calibration inputs.
+                  per_channel: bool, method: str = "minmax") -> Path:
+    """Static int8 QDQ quantization of a float ONNX model from calibration inputs (onnxruntime).
 
     Parameters
     ----------
@@ -158,11 +164,23 @@ def quantize_onnx(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str
         ``(N, ...)`` float32 inputs, already in the model's input domain and layout.
     per_channel
         Per-channel weights (True) or one scale per tensor (False).
+    method
+        How activation ranges come from the calibration outputs: ``minmax`` (their extremes), ``percentile``
+        (99.999th percentile of |x|) or ``entropy`` (the range that minimises the KL divergence of the
+        clipped histogram); see :data:`CALIBRATION_METHODS`.
     """
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"method={method!r}; use one of {sorted(CALIBRATION_METHODS)}")
     name = onnx.load(str(float_onnx)).graph.input[0].name
     calibration = np.asarray(calibration, np.float32)
     if len(calibration) == 0:
@@ -179,9 +197,11 @@ def quantize_onnx(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(float_onnx), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(out), _Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
+        with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print their progress
+            quantize_static(str(pre), str(out), _Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[method]),
+                            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
     return Path(out)
 
 
@@ -214,10 +234,8 @@ def requantize(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str],
     from zoo_helpers.runtime import load_model
 
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     stem = Path(tflite).stem
-    paths = {"qdq": tflite_to_onnx(tflite, workdir / f"{stem}_qdq.onnx")}
-    paths["float"] = recover_float(paths["qdq"], workdir / f"{stem}_float.onnx")
+    paths = float_graph(tflite, workdir)
     rescale = rescale or float_input_rescale(load_model(tflite))
     calib = load_model(paths["float"], rescale=rescale).prepare(np.asarray(calibration)).astype(np.float32)
     for name, pc in (("per_channel", True), ("per_tensor", False)):
@@ -228,6 +246,20 @@ def requantize(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str],
         paths["equalized_float"] = equalize(paths["float"], workdir / f"{stem}_float_cle.onnx")["path"]
         paths["per_tensor_cle"] = quantize_onnx(paths["equalized_float"], workdir / f"{stem}_per_tensor_cle.onnx",
                                                 calib, per_channel=False)
+    return paths
+
+
+def float_graph(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> dict[str, Path]:
+    """The ``qdq`` ONNX graph of a TFLite file (tf2onnx) and its ``float`` graph (:func:`recover_float`).
+
+    Both are written to ``workdir`` as ``<stem>_qdq.onnx`` and ``<stem>_float.onnx``; a float TFLite file
+    (MediaPipe's) gives a float graph unchanged.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    stem = Path(tflite).stem
+    paths = {"qdq": tflite_to_onnx(tflite, workdir / f"{stem}_qdq.onnx")}
+    paths["float"] = recover_float(paths["qdq"], workdir / f"{stem}_float.onnx")
     return paths
 
 

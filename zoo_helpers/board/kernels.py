@@ -26,6 +26,11 @@ RUNTIMES = ("litert", "tflm")
 LABELS = {"litert": "host LiteRT kernels", "tflm": "TFLM reference kernels (an MCU's integer arithmetic)"}
 
 
+def label(runtime: str, path) -> str:
+    """:data:`LABELS` for a model file: the ``litert`` runtime runs an ``.onnx`` file with onnxruntime."""
+    return "host onnxruntime kernels" if runtime == "litert" and str(path).endswith(".onnx") else LABELS[runtime]
+
+
 def invoker(model, runtime: str = "litert") -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """A function from one sample's raw inputs (by input name) to its raw outputs (by output name).
 

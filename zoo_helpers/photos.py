@@ -1,0 +1,184 @@
+"""Unlabelled real photos of each card's kind: calibration sets and the images of label-free agreement.
+
+(The people calibration functions moved here from :mod:`zoo_helpers.datasets`, which knows labelled sets.)
+
+Quantization needs real inputs that are not the evaluation sample (calibration), and its fidelity can be
+measured on more images than are labelled (label-free agreement with the float model,
+:mod:`zoo_helpers.fidelity`). This module knows which mirrored files serve, and decodes and resizes them:
+
+* :func:`people`: the 25 mmpose people fixtures of :data:`CALIBRATION_SETS`
+  (PoseTrack18, MPII, AI Challenger, CrowdPose, LV-MHP, JHMDB, ExLPose), optionally followed by the
+  images of a COCO sample, each resized as ST does (``fit``);
+* :func:`hands`: the InterHand2.6M fixtures, one square crop around each annotated hand box (the only
+  field of their annotations used: no keypoint), at the hand landmark model's input size. None of them
+  is an image of the hand chapter's labelled sample (FreiHAND, OneHand10K, Panoptic).
+
+Examples
+--------
+>>> people((192, 192)).images.shape
+(25, 192, 192, 3)
+>>> hands(224).images.shape
+(4, 224, 224, 3)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo_helpers import datasets
+
+#: mmpose fixtures of people that no chapter evaluates on: the default calibration images (25 in all).
+CALIBRATION_SETS = ("posetrack18", "mpii", "aic", "crowdpose", "mhp", "jhmdb", "exlpose")
+
+
+def calibration_assets(n: int | None = None, calib_dir: str = "") -> list[str]:
+    """Registry names of the people images disjoint from every evaluation sample, taken in turn from each set.
+
+    They are the mmpose fixtures of :data:`CALIBRATION_SETS` (real photos, low light included); none is an
+    image of the chapters' samples (tested by content hash), so calibration never sees the evaluation data.
+    (CrowdPose draws some images from COCO: with a full COCO val2017, pass a ``calib_dir`` to be sure.)
+    The first ``n`` of them, or none when a ``calib_dir`` of one's own replaces them.
+
+    Examples
+    --------
+    >>> len(calibration_assets()), calibration_assets(1), calibration_assets(1, "my_images")
+    (25, ['mmpose_aic_054d9ce9201beffc76e5ff2169d2af2f027002ca'], [])
+    """
+    if calib_dir:
+        return []
+    from zoo_helpers.assets import registry
+
+    by_set: dict[str, list[str]] = {}
+    for name, a in registry().items():
+        parts = a.path.split("tests/data/")
+        if len(parts) == 2 and parts[1].split("/")[0] in CALIBRATION_SETS and a.path.endswith((".jpg", ".png")):
+            by_set.setdefault(parts[1].split("/")[0], []).append(name)
+    order = [names[i] for i in range(max(map(len, by_set.values()))) for names in by_set.values() if i < len(names)]
+    return order[:n] if n is not None else order
+
+
+def calibration_people(n: int) -> list[Path]:
+    """The first ``n`` files of :func:`calibration_assets` (verified local paths)."""
+    from zoo_helpers.assets import fetch
+
+    names = calibration_assets()
+    if n > len(names):
+        raise ValueError(f"n_calib={n}: the mmpose people fixtures hold {len(names)} images; set calib_dir for more")
+    return [fetch(name) for name in names[:n]]
+
+
+def calibration(calib_dir: str, n: int, size: tuple[int, int]) -> Images:
+    """:func:`calibration_images` with the files they came from (for :func:`disjoint` checks)."""
+    files = calibration_files(calib_dir, n)
+    return Images(calibration_images(calib_dir, n, size), [f.name for f in files], files)
+
+
+def calibration_images(calib_dir: str, n: int, size: tuple[int, int]) -> np.ndarray:
+    """``n`` uint8 calibration images at ``size``, decoded and resized as ST does (``fit``).
+
+    From ``calib_dir`` (its ``*.jpg``, sorted), or, when it is empty, from :func:`calibration_people`:
+    never from the evaluation sample.
+    """
+    from zoo_helpers import preprocess
+
+    files = calibration_files(calib_dir, n)
+    return np.stack([preprocess.resize_like_st(datasets.read_image_like_st(f), size)[0] for f in files])
+
+
+def calibration_files(calib_dir: str, n: int) -> list[Path]:
+    """The ``n`` files :func:`calibration_images` reads (``calib_dir``'s first ``*.jpg``, or the fixtures)."""
+    if n < 1:
+        raise ValueError("n_calib must be at least 1")
+    files = calibration_people(n) if not calib_dir else sorted(Path(calib_dir).glob("*.jpg"))[:n]
+    if not files:
+        raise ValueError(f"no .jpg images in calib_dir={calib_dir!r}")
+    if len(files) < n:
+        raise ValueError(f"calib_dir={calib_dir!r} holds {len(files)} .jpg images, n_calib={n} asked for more")
+    return files
+
+
+#: Registry names of the InterHand2.6M fixtures (annotations, then images).
+INTERHAND = "mmpose_interhand2_6m_test_interhand2_6m_data_json"
+#: Side of a hand crop, as a multiple of the annotated hand box's longer side.
+HAND_MARGIN = 1.5
+
+
+@dataclass
+class Images:
+    """``images``: ``(N, H, W, 3)`` uint8; ``names``: registry names (or ``coco <id>``); ``files``: local files."""
+
+    images: np.ndarray
+    names: list[str]
+    files: list[Path]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def first(self, n: int) -> Images:
+        """The first ``n`` images (and their names and files); refuses to give fewer than asked."""
+        if n < 1 or n > len(self.images):
+            raise ValueError(f"n_calib={n}: this set holds {len(self.images)} images (use 1 to {len(self.images)})")
+        return Images(self.images[:n], self.names[:n], self.files[:n])
+
+
+def people(size: tuple[int, int], coco: datasets.CocoKeypoints | None = None) -> Images:
+    """Every mmpose people fixture not evaluated on, then (with ``coco``) every image of ``coco``, at ``size``.
+
+    Parameters
+    ----------
+    size
+        ``(width, height)`` of the model input.
+    coco
+        A COCO keypoint sample whose images are appended (for label-free agreement, not calibration).
+    """
+    from zoo_helpers import preprocess
+    from zoo_helpers.assets import fetch
+
+    names = [str(n) for n in calibration_assets()]
+    files = [fetch(n) for n in names]
+    if coco is not None:
+        files += [coco.image_path(i) for i in sorted(coco.people)]
+        names += [f"coco {i}" for i in sorted(coco.people)]
+    images = [preprocess.resize_like_st(datasets.read_image_like_st(f), size)[0] for f in files]
+    return Images(np.stack(images), names, [Path(f) for f in files])
+
+
+def hands(size: int = 224) -> Images:
+    """One square crop around each annotated hand box of the InterHand2.6M fixtures, ``size`` x ``size``."""
+    from zoo_helpers import preprocess, transforms
+    from zoo_helpers.assets import fetch, registry
+
+    annotations = fetch(INTERHAND)
+    data = json.loads(annotations.read_text())
+    files = {a.path.rsplit("/", 1)[-1]: name for name, a in registry().items() if "interhand2.6m/image" in a.path}
+    by_id = {im["id"]: im["file_name"] for im in data["images"]}
+    crops, names, paths = [], [], []
+    for ann in sorted(data["annotations"], key=lambda a: a["id"]):
+        name = files.get(by_id[ann["image_id"]])
+        if name is None:
+            raise ValueError(f"{annotations}: image {by_id[ann['image_id']]} is not in the asset registry")
+        paths.append(fetch(name))
+        image = datasets.read_image(paths[-1])
+        crop, _ = preprocess.crop_box(image, transforms.square_box(ann["bbox"], HAND_MARGIN), (size, size))
+        crops.append(crop)
+        names.append(name)
+    return Images(np.stack(crops), names, paths)
+
+
+def disjoint(files: list[Path], others: list[Path]) -> bool:
+    """True when no file of ``files`` has the content (sha256) of a file of ``others``.
+
+    Examples
+    --------
+    >>> from zoo_helpers import datasets
+    >>> coco = datasets.load_coco()
+    >>> disjoint(people((64, 64)).files, [coco.image_path(i) for i in coco.people])
+    True
+    """
+    from zoo_helpers.assets import file_sha256
+
+    return not ({file_sha256(f) for f in files} & {file_sha256(f) for f in others})

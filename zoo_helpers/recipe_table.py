@@ -1,0 +1,115 @@
+"""The quantization recipes of a chapter as one table, and the goals they are held to, from result records.
+
+:func:`table` gives one row per recipe (and the published and float models): its granularity, what it does,
+the chapter's metric on the labelled sample, the gap to our best per-channel recipe, the label-free
+agreement with the float model and on how many images, and the seconds it took. :func:`goals` checks the
+three goals the Quantize sections are held to, and says by how much a missed one is missed:
+
+* our best per-tensor int8 within :data:`PER_TENSOR_GAP` points of our best per-channel;
+* our best per-channel int8 at least as good as the published int8 file;
+* calibration images disjoint from the evaluation sample (the chapter passes what it checked).
+
+Rows are found by variant label (:data:`zoo_helpers.recipes.load`'s labels), metrics by the names
+:mod:`zoo_helpers.recipes` records; fractions are shown in %.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from zoo_helpers.recipes import AGREEMENT, AGREEMENT_IMAGES, DISJOINT, SECONDS, load
+from zoo_helpers.results import Record
+
+#: Largest allowed drop (points) from our best per-channel to our best per-tensor recipe.
+PER_TENSOR_GAP = 3.0
+
+
+def _value(record: Record, metric: str) -> float:
+    v = record.metrics[metric]
+    return 100 * v if not metric.endswith(")") else v
+
+
+def _rows(records: list[Record], metric: str) -> dict[str, dict]:
+    by_label = {r.label: r for r in load().values()}
+    rows = {}
+    for rec in records:
+        if metric not in rec.metrics:
+            continue
+        recipe = by_label.get(rec.variant)
+        rows[rec.variant] = {
+            "granularity": recipe.granularity if recipe else ("float" if "float" in rec.variant else "published"),
+            "recipe": recipe.summary if recipe else "as published",
+            "value": _value(rec, metric), AGREEMENT: rec.metrics.get(AGREEMENT),
+            "images": rec.metrics.get(AGREEMENT_IMAGES), SECONDS: rec.metrics.get(SECONDS)}
+    if not any(row["granularity"] in ("per-channel", "per-tensor") and row["recipe"] != "as published"
+               for row in rows.values()):
+        raise ValueError(f"no recipe record with {metric!r} among {[r.variant for r in records]}")
+    return rows
+
+
+def table(records: list[Record], metric: str) -> pd.DataFrame:
+    """One row per recipe / published / float record that has ``metric``, best per granularity first.
+
+    Examples
+    --------
+    >>> recs = [Record("m", "c", "k", lab, {"OKS": v, AGREEMENT: 90.0, AGREEMENT_IMAGES: 29, SECONDS: 2.0}, 12, 4,
+    ...                {}, {}, "host CPU") for lab, v in (("our per-channel", 0.70), ("our per-tensor", 0.1))]
+    >>> table(recs, "OKS")["OKS (%) vs best per-channel"].tolist()
+    [0.0, -60.0]
+    """
+    rows = _rows(records, metric)
+    best_pc = max((r["value"] for lab, r in rows.items() if r["granularity"] == "per-channel"
+                   and r["recipe"] != "as published"), default=float("nan"))
+    frame = pd.DataFrame(rows).T
+    name = metric if metric.endswith(")") else f"{metric} (%)"
+    frame = frame.rename(columns={"value": name, "images": "agreement images"})
+    frame[f"{name} vs best per-channel"] = (frame[name].astype(float) - best_pc).round(2)
+    order = {"published": 0, "float": 1, "per-channel": 2, "per-tensor": 3}
+    frame = frame.assign(_o=frame["granularity"].map(order), _v=-frame[name].astype(float))
+    frame = frame.sort_values(["_o", "_v"]).drop(columns=["_o", "_v"])
+    cols = ["granularity", "recipe", name, f"{name} vs best per-channel", AGREEMENT, "agreement images", SECONDS]
+    frame = frame[cols]
+    frame.index.name = "model"
+    return frame
+
+
+def goals(records: list[Record], metric: str, published: str = "published int8") -> pd.DataFrame:
+    """The Quantize goals (module docstring): target, best reached, met or missed and by how many points.
+
+    Disjointness is read from the recipes' records (:data:`zoo_helpers.recipes.DISJOINT`).
+    """
+    rows = _rows(records, metric)
+    flags = [r.metrics[DISJOINT] for r in records if DISJOINT in r.metrics]
+    calibration_disjoint = bool(min(flags)) if flags else None
+    ours = {lab: r for lab, r in rows.items() if r["recipe"] != "as published"}
+    best = {g: max(((r["value"], lab) for lab, r in ours.items() if r["granularity"] == g), default=None)
+            for g in ("per-channel", "per-tensor")}
+    out = []
+    if best["per-channel"] and best["per-tensor"]:
+        target = best["per-channel"][0] - PER_TENSOR_GAP
+        out.append(_goal(f"best per-tensor within {PER_TENSOR_GAP:g} points of best per-channel", target,
+                         *best["per-tensor"]))
+    if best["per-channel"] and published in rows:
+        out.append(_goal("best per-channel at least the published int8", rows[published]["value"],
+                         *best["per-channel"]))
+    if calibration_disjoint is not None:
+        out.append({"goal": "calibration images disjoint from the evaluation sample", "target": "disjoint",
+                    "reached by": f"sha256 of every file ({len(flags)} recipes)",
+                    "value": "disjoint" if calibration_disjoint else "overlap",
+                    "met": "yes" if calibration_disjoint else "no", "missed by (points)": None})
+    return pd.DataFrame(out).set_index("goal")
+
+
+def best(records: list[Record], metric: str, granularity: str) -> str:
+    """Label of our best recipe of ``granularity`` (``per-channel`` or ``per-tensor``) on ``metric``."""
+    rows = {lab: r for lab, r in _rows(records, metric).items() if r["granularity"] == granularity
+            and r["recipe"] != "as published"}
+    if not rows:
+        raise ValueError(f"no {granularity} recipe among the records")
+    return max(rows, key=lambda lab: rows[lab]["value"])
+
+
+def _goal(goal: str, target: float, value: float, label: str) -> dict:
+    return {"goal": goal, "target": round(target, 2), "reached by": label, "value": round(value, 2),
+            "met": "yes" if value >= target - 1e-9 else "no",
+            "missed by (points)": None if value >= target - 1e-9 else round(target - value, 2)}

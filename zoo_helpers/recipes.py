@@ -1,0 +1,277 @@
+"""Quantization recipes: several ways from a float graph to int8, each a deployable file, measured side by side.
+
+A recipe (``zoo_helpers/data/recipes.yaml``) names an engine, a weight granularity, a calibration method, and
+whether cross-layer equalization and bias correction come first: onnxruntime's ``quantize_static``
+(MinMax, percentile or entropy calibration, :mod:`zoo_helpers.quantize`), NNCF's ``nncf.quantize``
+with fast or full bias correction (:mod:`zoo_helpers.nncfquant`), and our equalization
+(:mod:`zoo_helpers.equalize`, the one piece no usable library does for ONNX here). Every recipe writes a
+QDQ ONNX file that ST Edge AI compiles and onnxruntime runs.
+
+:func:`make` recovers the float graph of a catalog model once, builds every recipe from the same
+calibration images (never the evaluation sample: :mod:`zoo_helpers.photos`) and times each;
+:func:`agreement` measures label-free agreement with the float model on unlabelled images
+(:mod:`zoo_helpers.fidelity`). A chapter scores the models on its labelled batch like any other
+variant and :mod:`zoo_helpers.recipe_table` renders the recipes' table and the issue's goals.
+
+Examples
+--------
+>>> [r.key for r in select("default")]
+['minmax_pc', 'nncf_pc', 'minmax_pt', 'cle_pt', 'nncf_cle_pt']
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+GRANULARITIES = ("per-channel", "per-tensor")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One recipe of ``data/recipes.yaml`` (see the file's header for the fields)."""
+
+    key: str
+    label: str
+    granularity: str
+    engine: str
+    calibration: str
+    cle: bool
+    bias_correction: str
+    default: bool
+
+    @property
+    def summary(self) -> str:
+        """What the recipe does, in a few words (for tables)."""
+        steps = ["CLE"] if self.cle else []
+        steps.append(f"{self.engine} {self.calibration}" if self.engine == "onnxruntime" else "NNCF min-max")
+        if self.bias_correction != "none":
+            steps.append(f"{self.bias_correction} bias correction")
+        return ", ".join(steps)
+
+
+@functools.cache
+def load() -> dict[str, Recipe]:
+    """Every recipe by key, in the file's order."""
+    import yaml
+
+    path = Path(__file__).parent / "data" / "recipes.yaml"
+    raw = yaml.safe_load(path.read_text())["recipes"]
+    out = {k: Recipe(k, **v) for k, v in raw.items()}
+    for r in out.values():
+        if r.granularity not in GRANULARITIES or r.engine not in ("onnxruntime", "nncf"):
+            raise ValueError(f"{path}: recipe {r.key} has granularity {r.granularity!r}, engine {r.engine!r}")
+    return out
+
+
+def select(names: str) -> list[Recipe]:
+    """Recipes from a chapter's ``recipes`` parameter: ``default``, ``all`` or keys separated by commas."""
+    recipes = load()
+    if names == "all":
+        return list(recipes.values())
+    if names == "default":
+        return [r for r in recipes.values() if r.default]
+    keys = [k.strip() for k in names.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in recipes]
+    if unknown or not keys:
+        raise ValueError(f"recipes={names!r}: unknown {unknown}; use 'default', 'all' or some of {list(recipes)}")
+    return [recipes[k] for k in keys]
+
+
+@dataclass
+class Made:
+    """What :func:`make` built: models, files and seconds by label, the reference label, the CLE summary.
+
+    ``equalization`` is :func:`zoo_helpers.equalize.equalize`'s summary of the equalized float graph (its
+    ``path`` included), made whatever the recipes, so a chapter can show what equalization did;
+    ``float_onnx`` is the float graph every recipe starts from (ONNX, also for a float TFLite source).
+    """
+
+    models: dict = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    recipes: dict[str, Recipe] = field(default_factory=dict)
+    reference: str = ""
+    equalization: dict | None = None
+    calibration_files: list[Path] = field(default_factory=list)
+    float_onnx: Path | None = None
+
+
+def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | list[Recipe],
+         num_threads: int = 2, progress: bool = True) -> Made:
+    """Build each recipe's int8 file from ``source``'s float graph and the ``calibration`` images.
+
+    ``calibration`` is a :class:`zoo_helpers.photos.Images` (uint8 images and their files, kept in
+    ``Made.calibration_files`` for :func:`evaluate`'s disjointness check); ``recipes`` are recipes or a
+    chapter's ``quant_recipes`` parameter (:func:`select`).
+
+    ``source`` is a :class:`zoo_helpers.runtime.Model`: for an int8 file the float graph is its weights
+    dequantized (label ``recovered float``); a float file (MediaPipe's) is its own reference
+    (``published float``). Seconds are each recipe's own quantization time, equalization included.
+    """
+    import onnx
+    from tqdm.auto import tqdm
+
+    from zoo_helpers import equalize, nncfquant, quantize
+    from zoo_helpers.runtime import load_model
+
+    workdir = Path(workdir)
+    recipes = select(recipes) if isinstance(recipes, str) else recipes
+    graph = quantize.float_graph(source.path, workdir)
+    # an int8 file (even one with a float input, as Google's MoveNet) has dequantized weights to recover
+    int8 = any(n.op_type == "DequantizeLinear" for n in onnx.load(str(graph["qdq"])).graph.node)
+    rescale = quantize.float_input_rescale(source) if source.inputs[0].quantized else (source.rescale or (1.0, 0.0))
+    made = Made(reference="recovered float" if int8 else "published float", float_onnx=graph["float"])
+    float_model = load_model(graph["float"], num_threads=num_threads, rescale=rescale)
+    made.models[made.reference] = float_model if int8 else source
+    made.paths[made.reference] = graph["float"] if int8 else Path(source.path)
+    calib = float_model.prepare(np.asarray(calibration.images)).astype(np.float32)
+    made.calibration_files = list(calibration.files)
+    stem = Path(source.path).stem
+    start = time.perf_counter()  # equalized once (also to show its effect), its time added to each CLE recipe
+    made.equalization = equalize.equalize(graph["float"], workdir / f"{stem}_float_cle.onnx")
+    cle_seconds = time.perf_counter() - start
+    for r in tqdm(recipes, desc="recipes", disable=not progress, leave=False):
+        start = time.perf_counter()
+        src = made.equalization["path"] if r.cle else graph["float"]
+        out = workdir / f"{stem}_{r.key}.onnx"
+        per_channel = r.granularity == "per-channel"
+        if r.engine == "nncf":
+            nncfquant.quantize(src, out, calib, per_channel, r.bias_correction)
+        else:
+            quantize.quantize_onnx(src, out, calib, per_channel, method=r.calibration)
+        made.seconds[r.label] = time.perf_counter() - start + (cle_seconds if r.cle else 0.0)
+        made.paths[r.label], made.recipes[r.label] = out, r
+        made.models[r.label] = load_model(out, num_threads=num_threads, rescale=rescale)
+    return made
+
+
+def keypoints(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int, int]):
+    """Normalised keypoints of a batch of outputs, by the catalog's decoder.
+
+    Single pose and landmarks give ``(N, K, 3)`` ``[x, y, score]``; ``yolo_pose`` gives the
+    ``(boxes, keypoints, valid)`` of its detections after NMS (IoU 0.5, score 0.5).
+    """
+    from zoo_helpers import decoders, landmarks, singlepose
+
+    if decoder in ("singlepose", "heatmaps"):
+        return singlepose.decode(outputs, decoder)
+    if decoder == "hand_landmarks":
+        hand = landmarks.decode_hand(outputs)
+        xy = hand["landmarks"][..., :2] / np.asarray(input_size, float)
+        return np.concatenate([xy, np.broadcast_to(hand["presence"][:, None, None], (*xy.shape[:2], 1))], -1)
+    if decoder == "yolo_pose":
+        boxes, scores, kpts = decoders.decode_yolo_pose(next(iter(outputs.values())))
+        keep = decoders.batched_nms(boxes, scores, 0.5, 0.5, 20)
+        valid = keep >= 0
+        idx = np.where(valid, keep, 0)
+        return (np.take_along_axis(boxes, idx[..., None], 1), np.take_along_axis(kpts, idx[..., None, None], 1),
+                valid)
+    raise ValueError(f"no label-free agreement for decoder {decoder!r}")
+
+
+def agreement(models: dict, reference: str, images: np.ndarray, decoder: str, min_score: float = 0.5,
+              progress: bool = False) -> dict[str, float]:
+    """Label-free agreement (%) of every model with ``models[reference]`` on uint8 ``images``.
+
+    Keypoints the reference scores under ``min_score`` are not counted (:mod:`zoo_helpers.fidelity`).
+    """
+    from zoo_helpers import fidelity
+
+    size = models[reference].input_size
+    found = {label: keypoints(m.predict(images, progress=progress), decoder, size) for label, m in models.items()}
+    ref = found[reference]
+    if decoder == "yolo_pose":
+        return {label: fidelity.detection_agreement(*v, *ref, min_score=min_score) for label, v in found.items()}
+    return {label: fidelity.keypoint_agreement(v, ref, min_score=min_score) for label, v in found.items()}
+
+
+#: Metric names :func:`evaluate` adds to each record beside the chapter's metrics.
+AGREEMENT, AGREEMENT_IMAGES, SECONDS = "agreement with float (%)", "agreement images (count)", "quantize (s)"
+DISJOINT = "calibration disjoint from the sample (1 = yes)"
+
+
+def evaluate(made: Made, published: dict, key: str | dict[str, str], batch, images: np.ndarray, coco=None,
+             options=None, recorder=None, data: dict[str, str] | None = None, sample_files: list | None = None) -> dict:
+    """Score the published models and every recipe on ``batch``, with label-free agreement on ``images``.
+
+    ``key`` is the catalog key the models are scored as (one, or one per label: the reference's decodes).
+
+    ``published`` are the card's own models by label (scored, and compared with the float reference, like
+    the recipes). Each evaluation's metrics gain :data:`AGREEMENT`, :data:`AGREEMENT_IMAGES` and, for a
+    recipe, :data:`SECONDS` and :data:`DISJOINT` (no calibration file has the content of one of the
+    ``sample_files``, by default the images of ``batch``: COCO's, or those of its landmark samples); with a
+    ``recorder`` each is written as a result record.
+    """
+    from zoo_helpers import catalog, photos, pipelines
+
+    decoder = catalog.entry(key if isinstance(key, str) else key[made.reference]).decoder
+    if sample_files is not None:
+        files = sample_files
+    elif coco is not None:
+        files = [coco.image_path(i) for i in dict.fromkeys(batch.ids)]
+    else:  # landmark samples know their dataset and image
+        from zoo_helpers.landmark_eval import sample_files as landmark_files
+
+        files = landmark_files(batch.truth)
+    disjoint = float(photos.disjoint(made.calibration_files, files))
+    models = {**published, **made.models}
+    agree = agreement(models, made.reference, images, decoder)
+    evals = pipelines.evaluate_variants(models, key, batch, coco, options or pipelines.Options())
+    for label, ev in evals.items():
+        ev.metrics.update({AGREEMENT: agree[label], AGREEMENT_IMAGES: len(images)})
+        if label in made.seconds:
+            ev.metrics.update({SECONDS: made.seconds[label], DISJOINT: disjoint})
+        if recorder is not None:
+            k = key if isinstance(key, str) else key[label]
+            recorder.add_evaluation(k, label, ev, data or coco.source(), models[label].path)
+    return evals
+
+
+def layer_sqnr(made: Made, labels: list[str], inputs: np.ndarray):
+    """Per-tensor SQNR (dB) of each of ``labels`` (those made) against its float graph, as a table.
+
+    A recipe with CLE is compared with the equalized float graph (the same function, but every tensor
+    between a pair rescaled per channel), the others with the float reference.
+
+    ``inputs`` are uint8 images (prepared for the float graph here); see
+    :func:`zoo_helpers.compare.onnx_tensor_sqnr`.
+    """
+    import pandas as pd
+
+    from zoo_helpers.compare import onnx_tensor_sqnr
+
+    x = made.models[made.reference].prepare(inputs)
+
+    def reference(label: str):  # an equalized model's tensors are rescaled per channel: compare with its own float
+        recipe = made.recipes.get(label)
+        return made.equalization["path"] if recipe is not None and recipe.cle else made.float_onnx
+
+    return pd.DataFrame({label: onnx_tensor_sqnr(reference(label), made.paths[label], x)
+                         for label in dict.fromkeys(labels) if label in made.paths})
+
+
+def table(records: list, metric: str):
+    """The recipes' table of a chapter: :func:`zoo_helpers.recipe_table.table` (rendering lives there)."""
+    from zoo_helpers import recipe_table
+
+    return recipe_table.table(records, metric)
+
+
+def goals(records: list, metric: str):
+    """The Quantize goals checked on a chapter's records: :func:`zoo_helpers.recipe_table.goals`."""
+    from zoo_helpers import recipe_table
+
+    return recipe_table.goals(records, metric)
+
+
+def best(records: list, metric: str, granularity: str) -> str:
+    """Our best recipe of a granularity on ``metric``: :func:`zoo_helpers.recipe_table.best`."""
+    from zoo_helpers import recipe_table
+
+    return recipe_table.best(records, metric, granularity)
