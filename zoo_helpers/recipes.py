@@ -16,7 +16,7 @@ variant and :mod:`zoo_helpers.recipe_table` renders the recipes' table and the i
 Examples
 --------
 >>> [r.key for r in select("default")]
-['minmax_pc', 'nncf_pc', 'minmax_pt', 'cle_pt', 'nncf_cle_pt']
+['minmax_pc', 'nncf_pc', 'minmax_pt', 'cle_pt', 'cle_percentile_pt', 'nncf_cle_pt']
 """
 
 from __future__ import annotations
