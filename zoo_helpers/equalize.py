@@ -20,7 +20,7 @@ Several sweeps are made, since a depthwise layer is B of one pair and A of the n
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ class _Pair:
     b: object          # onnx NodeProto (Conv)
     depthwise: bool
     scale: np.ndarray  # accumulated per-channel s
+    bounds: list = field(default_factory=list)  # per-channel ReLU6 bounds made for this pair
 
 
 def _attr(node, name: str, default: int) -> int:
@@ -83,13 +84,15 @@ def _homogeneous(node, consts) -> bool:
 
 
 def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sweeps: int = 8,
-             dead: float = 1e-3) -> dict:
+             dead: float = 1e-3, calibration: np.ndarray | None = None) -> dict:
     """Apply cross-layer equalization to a float ONNX model and save it to ``out``.
 
     Channels whose largest weight is under ``dead`` times the tensor's largest are not rescaled. A graph with
     no pair (no convolution followed, through positively homogeneous nodes only, by another) is saved as it is.
-    Returns a summary: number of pairs, ReLU6 nodes rewritten, and the weight range ratio
-    (largest / smallest channel range, median over equalized tensors) before and after.
+    With ``calibration`` (float inputs of the graph), high biases are absorbed afterwards
+    (:func:`_absorb_high_biases`). Returns a summary: number of pairs, ReLU6 nodes rewritten, dead inputs
+    pruned, channels whose bias was absorbed, and the weight range ratio (largest / smallest channel range,
+    median over equalized tensors) before and after.
 
     Examples
     --------
@@ -133,6 +136,7 @@ def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sw
             bound_name = f"{clip.output[0]}_cle_bound"
             bound = (float(consts[clip.input[2]]) / p.scale).astype(np.float32).reshape(1, -1, 1, 1)
             consts[bound_name] = bound
+            p.bounds.append(bound_name)
             relu_out = f"{clip.output[0]}_cle_relu"
             new_nodes.append((clip, [helper.make_node("Relu", [clip.input[0]], [relu_out]),
                                      helper.make_node("Min", [relu_out, bound_name], [clip.output[0]])]))
@@ -142,14 +146,83 @@ def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sw
         graph.node.remove(clip)
         for k, node in enumerate(replacement):
             graph.node.insert(index + k, node)
-    used = {i for n in graph.node for i in n.input}
-    del graph.initializer[:]
-    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items() if k in used)
+    _store(graph, consts)
+    absorbed = 0
+    if calibration is not None:
+        absorbed = _absorb_high_biases(model, pairs, consts, np.asarray(calibration, np.float32))
+        _store(graph, consts)
     onnx.checker.check_model(model)
     onnx.save(model, str(out))
     return {"pairs": len(pairs), "ReLU6 rewritten": rewritten, "dead inputs pruned": pruned,
+            "biases absorbed": absorbed,
             "median channel range ratio before": before, "median channel range ratio after": after,
             "path": Path(out)}
+
+
+def _store(graph, consts: dict[str, np.ndarray]) -> None:
+    from onnx import numpy_helper
+
+    used = {i for n in graph.node for i in n.input}
+    del graph.initializer[:]
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items() if k in used)
+
+
+def _absorbable(p: _Pair, consts: dict[str, np.ndarray]) -> bool:
+    """A bias shift through this pair is exact: an activation between, no padding anywhere, A has a bias."""
+    kernel = consts[p.b.input[1]].shape[2:]
+    pads = next((list(a.ints) for a in p.b.attribute if a.name == "pads"), [0])
+    auto = next((a.s for a in p.b.attribute if a.name == "auto_pad"), b"NOTSET")
+    return (len(p.a.input) > 2 and p.a.input[2] in consts and any(n.op_type in ("Relu", "Clip") for n in p.between)
+            and not any(n.op_type == "Pad" for n in p.between) and all(k == 1 for k in kernel)
+            and not any(pads) and auto in (b"NOTSET", b"VALID"))
+
+
+def _absorb_high_biases(model, pairs: list[_Pair], consts: dict[str, np.ndarray], calibration: np.ndarray) -> int:
+    """High-bias absorption (Nagel et al., 2019): move the part of A's output that never reaches 0 into B.
+
+    Where A's pre-activation ``x_i >= c_i > 0`` on every calibration input, ``relu(x_i) = c_i + relu(x_i - c_i)``
+    (and a ReLU6 bound shifts by ``c_i`` too), so ``c_i`` leaves A's bias and enters B's as ``W_B c``: the same
+    function on inputs like the calibration set, with a smaller activation range to quantize. Only pairs
+    where B is 1x1 without padding are used (a padded border would read 0 where ``c_i`` was meant). ``c`` is
+    measured, not assumed from batch-norm statistics (the recovered graphs have none). Returns the number
+    of channels shifted.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    candidates = [p for p in pairs if _absorbable(p, consts)]
+    if not candidates or len(calibration) == 0:
+        return 0
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(onnx.helper.make_tensor_value_info(p.a.output[0], onnx.TensorProto.FLOAT, None)
+                              for p in candidates)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    feed, names = session.get_inputs()[0].name, [p.a.output[0] for p in candidates]
+    lows = None
+    for x in calibration:
+        mins = [o.min(axis=(0, 2, 3)) for o in session.run(names, {feed: x[None]})]
+        lows = mins if lows is None else [np.minimum(a, b) for a, b in zip(lows, mins, strict=True)]
+    count = 0
+    for p, low in zip(candidates, lows, strict=True):
+        c = np.maximum(low, 0).astype(np.float32)
+        for bound in p.bounds:  # a channel saturated at its ReLU6 bound everywhere keeps a zero output
+            c = np.minimum(c, consts[bound].reshape(-1))
+        if not (c > 0).any():
+            continue
+        consts[p.a.input[2]] = (consts[p.a.input[2]] - c).astype(np.float32)
+        for bound in p.bounds:
+            consts[bound] = (consts[bound] - c.reshape(1, -1, 1, 1)).astype(np.float32)
+        w_b = consts[p.b.input[1]]
+        shift = w_b.sum(axis=(1, 2, 3)) * c if p.depthwise else (w_b * c.reshape(1, -1, 1, 1)).sum(axis=(1, 2, 3))
+        if len(p.b.input) < 3 or not p.b.input[2]:
+            name = f"{p.b.output[0]}_hba_bias"
+            consts[name] = np.zeros(w_b.shape[0], np.float32)
+            del p.b.input[2:]
+            p.b.input.append(name)
+        consts[p.b.input[2]] = (consts[p.b.input[2]] + shift).astype(np.float32)
+        count += int((c > 0).sum())
+    return count
 
 
 def _prune_dead_inputs(pairs: list[_Pair], consts: dict[str, np.ndarray]) -> int:

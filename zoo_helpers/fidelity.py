@@ -12,7 +12,8 @@ itself does not see a joint, its position carries no meaning to agree with.
 * :func:`detection_agreement`: multi pose; each confident reference person is matched to the candidate's
   detection of highest IoU, and a person the candidate misses counts as all its keypoints disagreeing.
 
-All inputs are arrays over whole batches (vectorised NumPy); nothing here runs a model.
+All inputs are arrays over whole batches (vectorised NumPy); nothing here runs a model. :func:`decoded` turns
+a batch of raw outputs into the keypoints these compare, by the catalog's decoder name.
 """
 
 from __future__ import annotations
@@ -85,3 +86,28 @@ def detection_agreement(boxes: np.ndarray, keypoints: np.ndarray, valid: np.ndar
     if not counted.any():
         raise ValueError(f"the reference has no person keypoint with a score of at least {min_score}")
     return float(100.0 * close[counted].mean())
+
+
+def decoded(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int, int]):
+    """Normalised keypoints of a batch of outputs, by the catalog's decoder.
+
+    Single pose and landmarks give ``(N, K, 3)`` ``[x, y, score]``; ``yolo_pose`` gives the
+    ``(boxes, keypoints, valid)`` of its detections after NMS (IoU 0.5, score 0.5).
+    """
+    from zoo_helpers import landmarks
+
+    out = next(iter(outputs.values()))
+    if decoder in ("singlepose", "heatmaps"):
+        return decoders.decode_singlepose(out) if decoder == "singlepose" else decoders.decode_heatmaps(out, "st")
+    if decoder == "hand_landmarks":
+        hand = landmarks.decode_hand(outputs)
+        xy = hand["landmarks"][..., :2] / np.asarray(input_size, float)
+        return np.concatenate([xy, np.broadcast_to(hand["presence"][:, None, None], (*xy.shape[:2], 1))], -1)
+    if decoder == "yolo_pose":
+        boxes, scores, kpts = decoders.decode_yolo_pose(out)
+        keep = decoders.batched_nms(boxes, scores, 0.5, 0.5, 20)
+        valid = keep >= 0
+        idx = np.where(valid, keep, 0)
+        return (np.take_along_axis(boxes, idx[..., None], 1), np.take_along_axis(kpts, idx[..., None, None], 1),
+                valid)
+    raise ValueError(f"no label-free agreement for decoder {decoder!r}")

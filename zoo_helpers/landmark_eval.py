@@ -21,14 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo_helpers import datasets, keypoints, landmarks, preprocess, transforms
+from zoo_helpers import datasets, keypoints, landmarks, photos, preprocess, transforms
 from zoo_helpers.batches import Batch, Evaluation
 
 HAND_SETS = ("freihand", "onehand10k", "panoptic")
 CROP_MODES = ("gt", "palm")
 #: The ``palm_detector`` choices: catalog keys of ST's int8 and MediaPipe's float palm detectors.
 PALM_DETECTORS = {"st": "st_palm_detection_192", "mediapipe": "mediapipe_palm_detection_full"}
-FACE_MARGIN = 1.5
+FACE_MARGIN = photos.FACE_MARGIN  # one value for the sample's crops and the calibration crops
 #: A face whose NME is above this is counted as a failure (the model placed the mesh on something else or
 #: far off), reported apart from the mean of the others: a mean over eight good faces and two failures says
 #: neither how good the good ones are nor how often the model fails.
@@ -183,6 +183,11 @@ def hand_scores(outputs: dict[str, np.ndarray], batch: Batch) -> Evaluation:
     per = {"EPE (px)": epe, "PCK@0.2": pck,
            "PCK@0.2 per keypoint": landmarks.pck_per_point(pred, gt[..., :2], vis, size)}
     return Evaluation(metrics, pred, batch, len(batch), batch.num_images, per)
+
+
+def face_calibration(n: int, size: int = 192) -> np.ndarray:
+    """``n`` uint8 face crops for calibration, none from :func:`face_samples` (:func:`zoo_helpers.photos.faces`)."""
+    return photos.faces(size).first(n).images
 
 
 def face_crops(samples: list[Sample], size: int = 192) -> Batch:

@@ -7,18 +7,20 @@ measured on more images than are labelled (label-free agreement with the float m
 :mod:`zoo_helpers.fidelity`). This module knows which mirrored files serve, and decodes and resizes them:
 
 * :func:`people`: the 25 mmpose people fixtures of :data:`CALIBRATION_SETS`
-  (PoseTrack18, MPII, AI Challenger, CrowdPose, LV-MHP, JHMDB, ExLPose), optionally followed by the
-  images of a COCO sample, each resized as ST does (``fit``);
+  (PoseTrack18, MPII, AI Challenger, CrowdPose, LV-MHP, JHMDB, ExLPose) and Coral's MoveNet test photo,
+  optionally followed by the images of a COCO sample, each resized as ST does (``fit``);
 * :func:`hands`: the InterHand2.6M fixtures, one square crop around each annotated hand box (the only
   field of their annotations used: no keypoint), at the hand landmark model's input size. None of them
-  is an image of the hand chapter's labelled sample (FreiHAND, OneHand10K, Panoptic).
+  is an image of the hand chapter's labelled sample (FreiHAND, OneHand10K, Panoptic);
+* :func:`faces`: the 300VW, COFW, AFLW and 300W-LP fixtures, one square crop around each face, for the
+  head landmark model (its labelled sample is 300W, WFLW and COCO-WholeBody).
 
 Examples
 --------
 >>> people((192, 192)).images.shape
-(25, 192, 192, 3)
+(26, 192, 192, 3)
 >>> hands(224).images.shape
-(4, 224, 224, 3)
+(14, 224, 224, 3)
 """
 
 from __future__ import annotations
@@ -101,10 +103,15 @@ def calibration_files(calib_dir: str, n: int) -> list[Path]:
     return files
 
 
-#: Registry names of the InterHand2.6M fixtures (annotations, then images).
+#: Registry names of the InterHand2.6M annotations and of the COCO-WholeBody fixture (hand boxes).
 INTERHAND = "mmpose_interhand2_6m_test_interhand2_6m_data_json"
+WHOLEBODY = "mmpose_coco_wholebody_annotations"
 #: Side of a hand crop, as a multiple of the annotated hand box's longer side.
 HAND_MARGIN = 1.5
+#: Registry names of the face fixtures' annotations, and the face crop's margin (the head chapter's).
+FACE_SETS = ("mmpose_300vw_anno_300vw_json", "mmpose_cofw_test_cofw_json", "mmpose_aflw_test_aflw_json",
+             "mmpose_300wlp_test_300wlp_json")
+FACE_MARGIN = 1.5
 
 
 @dataclass
@@ -118,6 +125,10 @@ class Images:
     def __len__(self) -> int:
         return len(self.images)
 
+    def extend(self, other: Images) -> Images:
+        """These images followed by ``other``'s."""
+        return Images(np.concatenate([self.images, other.images]), self.names + other.names, self.files + other.files)
+
     def first(self, n: int) -> Images:
         """The first ``n`` images (and their names and files); refuses to give fewer than asked."""
         if n < 1 or n > len(self.images):
@@ -126,7 +137,7 @@ class Images:
 
 
 def people(size: tuple[int, int], coco: datasets.CocoKeypoints | None = None) -> Images:
-    """Every mmpose people fixture not evaluated on, then (with ``coco``) every image of ``coco``, at ``size``.
+    """Every people photo not evaluated on (the fixtures, Coral's squat), then (with ``coco``) ``coco``'s, at ``size``.
 
     Parameters
     ----------
@@ -138,7 +149,7 @@ def people(size: tuple[int, int], coco: datasets.CocoKeypoints | None = None) ->
     from zoo_helpers import preprocess
     from zoo_helpers.assets import fetch
 
-    names = [str(n) for n in calibration_assets()]
+    names = [*calibration_assets(), "coral_squat_image"]
     files = [fetch(n) for n in names]
     if coco is not None:
         files += [coco.image_path(i) for i in sorted(coco.people)]
@@ -148,25 +159,74 @@ def people(size: tuple[int, int], coco: datasets.CocoKeypoints | None = None) ->
 
 
 def hands(size: int = 224) -> Images:
-    """One square crop around each annotated hand box of the InterHand2.6M fixtures, ``size`` x ``size``."""
+    """Square crops around every annotated hand box: InterHand2.6M's first, then COCO-WholeBody's.
+
+    The 4 InterHand2.6M crops come first (a calibration set takes the first ``n``); the 10 valid hand boxes
+    of the COCO-WholeBody fixture follow (small hands, 15 to 30 pixels, upsampled), for label-free
+    agreement. Neither set is in the hand chapter's labelled sample.
+    """
+    return _boxed_crops([INTERHAND], size, HAND_MARGIN).extend(_wholebody_hands(size))
+
+
+def _wholebody_hands(size: int) -> Images:
+    from zoo_helpers import preprocess, transforms
+    from zoo_helpers.assets import fetch
+
+    coco = datasets.load_coco_keypoints(fetch(WHOLEBODY), fetch(WHOLEBODY).parent)
+    crops, names, paths = [], [], []
+    for ann in sorted(coco.raw["annotations"], key=lambda a: a["id"]):
+        for side in ("lefthand", "righthand"):
+            if ann.get(f"{side}_valid"):
+                paths.append(coco.image_path(ann["image_id"]))
+                crop, _ = preprocess.crop_box(datasets.read_image(paths[-1]),
+                                              transforms.square_box(ann[f"{side}_box"], HAND_MARGIN), (size, size))
+                crops.append(crop)
+                names.append(f"coco-wholebody {ann['image_id']} {side}")
+    return Images(np.stack(crops), names, paths)
+
+
+def faces(size: int = 192) -> Images:
+    """One square crop around each annotated face of the 300VW, COFW, AFLW and 300W-LP fixtures.
+
+    The box is the annotation's ``bbox``, or the extent of its labelled points where it has none (300VW);
+    the crop is :data:`FACE_MARGIN` x the box's longer side, as the head chapter crops its sample. None of
+    these images is in the head chapter's labelled sample (300W, WFLW, COCO-WholeBody).
+    """
+    return _boxed_crops(FACE_SETS, size, FACE_MARGIN)
+
+
+def _boxed_crops(annotation_assets, size: int, margin: float) -> Images:
+    """Square crops around every annotation box of COCO-style annotation files (no keypoint kept)."""
     from zoo_helpers import preprocess, transforms
     from zoo_helpers.assets import fetch, registry
 
-    annotations = fetch(INTERHAND)
-    data = json.loads(annotations.read_text())
-    files = {a.path.rsplit("/", 1)[-1]: name for name, a in registry().items() if "interhand2.6m/image" in a.path}
-    by_id = {im["id"]: im["file_name"] for im in data["images"]}
     crops, names, paths = [], [], []
-    for ann in sorted(data["annotations"], key=lambda a: a["id"]):
-        name = files.get(by_id[ann["image_id"]])
-        if name is None:
-            raise ValueError(f"{annotations}: image {by_id[ann['image_id']]} is not in the asset registry")
-        paths.append(fetch(name))
-        image = datasets.read_image(paths[-1])
-        crop, _ = preprocess.crop_box(image, transforms.square_box(ann["bbox"], HAND_MARGIN), (size, size))
-        crops.append(crop)
-        names.append(name)
+    for asset in annotation_assets:
+        annotations = fetch(asset)
+        folder = registry()[asset].path.rsplit("/", 1)[0]
+        files = {a.path[len(folder) + 1:]: name for name, a in registry().items() if a.path.startswith(folder + "/")}
+        data = json.loads(annotations.read_text())
+        by_id = {im["id"]: im["file_name"] for im in data["images"]}
+        for ann in sorted(data["annotations"], key=lambda a: a["id"]):
+            name = files.get(by_id[ann["image_id"]])
+            if name is None:
+                raise ValueError(f"{annotations}: image {by_id[ann['image_id']]} is not in the asset registry")
+            paths.append(fetch(name))
+            crop, _ = preprocess.crop_box(datasets.read_image(paths[-1]),
+                                          transforms.square_box(_box(ann), margin), (size, size))
+            crops.append(crop)
+            names.append(name)
     return Images(np.stack(crops), names, paths)
+
+
+def _box(annotation: dict) -> list[float]:
+    """``[x, y, w, h]``: the annotation's box, else the extent of its labelled points."""
+    if annotation.get("bbox"):
+        return [float(v) for v in annotation["bbox"]]
+    pts = np.asarray(annotation["keypoints"], float).reshape(-1, 3)
+    pts = pts[pts[:, 2] > 0, :2] if (pts[:, 2] > 0).any() else pts[:, :2]
+    lo, hi = pts.min(0), pts.max(0)
+    return [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])]
 
 
 def disjoint(files: list[Path], others: list[Path]) -> bool:

@@ -4,7 +4,8 @@ A recipe (``zoo_helpers/data/recipes.yaml``) names an engine, a weight granulari
 whether cross-layer equalization and bias correction come first: onnxruntime's ``quantize_static``
 (MinMax, percentile or entropy calibration, :mod:`zoo_helpers.quantize`), NNCF's ``nncf.quantize``
 with fast or full bias correction (:mod:`zoo_helpers.nncfquant`), and our equalization
-(:mod:`zoo_helpers.equalize`, the one piece no usable library does for ONNX here). Every recipe writes a
+(:mod:`zoo_helpers.equalize`) and layer-wise MSE weight scale search (:mod:`zoo_helpers.scalesearch`),
+the two pieces no usable library does for ONNX here. Every recipe writes a
 QDQ ONNX file that ST Edge AI compiles and onnxruntime runs.
 
 :func:`make` recovers the float graph of a catalog model once, builds every recipe from the same
@@ -16,7 +17,7 @@ variant and :mod:`zoo_helpers.recipe_table` renders the recipes' table and the i
 Examples
 --------
 >>> [r.key for r in select("default")]
-['minmax_pc', 'nncf_pc', 'minmax_pt', 'cle_pt', 'cle_percentile_pt', 'nncf_cle_pt']
+['minmax_pc', 'nncf_pc', 'minmax_pt', 'cle_pt', 'cle_percentile_pt', 'nncf_cle_pt', 'nncf_cle_mse_pt']
 """
 
 from __future__ import annotations
@@ -44,11 +45,14 @@ class Recipe:
     cle: bool
     bias_correction: str
     default: bool
+    scale_search: bool = False
+    bias_absorption: bool = False
 
     @property
     def summary(self) -> str:
         """What the recipe does, in a few words (for tables)."""
-        steps = ["CLE"] if self.cle else []
+        steps = ["CLE" + (" + high-bias absorption" if self.bias_absorption else "")] if self.cle else []
+        steps += ["MSE weight scale search"] if self.scale_search else []
         steps.append(f"{self.engine} {self.calibration}" if self.engine == "onnxruntime" else "NNCF min-max")
         if self.bias_correction != "none":
             steps.append(f"{self.bias_correction} bias correction")
@@ -66,6 +70,10 @@ def load() -> dict[str, Recipe]:
     for r in out.values():
         if r.granularity not in GRANULARITIES or r.engine not in ("onnxruntime", "nncf"):
             raise ValueError(f"{path}: recipe {r.key} has granularity {r.granularity!r}, engine {r.engine!r}")
+        if r.scale_search and r.granularity != "per-tensor":
+            raise ValueError(f"{path}: recipe {r.key}: the scale search is for per-tensor weights")
+        if r.bias_absorption and not r.cle:
+            raise ValueError(f"{path}: recipe {r.key}: high-bias absorption follows equalization (cle: true)")
     return out
 
 
@@ -89,7 +97,8 @@ class Made:
 
     ``equalization`` is :func:`zoo_helpers.equalize.equalize`'s summary of the equalized float graph (its
     ``path`` included), made whatever the recipes, so a chapter can show what equalization did;
-    ``float_onnx`` is the float graph every recipe starts from (ONNX, also for a float TFLite source).
+    ``float_onnx`` is the float graph every recipe starts from (ONNX, also for a float TFLite source);
+    ``absorption`` the summary of the equalized graph with high biases absorbed, when a recipe asked for it.
     """
 
     models: dict = field(default_factory=dict)
@@ -100,6 +109,7 @@ class Made:
     equalization: dict | None = None
     calibration_files: list[Path] = field(default_factory=list)
     float_onnx: Path | None = None
+    absorption: dict | None = None
 
 
 def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | list[Recipe],
@@ -117,7 +127,7 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
     import onnx
     from tqdm.auto import tqdm
 
-    from zoo_helpers import equalize, nncfquant, quantize
+    from zoo_helpers import equalize, nncfquant, quantize, scalesearch
     from zoo_helpers.runtime import load_model
 
     workdir = Path(workdir)
@@ -136,9 +146,28 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
     start = time.perf_counter()  # equalized once (also to show its effect), its time added to each CLE recipe
     made.equalization = equalize.equalize(graph["float"], workdir / f"{stem}_float_cle.onnx")
     cle_seconds = time.perf_counter() - start
+    derived: dict[str, tuple[Path, float]] = {}  # graphs made once for several recipes, with their seconds
+
+    def once(name: str, build) -> tuple[Path, float]:
+        if name not in derived:
+            begin = time.perf_counter()
+            derived[name] = (build(), time.perf_counter() - begin)
+        return derived[name]
+
+    def absorb() -> Path:
+        made.absorption = equalize.equalize(graph["float"], workdir / f"{stem}_float_hba.onnx", calibration=calib)
+        return made.absorption["path"]
+
     for r in tqdm(recipes, desc="recipes", disable=not progress, leave=False):
-        start = time.perf_counter()
+        start, extra = time.perf_counter(), 0.0
         src = made.equalization["path"] if r.cle else graph["float"]
+        if r.bias_absorption:
+            src, extra = once("hba", absorb)
+        if r.scale_search:
+            src, seconds = once(f"mse {src}", lambda s=src: scalesearch.clip_weights(
+                s, workdir / f"{Path(s).stem}_mse.onnx")["path"])
+            extra += seconds
+        start -= extra
         out = workdir / f"{stem}_{r.key}.onnx"
         per_channel = r.granularity == "per-channel"
         if r.engine == "nncf":
@@ -151,30 +180,6 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
     return made
 
 
-def keypoints(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int, int]):
-    """Normalised keypoints of a batch of outputs, by the catalog's decoder.
-
-    Single pose and landmarks give ``(N, K, 3)`` ``[x, y, score]``; ``yolo_pose`` gives the
-    ``(boxes, keypoints, valid)`` of its detections after NMS (IoU 0.5, score 0.5).
-    """
-    from zoo_helpers import decoders, landmarks, singlepose
-
-    if decoder in ("singlepose", "heatmaps"):
-        return singlepose.decode(outputs, decoder)
-    if decoder == "hand_landmarks":
-        hand = landmarks.decode_hand(outputs)
-        xy = hand["landmarks"][..., :2] / np.asarray(input_size, float)
-        return np.concatenate([xy, np.broadcast_to(hand["presence"][:, None, None], (*xy.shape[:2], 1))], -1)
-    if decoder == "yolo_pose":
-        boxes, scores, kpts = decoders.decode_yolo_pose(next(iter(outputs.values())))
-        keep = decoders.batched_nms(boxes, scores, 0.5, 0.5, 20)
-        valid = keep >= 0
-        idx = np.where(valid, keep, 0)
-        return (np.take_along_axis(boxes, idx[..., None], 1), np.take_along_axis(kpts, idx[..., None, None], 1),
-                valid)
-    raise ValueError(f"no label-free agreement for decoder {decoder!r}")
-
-
 def agreement(models: dict, reference: str, images: np.ndarray, decoder: str, min_score: float = 0.5,
               progress: bool = False) -> dict[str, float]:
     """Label-free agreement (%) of every model with ``models[reference]`` on uint8 ``images``.
@@ -184,7 +189,8 @@ def agreement(models: dict, reference: str, images: np.ndarray, decoder: str, mi
     from zoo_helpers import fidelity
 
     size = models[reference].input_size
-    found = {label: keypoints(m.predict(images, progress=progress), decoder, size) for label, m in models.items()}
+    found = {label: fidelity.decoded(m.predict(images, progress=progress), decoder, size)
+             for label, m in models.items()}
     ref = found[reference]
     if decoder == "yolo_pose":
         return {label: fidelity.detection_agreement(*v, *ref, min_score=min_score) for label, v in found.items()}
