@@ -83,3 +83,18 @@ def test_handshake_floor_is_a_positive_per_packet_cost(bench):
     import bench_board
 
     assert 0 < bench_board.handshake_floor(packets=200) < 0.01
+
+
+def test_quantization_benchmark_rows_have_the_issue_keys(mirror, bench, tmp_path):
+    import bench_quantization
+
+    from zoo_helpers import recipes
+
+    rows = bench_quantization.bench("st_hand_landmarks_224", "PCK@0.2", recipes.select("minmax_pc,minmax_pt"), 4, 2,
+                                    tmp_path)
+    assert [r["granularity"] for r in rows] == ["published", "float", "per-channel", "per-tensor"]
+    for row in rows:
+        assert set(row) == {"model", "recipe", "granularity", "metric", "value", "agreement", "images", "seconds"}
+        assert row["model"] == "st_hand_landmarks_224" and row["metric"] == "PCK@0.2" and row["images"] == 30
+        assert 0 <= row["value"] <= 100 and 0 <= row["agreement"] <= 100
+    assert rows[1]["agreement"] == 100.0 and rows[2]["seconds"] > 0

@@ -174,3 +174,12 @@ def test_high_bias_absorption_keeps_the_function_on_the_calibration_images(moven
     name = ref.outputs[0].name
     a, b = ref.predict_array(x)[name], hba.predict_array(x)[name]
     assert np.abs(a - b).max() < 1e-3 * max(1.0, np.abs(a).max())
+
+
+def test_the_glance_names_the_best_per_tensor_recipe(movenet):
+    from zoo_helpers import glance
+
+    _, run = movenet
+    lines = glance.findings(run.select(KEY), "ST mean OKS")
+    assert any(line.startswith("Our best per-tensor int8 (NNCF per-tensor + CLE) scores") and "plain per-tensor" in line
+               for line in lines), lines

@@ -52,7 +52,10 @@ def findings(records: list[Record], metric: str, published: float | None = None)
         out.append(f"Best: {label[id(best)]} ({_value(metric, best.metrics[metric])}); worst: {label[id(worst)]} "
                    f"({_value(metric, worst.metrics[metric])}), a gap of {gap_text}.")
     by_variant = {r.variant: r for r in scored}
-    if "our per-channel" in by_variant and "our per-tensor" in by_variant:
+    recipe = _recipe_finding(scored, metric, by_variant)
+    if recipe:
+        out.append(recipe)
+    elif "our per-channel" in by_variant and "our per-tensor" in by_variant:
         pc, pt = by_variant["our per-channel"].metrics[metric], by_variant["our per-tensor"].metrics[metric]
         moved = "loses" if _better(metric) * (pt - pc) < 0 else "keeps"
         out.append(f"Our per-tensor int8 {moved} against our per-channel: {_value(metric, pt)} against "
@@ -65,6 +68,22 @@ def findings(records: list[Record], metric: str, published: float | None = None)
                    f"({fast.metrics[ANALYSIS['host_ms']]:.3g} ms per sample, slowest "
                    f"{slow.metrics[ANALYSIS['host_ms']]:.3g} ms); board times are the card's.")
     return out
+
+
+def _recipe_finding(scored: list[Record], metric: str, by_variant: dict) -> str:
+    """Our best per-tensor recipe against our best per-channel one, when the records hold recipes."""
+    from zoo_helpers import recipe_table
+
+    try:
+        pt, pc = (recipe_table.best(scored, metric, g) for g in ("per-tensor", "per-channel"))
+    except ValueError:  # no recipe records, or a metric where lower is better
+        return ""
+    if (pt, pc) == ("our per-tensor", "our per-channel"):  # the plain pair: the sentence below says it
+        return ""
+    a, b = by_variant[pt].metrics[metric], by_variant[pc].metrics[metric]
+    plain = by_variant.get("our per-tensor")
+    return (f"Our best per-tensor int8 ({pt}) scores {_value(metric, a)} against {_value(metric, b)} for our best "
+            f"per-channel ({pc})" + (f"; plain per-tensor {_value(metric, plain.metrics[metric])}." if plain else "."))
 
 
 def block(lines: list[str]) -> str:

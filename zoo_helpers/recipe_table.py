@@ -24,12 +24,18 @@ from zoo_helpers.results import Record
 PER_TENSOR_GAP = 3.0
 
 
+#: Metrics where lower is better: the goals and "best" are defined on accuracy metrics only.
+LOWER_IS_BETTER = ("EPE", "NME")
+
+
 def _value(record: Record, metric: str) -> float:
     v = record.metrics[metric]
     return 100 * v if not metric.endswith(")") else v
 
 
 def _rows(records: list[Record], metric: str) -> dict[str, dict]:
+    if any(word in metric for word in LOWER_IS_BETTER):
+        raise ValueError(f"{metric}: the recipe table and goals take a metric where higher is better")
     by_label = {r.label: r for r in load().values()}
     rows = {}
     for rec in records:

@@ -15,9 +15,8 @@ clipping changes the float function only by what the search judged worth it (rep
 
 Examples
 --------
->>> w = np.concatenate([np.linspace(-1, 1, 999), [20.0]]).astype(np.float32)
->>> c = search(w)
->>> 1.0 < c < 20.0
+>>> w = np.random.default_rng(0).standard_t(2, 10000)  # heavy tails: a few weights far out
+>>> bool(search(w) < np.abs(w).max())
 True
 """
 
