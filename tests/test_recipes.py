@@ -153,7 +153,7 @@ def test_scale_search_never_quantizes_worse_than_the_full_range():
     for w in (rng.standard_t(2, size=4000), rng.normal(size=4000), np.r_[rng.normal(size=999), 40.0]):
         c, top = scalesearch.search(w), np.abs(w).max()
 
-        def mse(clip):
+        def mse(clip, w=w):
             s = clip / 127
             return ((np.clip(np.rint(w / s), -127, 127) * s - w) ** 2).mean()
 
