@@ -35,7 +35,7 @@ def data(key: str, size: tuple[int, int], n_calib: int):
         hands = landmark_eval.hand_samples()
         batch = landmark_eval.hand_crops(hands, "gt", size=size[0])
         pool = photos.hands(size[0])
-        return batch, None, pool.first(min(n_calib, 4)), np.concatenate([pool.images, batch.images]), \
+        return batch, None, pool.first(min(n_calib, len(pool))), np.concatenate([pool.images, batch.images]), \
             landmark_eval.sample_files(hands)
     coco = datasets.load_coco()
     batch = pipelines.prepare(key, coco, size)

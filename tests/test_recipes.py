@@ -183,3 +183,12 @@ def test_the_glance_names_the_best_per_tensor_recipe(movenet):
     lines = glance.findings(run.select(KEY), "ST mean OKS")
     assert any(line.startswith("Our best per-tensor int8 (NNCF per-tensor + CLE) scores") and "plain per-tensor" in line
                for line in lines), lines
+
+
+def test_face_calibration_photos_are_not_in_the_face_sample(mirror):
+    faces = photos.faces()
+    assert faces.images.shape == (9, 192, 192, 3)
+    assert photos.disjoint(faces.files, landmark_eval.sample_files(landmark_eval.face_samples()))
+    assert landmark_eval.face_calibration(3).shape == (3, 192, 192, 3)
+    with pytest.raises(ValueError, match="nothing to compare"):
+        photos.disjoint(faces.files, [])

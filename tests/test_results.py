@@ -115,3 +115,18 @@ def test_footprint_records_carry_tflm_arena_and_the_n6_table_shows_it(tmp_path):
     assert table.loc[0, "TFLM arena head + tail (KiB)"] == f"{want['head'] / 1024:,.1f} + {want['tail'] / 1024:,.1f}"
     onnx = pipelines.measure_models({"st_face_landmarks_192": catalog.load("st_face_landmarks_192")}, 2, rec)
     assert results.TFLM_ARENA["head"] not in onnx[0].metrics  # TFLM runs .tflite files only
+
+
+def test_a_re_scored_file_keeps_what_only_the_first_record_measured(tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"same file")
+    rec = results.Recorder("movenet", "movenet", {}, tmp_path / "r")
+    data = {"annotations_sha256": "a"}
+    rec.add("k", "published int8", {"OKS": 0.7, "agreement with float (%)": 60.0}, samples=12, images=4, data=data,
+            model=model, kind="crops")
+    rec.add("k", "published int8", {"OKS": 0.71}, samples=12, images=4, data=data, model=model, kind="crops")
+    [kept] = results.load(tmp_path / "r", "movenet")
+    assert kept.metrics == {"OKS": 0.71, "agreement with float (%)": 60.0}
+    rec.add("k", "published int8", {"OKS": 0.5}, samples=40, images=9, data=data, model=model, kind="crops")
+    [other] = results.load(tmp_path / "r", "movenet")  # other samples: nothing carried over
+    assert other.metrics == {"OKS": 0.5}

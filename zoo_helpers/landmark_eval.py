@@ -98,7 +98,10 @@ def hand_samples(sets: tuple[str, ...] = HAND_SETS) -> list[Sample]:
 
 def sample_files(samples: list[Sample]) -> list:
     """The image file of each sample (for calibration disjointness checks)."""
-    sets = {name: _mmpose(name) for name in dict.fromkeys(s.dataset for s in samples)}
+    def load(name: str) -> datasets.CocoKeypoints:  # COCO-WholeBody faces come from the COCO fixture's images
+        return _mmpose("coco", "mmpose_coco_wholebody_annotations") if name == "coco-wholebody" else _mmpose(name)
+
+    sets = {name: load(name) for name in dict.fromkeys(s.dataset for s in samples)}
     return [sets[s.dataset].image_path(s.image_id) for s in samples]
 
 

@@ -241,4 +241,6 @@ def disjoint(files: list[Path], others: list[Path]) -> bool:
     """
     from zoo_helpers.assets import file_sha256
 
+    if not files or not others:
+        raise ValueError("disjoint: nothing to compare (no calibration file or no sample file)")
     return not ({file_sha256(f) for f in files} & {file_sha256(f) for f in others})

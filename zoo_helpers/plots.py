@@ -234,3 +234,20 @@ def placement(files: dict):
             rows[f"{label}, {'N6' if target == 'n6' else 'MP2'}"] = {u: 100 * v for u, v in units.items()}
     return bars(pd.DataFrame(rows).T.fillna(0.0), "Where the MACs run", "share of the model's MACs (%)",
                 "predicted from the placement rules, not measured")
+
+
+def recipes(records, metric: str):
+    """Each recipe's ``metric`` and label-free agreement, best per granularity first; dashed: the per-tensor goal.
+
+    The goal line is our best per-channel score minus :data:`zoo_helpers.recipe_table.PER_TENSOR_GAP`.
+    """
+    from zoo_helpers import recipe_table
+
+    table = recipe_table.table(records, metric)
+    name = metric if metric.endswith(")") else f"{metric} (%)"
+    target = table.loc[table["granularity"] == "per-channel", name].astype(float).max() - recipe_table.PER_TENSOR_GAP
+    frame = table[[name, recipe_table.AGREEMENT]]
+    frame.index = [f"{label} ({g})" if g not in label else label for label, g in table["granularity"].items()]
+    source = ", ".join(sorted({r.measured_on for r in records if metric in r.metrics}))
+    return bars(frame, f"{metric}, agreement with float", "%", f"{source}; dashed: per-tensor goal {target:.1f}",
+                reference=target)

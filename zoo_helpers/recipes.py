@@ -4,15 +4,14 @@ A recipe (``zoo_helpers/data/recipes.yaml``) names an engine, a weight granulari
 whether cross-layer equalization and bias correction come first: onnxruntime's ``quantize_static``
 (MinMax, percentile or entropy calibration, :mod:`zoo_helpers.quantize`), NNCF's ``nncf.quantize``
 with fast or full bias correction (:mod:`zoo_helpers.nncfquant`), and our equalization
-(:mod:`zoo_helpers.equalize`) and layer-wise MSE weight scale search (:mod:`zoo_helpers.scalesearch`),
-the two pieces no usable library does for ONNX here. Every recipe writes a
-QDQ ONNX file that ST Edge AI compiles and onnxruntime runs.
+(:mod:`zoo_helpers.equalize`) and MSE weight scale search (:mod:`zoo_helpers.scalesearch`), which no
+usable library does for ONNX here. Every recipe writes a QDQ ONNX file that ST Edge AI compiles.
 
 :func:`make` recovers the float graph of a catalog model once, builds every recipe from the same
 calibration images (never the evaluation sample: :mod:`zoo_helpers.photos`) and times each;
 :func:`agreement` measures label-free agreement with the float model on unlabelled images
-(:mod:`zoo_helpers.fidelity`). A chapter scores the models on its labelled batch like any other
-variant and :mod:`zoo_helpers.recipe_table` renders the recipes' table and the issue's goals.
+(:mod:`zoo_helpers.fidelity`); :func:`evaluate` scores them all on a labelled batch and records them;
+:mod:`zoo_helpers.recipe_table` renders the recipes' table and the goals (:func:`table`, :func:`goals`).
 
 Examples
 --------
@@ -25,7 +24,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +121,10 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
 
     ``source`` is a :class:`zoo_helpers.runtime.Model`: for an int8 file the float graph is its weights
     dequantized (label ``recovered float``); a float file (MediaPipe's) is its own reference
-    (``published float``). Seconds are each recipe's own quantization time, equalization included.
+    (``published float``). Seconds are each recipe's own quantization time plus the time of the graphs it
+    starts from (equalization, absorption, scale search: built once, counted in every recipe that uses
+    them). On a graph with no equalizable pair (YOLOv8's SiLU everywhere) a CLE recipe would make the same
+    file as its plain twin, so the twin is made instead, under its own name.
     """
     import onnx
     from tqdm.auto import tqdm
@@ -158,26 +160,40 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
         made.absorption = equalize.equalize(graph["float"], workdir / f"{stem}_float_hba.onnx", calibration=calib)
         return made.absorption["path"]
 
+    if made.equalization["pairs"] == 0:  # nothing to equalize: a CLE recipe is its plain twin, named as such
+        recipes = list(dict.fromkeys(_without_cle(r) for r in recipes))
     for r in tqdm(recipes, desc="recipes", disable=not progress, leave=False):
-        start, extra = time.perf_counter(), 0.0
-        src = made.equalization["path"] if r.cle else graph["float"]
-        if r.bias_absorption:
+        src, extra = (made.equalization["path"], cle_seconds) if r.cle else (graph["float"], 0.0)
+        if r.bias_absorption:  # equalizes again with absorption: its own time replaces the CLE time
             src, extra = once("hba", absorb)
         if r.scale_search:
             src, seconds = once(f"mse {src}", lambda s=src: scalesearch.clip_weights(
                 s, workdir / f"{Path(s).stem}_mse.onnx")["path"])
             extra += seconds
-        start -= extra
+        start = time.perf_counter()
         out = workdir / f"{stem}_{r.key}.onnx"
         per_channel = r.granularity == "per-channel"
         if r.engine == "nncf":
             nncfquant.quantize(src, out, calib, per_channel, r.bias_correction)
         else:
             quantize.quantize_onnx(src, out, calib, per_channel, method=r.calibration)
-        made.seconds[r.label] = time.perf_counter() - start + (cle_seconds if r.cle else 0.0)
+        made.seconds[r.label] = time.perf_counter() - start + extra
         made.paths[r.label], made.recipes[r.label] = out, r
         made.models[r.label] = load_model(out, num_threads=num_threads, rescale=rescale)
     return made
+
+
+def _without_cle(r: Recipe) -> Recipe:
+    """The recipe without equalization: the file's own twin when it has one, else the same steps renamed."""
+    if not r.cle:
+        return r
+    same = [t for t in load().values() if not t.cle and (t.granularity, t.engine, t.calibration, t.bias_correction,
+                                                          t.scale_search) == (r.granularity, r.engine, r.calibration,
+                                                                              r.bias_correction, r.scale_search)]
+    if same:
+        return same[0]
+    return replace(r, key=r.key.replace("cle_", "").replace("_hba", ""), cle=False, bias_absorption=False,
+                               label=r.label.replace(" + CLE", "").replace(" + high-bias absorption", ""))
 
 
 def agreement(models: dict, reference: str, images: np.ndarray, decoder: str, min_score: float = 0.5,
@@ -243,7 +259,8 @@ def layer_sqnr(made: Made, labels: list[str], inputs: np.ndarray):
     """Per-tensor SQNR (dB) of each of ``labels`` (those made) against its float graph, as a table.
 
     A recipe with CLE is compared with the equalized float graph (the same function, but every tensor
-    between a pair rescaled per channel), the others with the float reference.
+    between a pair rescaled per channel; with high-bias absorption also shifted), the others with the
+    float reference. Pass images that did not calibrate: absorption is exact on the calibration images.
 
     ``inputs`` are uint8 images (prepared for the float graph here); see
     :func:`zoo_helpers.compare.onnx_tensor_sqnr`.
@@ -256,6 +273,8 @@ def layer_sqnr(made: Made, labels: list[str], inputs: np.ndarray):
 
     def reference(label: str):  # an equalized model's tensors are rescaled per channel: compare with its own float
         recipe = made.recipes.get(label)
+        if recipe is not None and recipe.bias_absorption:
+            return made.absorption["path"]
         return made.equalization["path"] if recipe is not None and recipe.cle else made.float_onnx
 
     return pd.DataFrame({label: onnx_tensor_sqnr(reference(label), made.paths[label], x)
@@ -265,19 +284,16 @@ def layer_sqnr(made: Made, labels: list[str], inputs: np.ndarray):
 def table(records: list, metric: str):
     """The recipes' table of a chapter: :func:`zoo_helpers.recipe_table.table` (rendering lives there)."""
     from zoo_helpers import recipe_table
-
     return recipe_table.table(records, metric)
 
 
 def goals(records: list, metric: str):
     """The Quantize goals checked on a chapter's records: :func:`zoo_helpers.recipe_table.goals`."""
     from zoo_helpers import recipe_table
-
     return recipe_table.goals(records, metric)
 
 
 def best(records: list, metric: str, granularity: str) -> str:
     """Our best recipe of a granularity on ``metric``: :func:`zoo_helpers.recipe_table.best`."""
     from zoo_helpers import recipe_table
-
     return recipe_table.best(records, metric, granularity)

@@ -145,7 +145,12 @@ class Recorder:
     def add(self, key: str, variant: str, metrics: dict[str, float], *, samples: int, images: int,
             data: dict[str, str], model: str | os.PathLike[str] | None = None, kind: str = "",
             measured_on: str | None = None, coco_results: list[dict] | None = None) -> Record:
-        """Make, keep and write one record (and its COCO results file when ``coco_results`` is given)."""
+        """Make, keep and write one record (and its COCO results file when ``coco_results`` is given).
+
+        A record that replaces one of the same slug, model file, data and sample count keeps the metrics
+        only the earlier one had (a chapter's catalog loop re-scores the published file the Quantize
+        section scored with label-free agreement: the agreement stays in the record).
+        """
         from zoo_helpers.assets import file_sha256
 
         model_path = Path(model) if model else None
@@ -153,6 +158,11 @@ class Recorder:
                         int(images), dict(data), self.parameters, check_source(measured_on or self.measured_on),
                         model_path.name if model_path else "", file_sha256(model_path) if model_path else "", kind,
                         self._versions, datetime.now(UTC).isoformat(timespec="seconds"))
+        old = next((r for r in self.records if r.slug == record.slug), None)
+        if old is not None and (old.model_sha256, old.data, old.samples) == (record.model_sha256, record.data,
+                                                                              record.samples):
+            # the same file on the same data again: what the first evaluation added (e.g. agreement) stays
+            record.metrics = {**old.metrics, **record.metrics}
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             _write_json(self.dir / f"{record.slug}.json", asdict(record))

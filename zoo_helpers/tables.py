@@ -258,9 +258,9 @@ def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame
     pub = {k: [r for r in data["accuracy"]["rows"] if r.get("catalog") == k] for k in (a, b)}
     published_diff = "; ".join(f"{ra['value']} - {rb['value']} = {ra['value'] - rb['value']:.2f} ({ra['from']})"
                                for ra in pub[a] for rb in pub[b]) or "—"
-    table = pd.DataFrame({f"{a} (%)": {k: 100 * v for k, v in got[a].items()},
-                          f"{b} (%)": {k: 100 * v for k, v in got[b].items()},
-                          "difference (points)": {k: 100 * (got[a][k] - got[b][k]) for k in got[a]}}).round(2)
+    ks = [k for k in got[a] if k in got[b]]  # metrics both records have (one may carry more, e.g. agreement)
+    table = pd.DataFrame({f"{a} (%)": {k: 100 * got[a][k] for k in ks}, f"{b} (%)": {k: 100 * got[b][k] for k in ks},
+                          "difference (points)": {k: 100 * (got[a][k] - got[b][k]) for k in ks}}).round(2)
     table["published difference (points)"] = [published_diff if k == data["metric"] else "—" for k in table.index]
     return table
 
