@@ -192,3 +192,25 @@ def test_face_calibration_photos_are_not_in_the_face_sample(mirror):
     assert landmark_eval.face_calibration(3).shape == (3, 192, 192, 3)
     with pytest.raises(ValueError, match="nothing to compare"):
         photos.disjoint(faces.files, [])
+
+
+def test_equalization_through_branches_keeps_the_function_and_finds_the_residual_streams(movenet, tmp_path):
+    from zoo_helpers import equalize, streams
+    from zoo_helpers.runtime import load_model
+
+    made, _ = movenet
+    summary = equalize.equalize(made.float_onnx, tmp_path / "br.onnx", branches=True)
+    assert summary["branch groups"] >= 5  # MobileNetV2's residual streams and the feature pyramid's sums
+    ref = made.models["recovered float"]
+    x = ref.prepare(photos.people(ref.input_size).images[:3]).astype(np.float32)
+    name = ref.outputs[0].name
+    a = ref.predict_array(x)[name]
+    b = load_model(summary["path"], rescale=ref.rescale).predict_array(x)[name]
+    assert np.abs(a - b).max() < 1e-3 * max(1.0, np.abs(a).max())
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(made.float_onnx)).graph
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for g in streams.groups(graph, consts):  # every producer of a group is a convolution, and so is every reader
+        assert all(p.op_type == "Conv" for p in g["producers"]) and all(c.op_type == "Conv" for c, _ in g["consumers"])

@@ -84,12 +84,14 @@ def _homogeneous(node, consts) -> bool:
 
 
 def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sweeps: int = 8,
-             dead: float = 1e-3, calibration: np.ndarray | None = None) -> dict:
+             dead: float = 1e-3, calibration: np.ndarray | None = None, branches: bool = False) -> dict:
     """Apply cross-layer equalization to a float ONNX model and save it to ``out``.
 
     Channels whose largest weight is under ``dead`` times the tensor's largest are not rescaled. A graph with
     no pair (no convolution followed, through positively homogeneous nodes only, by another) is saved as it is.
-    With ``calibration`` (float inputs of the graph), high biases are absorbed afterwards
+    With ``branches``, each sweep also rescales the groups of tensors joined by branches (residual streams,
+    feature pyramids: :mod:`zoo_helpers.streams`). With ``calibration`` (float inputs of the graph), high
+    biases are absorbed afterwards
     (:func:`_absorb_high_biases`). Returns a summary: number of pairs, ReLU6 nodes rewritten, dead inputs
     pruned, channels whose bias was absorbed, and the weight range ratio (largest / smallest channel range,
     median over equalized tensors) before and after.
@@ -107,12 +109,18 @@ def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sw
     pairs = _find_pairs(graph, consts)
     if not pairs:  # e.g. SiLU between every pair (YOLOv8): nothing to rescale exactly, the graph is kept
         onnx.save(model, str(out))
-        return {"pairs": 0, "ReLU6 rewritten": 0, "dead inputs pruned": 0, "median channel range ratio before":
+        return {"pairs": 0, "branch groups": 0, "ReLU6 rewritten": 0, "dead inputs pruned": 0,
+                "biases absorbed": 0, "median channel range ratio before":
                 float("nan"), "median channel range ratio after": float("nan"), "path": Path(out)}
     touched = {p.a.input[1] for p in pairs} | {p.b.input[1] for p in pairs}
     before = _median_ratio(consts, touched)
     pruned = _prune_dead_inputs(pairs, consts)
+    grouped = {"groups": 0, "channels": 0}
     for _ in range(sweeps):
+        if branches:
+            from zoo_helpers.streams import equalize_groups
+
+            grouped = equalize_groups(graph, consts, dead)
         for p in pairs:
             w_a, w_b = consts[p.a.input[1]], consts[p.b.input[1]]
             r_a = np.abs(w_a).reshape(w_a.shape[0], -1).max(1)
@@ -153,8 +161,8 @@ def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sw
         _store(graph, consts)
     onnx.checker.check_model(model)
     onnx.save(model, str(out))
-    return {"pairs": len(pairs), "ReLU6 rewritten": rewritten, "dead inputs pruned": pruned,
-            "biases absorbed": absorbed,
+    return {"pairs": len(pairs), "branch groups": grouped["groups"], "ReLU6 rewritten": rewritten,
+            "dead inputs pruned": pruned, "biases absorbed": absorbed,
             "median channel range ratio before": before, "median channel range ratio after": after,
             "path": Path(out)}
 

@@ -21,73 +21,14 @@ Examples
 
 from __future__ import annotations
 
-import functools
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-GRANULARITIES = ("per-channel", "per-tensor")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """One recipe of ``data/recipes.yaml`` (see the file's header for the fields)."""
-
-    key: str
-    label: str
-    granularity: str
-    engine: str
-    calibration: str
-    cle: bool
-    bias_correction: str
-    default: bool
-    scale_search: bool = False
-    bias_absorption: bool = False
-
-    @property
-    def summary(self) -> str:
-        """What the recipe does, in a few words (for tables)."""
-        steps = ["CLE" + (" + high-bias absorption" if self.bias_absorption else "")] if self.cle else []
-        steps += ["MSE weight scale search"] if self.scale_search else []
-        steps.append(f"{self.engine} {self.calibration}" if self.engine == "onnxruntime" else "NNCF min-max")
-        if self.bias_correction != "none":
-            steps.append(f"{self.bias_correction} bias correction")
-        return ", ".join(steps)
-
-
-@functools.cache
-def load() -> dict[str, Recipe]:
-    """Every recipe by key, in the file's order."""
-    import yaml
-
-    path = Path(__file__).parent / "data" / "recipes.yaml"
-    raw = yaml.safe_load(path.read_text())["recipes"]
-    out = {k: Recipe(k, **v) for k, v in raw.items()}
-    for r in out.values():
-        if r.granularity not in GRANULARITIES or r.engine not in ("onnxruntime", "nncf"):
-            raise ValueError(f"{path}: recipe {r.key} has granularity {r.granularity!r}, engine {r.engine!r}")
-        if r.scale_search and r.granularity != "per-tensor":
-            raise ValueError(f"{path}: recipe {r.key}: the scale search is for per-tensor weights")
-        if r.bias_absorption and not r.cle:
-            raise ValueError(f"{path}: recipe {r.key}: high-bias absorption follows equalization (cle: true)")
-    return out
-
-
-def select(names: str) -> list[Recipe]:
-    """Recipes from a chapter's ``recipes`` parameter: ``default``, ``all`` or keys separated by commas."""
-    recipes = load()
-    if names == "all":
-        return list(recipes.values())
-    if names == "default":
-        return [r for r in recipes.values() if r.default]
-    keys = [k.strip() for k in names.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in recipes]
-    if unknown or not keys:
-        raise ValueError(f"recipes={names!r}: unknown {unknown}; use 'default', 'all' or some of {list(recipes)}")
-    return [recipes[k] for k in keys]
+from zoo_helpers.recipebook import GRANULARITIES, Recipe, load, select, without_cle  # noqa: F401 - re-exported
 
 
 @dataclass
@@ -161,11 +102,14 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
         return made.absorption["path"]
 
     if made.equalization["pairs"] == 0:  # nothing to equalize: a CLE recipe is its plain twin, named as such
-        recipes = list(dict.fromkeys(_without_cle(r) for r in recipes))
+        recipes = list(dict.fromkeys(without_cle(r) for r in recipes))
     for r in tqdm(recipes, desc="recipes", disable=not progress, leave=False):
         src, extra = (made.equalization["path"], cle_seconds) if r.cle else (graph["float"], 0.0)
         if r.bias_absorption:  # equalizes again with absorption: its own time replaces the CLE time
             src, extra = once("hba", absorb)
+        elif r.branches:
+            src, extra = once("branches", lambda: equalize.equalize(
+                graph["float"], workdir / f"{stem}_float_cle_br.onnx", branches=True)["path"])
         if r.scale_search:
             src, seconds = once(f"mse {src}", lambda s=src: scalesearch.clip_weights(
                 s, workdir / f"{Path(s).stem}_mse.onnx")["path"])
@@ -181,19 +125,6 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
         made.paths[r.label], made.recipes[r.label] = out, r
         made.models[r.label] = load_model(out, num_threads=num_threads, rescale=rescale)
     return made
-
-
-def _without_cle(r: Recipe) -> Recipe:
-    """The recipe without equalization: the file's own twin when it has one, else the same steps renamed."""
-    if not r.cle:
-        return r
-    same = [t for t in load().values() if not t.cle and (t.granularity, t.engine, t.calibration, t.bias_correction,
-                                                          t.scale_search) == (r.granularity, r.engine, r.calibration,
-                                                                              r.bias_correction, r.scale_search)]
-    if same:
-        return same[0]
-    return replace(r, key=r.key.replace("cle_", "").replace("_hba", ""), cle=False, bias_absorption=False,
-                               label=r.label.replace(" + CLE", "").replace(" + high-bias absorption", ""))
 
 
 def agreement(models: dict, reference: str, images: np.ndarray, decoder: str, min_score: float = 0.5,

@@ -1,0 +1,130 @@
+"""Cross-layer equalization through a model's branches: one scale per channel of a whole tensor group.
+
+Pairwise equalization (:mod:`zoo_helpers.equalize`) rescales a convolution and the one that reads it. It
+stops where a tensor has several consumers or meets another branch: MobileNetV2's residual streams (each
+block adds its output to the stream, and the next block reads it) and MoveNet's feature pyramid
+(an upsampled coarse map added to a lateral convolution). The maths still allows a rescale there, for a
+whole **group** at once: every tensor joined by an ``Add`` (two branches, channel by channel), a
+``Resize`` or ``Identity`` (linear per channel), a ``Relu`` or a zero ``Pad`` (positively homogeneous)
+is divided by the same ``s_i`` on channel ``i``. That holds exactly when
+
+* every tensor of the group that is not made by one of those nodes is the output of a convolution with
+  constant weights (a **producer**: its output channel ``i`` and bias are divided by ``s_i``), and
+* every other node reading a tensor of the group is a convolution (a **consumer**: its input channel
+  ``i``, or its depthwise channel ``i``, is multiplied by ``s_i``), and no tensor of the group is a graph
+  output.
+
+``s_i = sqrt(r_P[i] / r_C[i])``, with ``r_P`` the largest weight of channel ``i`` over the producers and
+``r_C`` over the consumers, so both sides end with range ``sqrt(r_P r_C)``, as in the pairwise case.
+Groups that break a condition are left alone, and counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Nodes that carry a per-channel scale from their input(s) to their output unchanged.
+JOINS = ("Add", "Resize", "Identity", "Relu", "Pad")
+
+
+def _attr(node, name: str, default):
+    return next((a for a in node.attribute if a.name == name), default)
+
+
+def _joins(node, consts: dict[str, np.ndarray]) -> list[str]:
+    """The data tensors ``node`` joins into one group (inputs and output), or [] when it does not qualify."""
+    data = [i for i in node.input if i and i not in consts]
+    if node.op_type == "Add":
+        return [*data, node.output[0]] if len(data) == 2 else []
+    if node.op_type == "Pad":
+        value = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros(())
+        mode = getattr(_attr(node, "mode", None), "s", b"constant")
+        pads = consts.get(node.input[1])
+        ok = mode == b"constant" and value is not None and float(value) == 0 and pads is not None \
+            and pads[1] == 0 and pads[5] == 0
+        return [*data, node.output[0]] if ok and len(data) == 1 else []
+    if node.op_type in ("Resize", "Identity", "Relu"):
+        return [*data, node.output[0]] if len(data) == 1 else []
+    return []
+
+
+def groups(graph, consts: dict[str, np.ndarray]) -> list[dict]:
+    """Every equalizable group: ``{"tensors", "producers", "consumers"}`` (``consumers`` as (node, depthwise))."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for node in graph.node:
+        tensors = _joins(node, consts)
+        for t in tensors[1:]:
+            parent[find(t)] = find(tensors[0])
+    join_nodes = {n.output[0] for n in graph.node if _joins(n, consts)}  # nodes by output name, not id()
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    outputs = {o.name for o in graph.output}
+    by_root: dict[str, set[str]] = {}
+    for t in parent:
+        by_root.setdefault(find(t), set()).add(t)
+    found = []
+    for tensors in by_root.values():
+        # only a group with a branch (an Add) is more than the pairwise step; inputs and outputs stay as they are
+        if not any(t in producer and producer[t].op_type == "Add" for t in tensors) or tensors & outputs \
+                or any(t not in producer for t in tensors):
+            continue
+        prods = [producer[t] for t in tensors if producer[t].output[0] not in join_nodes]
+        cons = list({n.output[0]: n for t in tensors for n in consumers.get(t, []) if n.output[0] not in join_nodes}
+                    .values())
+        if not prods:
+            continue
+        if not all(_conv(p, consts) for p in prods) or not all(_conv(c, consts) for c in cons):
+            continue
+        if not all(c.input[0] in tensors for c in cons):
+            continue
+        found.append({"tensors": tensors, "producers": prods,
+                      "consumers": [(c, _depthwise(c, consts)) for c in cons]})
+    return found
+
+
+def _conv(node, consts) -> bool:
+    if node.op_type != "Conv" or node.input[1] not in consts:
+        return False
+    group = getattr(_attr(node, "group", None), "i", 1)
+    return group == 1 or _depthwise(node, consts)
+
+
+def _depthwise(node, consts) -> bool:
+    w = consts[node.input[1]]
+    group = getattr(_attr(node, "group", None), "i", 1)
+    return group > 1 and w.shape[1] == 1 and group == w.shape[0]
+
+
+def equalize_groups(graph, consts: dict[str, np.ndarray], dead: float = 1e-3) -> dict[str, int]:
+    """Rescale every group of :func:`groups` in ``consts`` (in place); returns how many groups and channels."""
+    done = channels = 0
+    for g in groups(graph, consts):
+        prods = [consts[p.input[1]] for p in g["producers"]]
+        n = prods[0].shape[0]
+        if any(w.shape[0] != n for w in prods):
+            continue
+        r_p = np.max([np.abs(w).reshape(n, -1).max(1) for w in prods], axis=0)
+        r_c = np.max([np.abs(consts[c.input[1]]).reshape(n, -1).max(1) if dw else
+                      np.abs(consts[c.input[1]]).transpose(1, 0, 2, 3).reshape(n, -1).max(1)
+                      for c, dw in g["consumers"]], axis=0)
+        live = (r_p > dead * r_p.max()) & (r_c > dead * r_c.max())
+        s = np.where(live, np.sqrt(r_p / np.where(live, r_c, 1.0)), 1.0).astype(np.float32)
+        for p in g["producers"]:
+            consts[p.input[1]] = consts[p.input[1]] / s.reshape(-1, 1, 1, 1)
+            if len(p.input) > 2 and p.input[2]:
+                consts[p.input[2]] = consts[p.input[2]] / s
+        for c, dw in g["consumers"]:
+            consts[c.input[1]] = consts[c.input[1]] * s.reshape((-1, 1, 1, 1) if dw else (1, -1, 1, 1))
+        done += 1
+        channels += int(live.sum())
+    return {"groups": done, "channels": channels}
