@@ -80,26 +80,20 @@ def _fold_weight_quantizers(graph) -> None:
     """Store weights as int8 initializers read by ``DequantizeLinear``, as onnxruntime's QDQ files do.
 
     NNCF keeps float weights behind a ``QuantizeLinear``; each such node with constant inputs is
-    evaluated once (round half to even, saturate, as ONNX defines it) and removed, so the file holds the
+    evaluated once (:func:`zoo_helpers.quantize.quantize_linear`) and removed, so the file holds the
     int8 weights a compiler (and :mod:`zoo_helpers.placement`) expects. The function is unchanged.
     """
     from onnx import numpy_helper
 
-    consts = {i.name: i for i in graph.initializer}
+    from zoo_helpers.quantize import quantize_linear
+
+    inits = {i.name: i for i in graph.initializer}
     folded = []
     for node in graph.node:
-        if node.op_type != "QuantizeLinear" or not all(i in consts for i in node.input if i):
+        if node.op_type != "QuantizeLinear" or not all(i in inits for i in node.input if i):
             continue
-        x, scale = (numpy_helper.to_array(consts[i]) for i in node.input[:2])
-        zp = numpy_helper.to_array(consts[node.input[2]]) if len(node.input) > 2 and node.input[2] else \
-            np.zeros((), np.uint8)
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        shape = [1] * x.ndim
-        if scale.size > 1:
-            shape[axis] = scale.size
-        info = np.iinfo(zp.dtype)
-        q = np.clip(np.rint(x / scale.reshape(shape)) + zp.reshape(shape).astype(np.int64), info.min, info.max)
-        graph.initializer.append(numpy_helper.from_array(q.astype(zp.dtype), node.output[0]))
+        consts = {i: numpy_helper.to_array(inits[i]) for i in node.input if i}
+        graph.initializer.append(numpy_helper.from_array(quantize_linear(node, consts), node.output[0]))
         folded.append(node)
     for node in folded:
         graph.node.remove(node)

@@ -60,15 +60,7 @@ def _fold_constants(graph, consts: dict[str, np.ndarray]) -> None:
             results = ReferenceEvaluator(model).run(None, {i: consts[i] for i in ins})
             consts.update(zip(node.output, (np.asarray(r) for r in results), strict=True))
         elif node.op_type == "QuantizeLinear" and ins and all(i in consts for i in ins):
-            x, scale = consts[ins[0]], consts[ins[1]]
-            zp = consts[ins[2]] if len(ins) > 2 else np.zeros((), np.uint8)
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-            shape = [1] * x.ndim
-            if scale.size > 1:
-                shape[axis] = scale.size
-            q = np.rint(x / scale.reshape(shape)) + zp.reshape(shape).astype(np.int64)
-            info = np.iinfo(zp.dtype)
-            consts[node.output[0]] = np.clip(q, info.min, info.max).astype(zp.dtype)
+            consts[node.output[0]] = quantize_linear(node, consts)
         else:
             keep.append(node)
     del graph.node[:]
@@ -76,6 +68,22 @@ def _fold_constants(graph, consts: dict[str, np.ndarray]) -> None:
     used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
     del graph.initializer[:]
     graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items() if k in used)
+
+
+def quantize_linear(node, consts: dict[str, np.ndarray]) -> np.ndarray:
+    """Evaluate a ``QuantizeLinear`` node whose inputs are all constants, as ONNX defines it.
+
+    Round half to even, add the zero point, saturate to its type; per-axis when the scale has several values.
+    """
+    x, scale = consts[node.input[0]], consts[node.input[1]]
+    zp = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros((), np.uint8)
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+    shape = [1] * x.ndim
+    if scale.size > 1:
+        shape[axis] = scale.size
+    q = np.rint(x / scale.reshape(shape)) + zp.reshape(shape).astype(np.int64)
+    info = np.iinfo(zp.dtype)
+    return np.clip(q, info.min, info.max).astype(zp.dtype)
 
 
 def recover_float(qdq_onnx: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
