@@ -220,3 +220,18 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.
         alive &= ~(inter / np.where(union > 0, union, 1) > iou_threshold)
         alive[every, best] = False
     return out
+
+
+def yolo_detections(output: np.ndarray, iou_threshold: float = 0.1, score_threshold: float = 0.001,
+                    max_detections: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`decode_yolo_pose` then :func:`batched_nms`, the kept detections gathered per image.
+
+    Returns normalised ``boxes (I, D, 4)``, ``scores (I, D)`` (0 where not valid), ``keypoints (I, D, K, 3)``
+    and ``valid (I, D)``; rows past an image's detections repeat its first one and are not valid.
+    """
+    boxes, scores, kpts = decode_yolo_pose(output)
+    keep = batched_nms(boxes, scores, iou_threshold, score_threshold, max_detections)
+    valid = keep >= 0
+    idx = np.where(valid, keep, 0)
+    return (np.take_along_axis(boxes, idx[..., None], 1), np.where(valid, np.take_along_axis(scores, idx, 1), 0.0),
+            np.take_along_axis(kpts, idx[..., None, None], 1), valid)

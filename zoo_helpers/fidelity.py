@@ -104,10 +104,6 @@ def decoded(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int,
         xy = hand["landmarks"][..., :2] / np.asarray(input_size, float)
         return np.concatenate([xy, np.broadcast_to(hand["presence"][:, None, None], (*xy.shape[:2], 1))], -1)
     if decoder == "yolo_pose":
-        boxes, scores, kpts = decoders.decode_yolo_pose(out)
-        keep = decoders.batched_nms(boxes, scores, 0.5, 0.5, 20)
-        valid = keep >= 0
-        idx = np.where(valid, keep, 0)
-        return (np.take_along_axis(boxes, idx[..., None], 1), np.take_along_axis(kpts, idx[..., None, None], 1),
-                valid)
+        boxes, _, kpts, valid = decoders.yolo_detections(out, 0.5, 0.5, 20)
+        return boxes, kpts, valid
     raise ValueError(f"no label-free agreement for decoder {decoder!r}")

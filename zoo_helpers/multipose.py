@@ -63,13 +63,7 @@ def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: pr
 def detect(output: np.ndarray, batch: Batch, iou_threshold: float = 0.1,
            score_threshold: float = 0.001, max_detections: int = 100) -> Detections:
     """Decode ``(I, 56, A)`` YOLO-pose outputs, apply batched NMS and map to original pixels."""
-    boxes, scores, kpts = decoders.decode_yolo_pose(output)
-    keep = decoders.batched_nms(boxes, scores, iou_threshold, score_threshold, max_detections)
-    valid = keep >= 0
-    idx = np.where(valid, keep, 0)
-    boxes = np.take_along_axis(boxes, idx[..., None], 1)
-    scores = np.where(valid, np.take_along_axis(scores, idx, 1), 0.0)
-    kpts = np.take_along_axis(kpts, idx[..., None, None], 1)
+    boxes, scores, kpts, valid = decoders.yolo_detections(output, iou_threshold, score_threshold, max_detections)
     boxes_px = batch.to_original(boxes.reshape(*boxes.shape[:2], 2, 2), normalized=True).reshape(boxes.shape)
     kxy = batch.to_original(kpts[..., :2], normalized=True)
     return Detections(np.where(valid[..., None], boxes_px, 0.0), scores,
