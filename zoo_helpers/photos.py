@@ -74,20 +74,24 @@ def calibration_people(n: int) -> list[Path]:
 
 
 def calibration(calib_dir: str, n: int, size: tuple[int, int]) -> Images:
-    """:func:`calibration_images` with the files they came from (for :func:`disjoint` checks)."""
+    """``n`` uint8 calibration images at ``size``, decoded and resized as ST does (``fit``), with their files.
+
+    From ``calib_dir`` (its ``*.jpg``, sorted), or, when it is empty, from :func:`calibration_people`:
+    never from the evaluation sample (the files are kept for :func:`disjoint` checks).
+    """
     files = calibration_files(calib_dir, n)
-    return Images(calibration_images(calib_dir, n, size), [f.name for f in files], files)
+    return Images(_like_st(files, size), [f.name for f in files], files)
 
 
 def calibration_images(calib_dir: str, n: int, size: tuple[int, int]) -> np.ndarray:
-    """``n`` uint8 calibration images at ``size``, decoded and resized as ST does (``fit``).
+    """The images of :func:`calibration`."""
+    return calibration(calib_dir, n, size).images
 
-    From ``calib_dir`` (its ``*.jpg``, sorted), or, when it is empty, from :func:`calibration_people`:
-    never from the evaluation sample.
-    """
+
+def _like_st(files: list, size: tuple[int, int]) -> np.ndarray:
+    """Each file decoded and resized as ST's evaluation does, stacked."""
     from zoo_helpers import preprocess
 
-    files = calibration_files(calib_dir, n)
     return np.stack([preprocess.resize_like_st(datasets.read_image_like_st(f), size)[0] for f in files])
 
 
@@ -146,7 +150,6 @@ def people(size: tuple[int, int], coco: datasets.CocoKeypoints | None = None) ->
     coco
         A COCO keypoint sample whose images are appended (for label-free agreement, not calibration).
     """
-    from zoo_helpers import preprocess
     from zoo_helpers.assets import fetch
 
     names = [*calibration_assets(), "coral_squat_image"]
@@ -154,8 +157,7 @@ def people(size: tuple[int, int], coco: datasets.CocoKeypoints | None = None) ->
     if coco is not None:
         files += [coco.image_path(i) for i in sorted(coco.people)]
         names += [f"coco {i}" for i in sorted(coco.people)]
-    images = [preprocess.resize_like_st(datasets.read_image_like_st(f), size)[0] for f in files]
-    return Images(np.stack(images), names, [Path(f) for f in files])
+    return Images(_like_st(files, size), names, [Path(f) for f in files])
 
 
 def hands(size: int = 224) -> Images:
@@ -169,20 +171,12 @@ def hands(size: int = 224) -> Images:
 
 
 def _wholebody_hands(size: int) -> Images:
-    from zoo_helpers import preprocess, transforms
     from zoo_helpers.assets import fetch
 
     coco = datasets.load_coco_keypoints(fetch(WHOLEBODY), fetch(WHOLEBODY).parent)
-    crops, names, paths = [], [], []
-    for ann in sorted(coco.raw["annotations"], key=lambda a: a["id"]):
-        for side in ("lefthand", "righthand"):
-            if ann.get(f"{side}_valid"):
-                paths.append(coco.image_path(ann["image_id"]))
-                crop, _ = preprocess.crop_box(datasets.read_image(paths[-1]),
-                                              transforms.square_box(ann[f"{side}_box"], HAND_MARGIN), (size, size))
-                crops.append(crop)
-                names.append(f"coco-wholebody {ann['image_id']} {side}")
-    return Images(np.stack(crops), names, paths)
+    return _crops([(coco.image_path(a["image_id"]), a[f"{side}_box"], f"coco-wholebody {a['image_id']} {side}")
+                   for a in sorted(coco.raw["annotations"], key=lambda a: a["id"])
+                   for side in ("lefthand", "righthand") if a.get(f"{side}_valid")], size, HAND_MARGIN)
 
 
 def faces(size: int = 192) -> Images:
@@ -197,10 +191,9 @@ def faces(size: int = 192) -> Images:
 
 def _boxed_crops(annotation_assets, size: int, margin: float) -> Images:
     """Square crops around every annotation box of COCO-style annotation files (no keypoint kept)."""
-    from zoo_helpers import preprocess, transforms
     from zoo_helpers.assets import fetch, registry
 
-    crops, names, paths = [], [], []
+    items = []
     for asset in annotation_assets:
         annotations = fetch(asset)
         folder = registry()[asset].path.rsplit("/", 1)[0]
@@ -211,12 +204,17 @@ def _boxed_crops(annotation_assets, size: int, margin: float) -> Images:
             name = files.get(by_id[ann["image_id"]])
             if name is None:
                 raise ValueError(f"{annotations}: image {by_id[ann['image_id']]} is not in the asset registry")
-            paths.append(fetch(name))
-            crop, _ = preprocess.crop_box(datasets.read_image(paths[-1]),
-                                          transforms.square_box(_box(ann), margin), (size, size))
-            crops.append(crop)
-            names.append(name)
-    return Images(np.stack(crops), names, paths)
+            items.append((fetch(name), _box(ann), name))
+    return _crops(items, size, margin)
+
+
+def _crops(items: list[tuple], size: int, margin: float) -> Images:
+    """A ``size`` x ``size`` square crop, ``margin`` x the box's longer side, of each ``(file, box, name)``."""
+    from zoo_helpers import preprocess, transforms
+
+    crops = [preprocess.crop_box(datasets.read_image(path), transforms.square_box(box, margin), (size, size))[0]
+             for path, box, _ in items]
+    return Images(np.stack(crops), [name for _, _, name in items], [Path(path) for path, _, _ in items])
 
 
 def _box(annotation: dict) -> list[float]:
