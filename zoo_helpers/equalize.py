@@ -40,6 +40,12 @@ def _attr(node, name: str, default: int) -> int:
     return next((a.i for a in node.attribute if a.name == name), default)
 
 
+def depthwise(node, consts: dict[str, np.ndarray]) -> bool:
+    """True for a depthwise Conv (one input channel per group, as many groups as output channels)."""
+    w, group = consts[node.input[1]], _attr(node, "group", 1)
+    return group > 1 and w.shape[1] == 1 and group == w.shape[0]
+
+
 def _find_pairs(graph, consts: dict[str, np.ndarray]) -> list[_Pair]:
     consumers: dict[str, list] = {}
     for n in graph.node:
@@ -54,20 +60,18 @@ def _find_pairs(graph, consts: dict[str, np.ndarray]) -> list[_Pair]:
         while cur not in outputs and len(consumers.get(cur, [])) == 1:
             n = consumers[cur][0]
             if n.op_type == "Conv" and n.input[0] == cur and n.input[1] in consts:
-                w_b = consts[n.input[1]]
-                group = _attr(n, "group", 1)
-                depthwise = group > 1 and w_b.shape[1] == 1 and group == w_b.shape[0]
-                if group == 1 or depthwise:
-                    pairs.append(_Pair(a, between, n, depthwise, np.ones(consts[a.input[1]].shape[0])))
+                dw = depthwise(n, consts)
+                if _attr(n, "group", 1) == 1 or dw:
+                    pairs.append(_Pair(a, between, n, dw, np.ones(consts[a.input[1]].shape[0])))
                 break
-            if not _homogeneous(n, consts):
+            if not homogeneous(n, consts):
                 break
             between.append(n)
             cur = n.output[0]
     return pairs
 
 
-def _homogeneous(node, consts) -> bool:
+def homogeneous(node, consts) -> bool:
     """True for nodes that commute with a positive per-channel scale once Clip is rewritten."""
     if node.op_type == "Relu":
         return True

@@ -23,29 +23,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from zoo_helpers.equalize import depthwise, homogeneous
+
 #: Nodes that carry a per-channel scale from their input(s) to their output unchanged.
 JOINS = ("Add", "Resize", "Identity", "Relu", "Pad")
-
-
-def _attr(node, name: str, default):
-    return next((a for a in node.attribute if a.name == name), default)
 
 
 def _joins(node, consts: dict[str, np.ndarray]) -> list[str]:
     """The data tensors ``node`` joins into one group (inputs and output), or [] when it does not qualify."""
     data = [i for i in node.input if i and i not in consts]
-    if node.op_type == "Add":
-        return [*data, node.output[0]] if len(data) == 2 else []
-    if node.op_type == "Pad":
-        value = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros(())
-        mode = getattr(_attr(node, "mode", None), "s", b"constant")
-        pads = consts.get(node.input[1])
-        ok = mode == b"constant" and value is not None and float(value) == 0 and pads is not None \
-            and pads[1] == 0 and pads[5] == 0
-        return [*data, node.output[0]] if ok and len(data) == 1 else []
-    if node.op_type in ("Resize", "Identity", "Relu"):
-        return [*data, node.output[0]] if len(data) == 1 else []
-    return []
+    if node.op_type not in JOINS or len(data) != (2 if node.op_type == "Add" else 1):
+        return []
+    if node.op_type in ("Relu", "Pad") and not homogeneous(node, consts):  # a zero Pad along H, W only
+        return []
+    return [*data, node.output[0]]
 
 
 def groups(graph, consts: dict[str, np.ndarray]) -> list[dict]:
@@ -88,21 +79,14 @@ def groups(graph, consts: dict[str, np.ndarray]) -> list[dict]:
         if not all(c.input[0] in tensors for c in cons):
             continue
         found.append({"tensors": tensors, "producers": prods,
-                      "consumers": [(c, _depthwise(c, consts)) for c in cons]})
+                      "consumers": [(c, depthwise(c, consts)) for c in cons]})
     return found
 
 
 def _conv(node, consts) -> bool:
     if node.op_type != "Conv" or node.input[1] not in consts:
         return False
-    group = getattr(_attr(node, "group", None), "i", 1)
-    return group == 1 or _depthwise(node, consts)
-
-
-def _depthwise(node, consts) -> bool:
-    w = consts[node.input[1]]
-    group = getattr(_attr(node, "group", None), "i", 1)
-    return group > 1 and w.shape[1] == 1 and group == w.shape[0]
+    return next((a.i for a in node.attribute if a.name == "group"), 1) == 1 or depthwise(node, consts)
 
 
 def equalize_groups(graph, consts: dict[str, np.ndarray], dead: float = 1e-3) -> dict[str, int]:
