@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from common import machine
 
-from zoo_helpers import catalog, datasets, landmark_eval, photos, pipelines, recipes
+from zoo_helpers import catalog, datasets, landmark_eval, photos, pipelines, recipebook, recipes
 from zoo_helpers.recipes import AGREEMENT, SECONDS
 
 MODELS = {"movenet_heatmaps_192": "ST mean OKS", "st_movenet_heatmaps_192": "ST mean OKS",
@@ -58,7 +58,7 @@ def bench(key: str, metric: str, chosen: list, n_calib: int, threads: int, workd
     for label, ev in evals.items():
         recipe = made.recipes.get(label)
         rows.append({"model": key, "recipe": recipe.key if recipe else label,
-                     "granularity": recipe.granularity if recipe else ("float" if "float" in label else "published"),
+                     "granularity": recipebook.granularity(label),
                      "metric": metric, "value": round(100 * ev.metrics[metric], 2),
                      "agreement": round(ev.metrics[AGREEMENT], 2), "images": len(images),
                      "seconds": round(ev.metrics.get(SECONDS, 0.0), 2)})

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from zoo_helpers.recipes import AGREEMENT, AGREEMENT_IMAGES, DISJOINT, SECONDS, load
+from zoo_helpers.recipebook import by_label, granularity
+from zoo_helpers.recipes import AGREEMENT, AGREEMENT_IMAGES, DISJOINT, SECONDS
 from zoo_helpers.results import Record
 
 #: Largest allowed drop (points) from our best per-channel to our best per-tensor recipe.
@@ -36,14 +37,14 @@ def _value(record: Record, metric: str) -> float:
 def _rows(records: list[Record], metric: str) -> dict[str, dict]:
     if any(word in metric for word in LOWER_IS_BETTER):
         raise ValueError(f"{metric}: the recipe table and goals take a metric where higher is better")
-    by_label = {r.label: r for r in load().values()}
+    recipes = by_label()
     rows = {}
     for rec in records:
         if metric not in rec.metrics:
             continue
-        recipe = by_label.get(rec.variant)
+        recipe = recipes.get(rec.variant)
         rows[rec.variant] = {
-            "granularity": recipe.granularity if recipe else ("float" if "float" in rec.variant else "published"),
+            "granularity": granularity(rec.variant),
             "recipe": recipe.summary if recipe else "as published",
             "value": _value(rec, metric), AGREEMENT: rec.metrics.get(AGREEMENT),
             "images": rec.metrics.get(AGREEMENT_IMAGES), SECONDS: rec.metrics.get(SECONDS),

@@ -4,7 +4,8 @@ A :class:`Recipe` names an engine (onnxruntime or NNCF), a weight granularity, a
 steps before quantization (cross-layer equalization, through branches or not, high-bias absorption, MSE
 weight scale search) and NNCF's bias correction. :func:`select` reads a chapter's ``quant_recipes``
 parameter; :func:`without_cle` gives a recipe's twin without equalization (for graphs with nothing to
-equalize). :mod:`zoo_helpers.recipes` builds and measures them.
+equalize); :func:`by_label` and :func:`granularity` read records, which name recipes by label.
+:mod:`zoo_helpers.recipes` builds and measures them.
 
 Examples
 --------
@@ -94,3 +95,15 @@ def without_cle(r: Recipe) -> Recipe:
     return replace(r, key=r.key.replace("cle_", "").replace("_hba", "").replace("br_", ""), cle=False,
                    bias_absorption=False, branches=False, label=r.label.replace(" through branches", "").replace(
                        " + CLE", "").replace(" + high-bias absorption", ""))
+
+
+def by_label() -> dict[str, Recipe]:
+    """Every recipe and every twin :func:`without_cle` can make, by label (records name recipes by label)."""
+    recipes = list(load().values())
+    return {r.label: r for r in [*map(without_cle, recipes), *recipes]}
+
+
+def granularity(label: str) -> str:
+    """A record's granularity from its variant label: the recipe's, else ``float`` or ``published``."""
+    recipe = by_label().get(label)
+    return recipe.granularity if recipe else ("float" if "float" in label else "published")
