@@ -120,11 +120,13 @@ def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sw
     before = _median_ratio(consts, touched)
     pruned = _prune_dead_inputs(pairs, consts)
     grouped = {"groups": 0, "channels": 0}
+    if branches:
+        from zoo_helpers import streams
+
+        found = streams.groups(graph, consts)
     for _ in range(sweeps):
         if branches:
-            from zoo_helpers.streams import equalize_groups
-
-            grouped = equalize_groups(graph, consts, dead)
+            grouped = streams.equalize_groups(found, consts, dead)
         for p in pairs:
             w_a, w_b = consts[p.a.input[1]], consts[p.b.input[1]]
             r_a = np.abs(w_a).reshape(w_a.shape[0], -1).max(1)

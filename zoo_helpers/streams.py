@@ -89,10 +89,13 @@ def _conv(node, consts) -> bool:
     return next((a.i for a in node.attribute if a.name == "group"), 1) == 1 or depthwise(node, consts)
 
 
-def equalize_groups(graph, consts: dict[str, np.ndarray], dead: float = 1e-3) -> dict[str, int]:
-    """Rescale every group of :func:`groups` in ``consts`` (in place); returns how many groups and channels."""
+def equalize_groups(found: list[dict], consts: dict[str, np.ndarray], dead: float = 1e-3) -> dict[str, int]:
+    """Rescale each group ``found`` by :func:`groups` in ``consts`` (in place); returns how many groups and channels.
+
+    The groups depend on the graph only, so a caller sweeping several times finds them once.
+    """
     done = channels = 0
-    for g in groups(graph, consts):
+    for g in found:
         prods = [consts[p.input[1]] for p in g["producers"]]
         n = prods[0].shape[0]
         if any(w.shape[0] != n for w in prods):
