@@ -69,8 +69,7 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
     [0.0, -60.0]
     """
     rows = _rows(records, metric)
-    best_pc = max((r["value"] for lab, r in rows.items() if r["granularity"] == "per-channel"
-                   and r["recipe"] != "as published"), default=float("nan"))
+    best_pc = (_best(rows, "per-channel") or (float("nan"),))[0]
     frame = pd.DataFrame(rows).T
     name = metric if metric.endswith(")") else f"{metric} (%)"
     frame = frame.rename(columns={"value": name, "images": "agreement images"})
@@ -79,7 +78,7 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
     frame = frame.assign(_o=frame["granularity"].map(order), _v=-frame[name].astype(float))
     frame = frame.sort_values(["_o", "_v"]).drop(columns=["_o", "_v"])
     frame["goal"] = ""
-    for goal, row in goals(records, metric).iterrows():
+    for goal, row in _goals(rows, records).iterrows():
         if goal.startswith("best"):
             verdict = "met" if row["met"] == "yes" else f"missed by {row['missed by (points)']:.2f} points"
             frame.loc[row["reached by"], "goal"] = f"{goal} ({row['target']:.2f}): {verdict}"
@@ -95,12 +94,13 @@ def goals(records: list[Record], metric: str, published: str = "published int8")
 
     Disjointness is read from the recipes' records (:data:`zoo_helpers.recipes.DISJOINT`).
     """
-    rows = _rows(records, metric)
+    return _goals(_rows(records, metric), records, published)
+
+
+def _goals(rows: dict[str, dict], records: list[Record], published: str = "published int8") -> pd.DataFrame:
     flags = [r.metrics[DISJOINT] for r in records if DISJOINT in r.metrics]
     calibration_disjoint = bool(min(flags)) if flags else None
-    ours = {lab: r for lab, r in rows.items() if r["recipe"] != "as published"}
-    best = {g: max(((r["value"], lab) for lab, r in ours.items() if r["granularity"] == g), default=None)
-            for g in ("per-channel", "per-tensor")}
+    best = {g: _best(rows, g) for g in ("per-channel", "per-tensor")}
     out = []
     if best["per-channel"] and best["per-tensor"]:
         target = best["per-channel"][0] - PER_TENSOR_GAP
@@ -120,11 +120,16 @@ def goals(records: list[Record], metric: str, published: str = "published int8")
 
 def best(records: list[Record], metric: str, granularity: str) -> str:
     """Label of our best recipe of ``granularity`` (``per-channel`` or ``per-tensor``) on ``metric``."""
-    rows = {lab: r for lab, r in _rows(records, metric).items() if r["granularity"] == granularity
-            and r["recipe"] != "as published"}
-    if not rows:
+    found = _best(_rows(records, metric), granularity)
+    if found is None:
         raise ValueError(f"no {granularity} recipe among the records")
-    return max(rows, key=lambda lab: rows[lab]["value"])
+    return found[1]
+
+
+def _best(rows: dict[str, dict], granularity: str) -> tuple[float, str] | None:
+    """``(value, label)`` of the best of our recipes of ``granularity`` (ties: the later label), or None."""
+    return max(((r["value"], lab) for lab, r in rows.items() if r["granularity"] == granularity
+                and r["recipe"] != "as published"), default=None)
 
 
 def _goal(goal: str, target: float, value: float, label: str) -> dict:
