@@ -8,13 +8,9 @@ weights dequantized, not ST's training checkpoint. Route (each step is a functio
    Q -> Transpose -> DQ chains and int8 Concat/Reshape/Slice between Q and DQ) into float
    initializers, turn the remaining activation Q/DQ into identities, make the input float and the
    batch size 1.
-3. :func:`quantize_onnx`: ``quant_pre_process`` then ``quantize_static`` (QDQ, int8, MinMax,
-   per-channel or per-tensor) from a calibration set of real images; optionally per-tensor after
-   cross-layer equalization (:mod:`zoo_helpers.equalize`).
-
-For models we train ourselves (hand posture), :mod:`zoo_helpers.kerasquant` uses TFLite's converter.
-
-Layer-by-layer comparisons of the results live in :mod:`zoo_helpers.compare`.
+3. :func:`quantize_onnx`: ``quant_pre_process`` then ``quantize_static`` (QDQ, int8, MinMax, percentile or
+   entropy, per-channel or per-tensor) from real calibration images. The recipes built on these steps live
+   in :mod:`zoo_helpers.recipes`; our own trained models go through :mod:`zoo_helpers.kerasquant`.
 """
 
 from __future__ import annotations
@@ -213,9 +209,8 @@ def quantize_onnx(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str
     return Path(out)
 
 
-def requantize(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str],
-                         calibration: np.ndarray, equalized: bool = True,
-                         rescale: tuple[float, float] | None = None) -> dict[str, Path]:
+def requantize(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str], calibration: np.ndarray,
+               equalized: bool = True, rescale: tuple[float, float] | None = None) -> dict[str, Path]:
     """Recover the float graph of a TFLite model and quantize it, per-channel and per-tensor.
 
     For an int8 file the float graph is its weights dequantized; a float file (MediaPipe's) passes
