@@ -22,7 +22,7 @@ import time
 import numpy as np
 from common import machine
 
-from zoo_helpers.assets import fetch
+from zoo_helpers.registry.assets import fetch
 from zoo_helpers.board.client import BoardClient
 
 BAUD = 921_600

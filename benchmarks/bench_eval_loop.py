@@ -3,7 +3,7 @@
 The mmpose COCO sample (12 scored people in 4 images) is repeated until at least 200 people are
 scored (each copy's images are read and decoded again). Two loops are timed, each round beside its reference:
 
-* catalog: what the MoveNet chapter's Performance tables section runs, ``pipelines.evaluate_catalog`` over
+* catalog: what the MoveNet chapter's Performance tables section runs, ``loop.evaluate_catalog`` over
   every MoveNet variant whose file is local, one input size shared, so images are decoded and
   cropped once (by worker threads) and reused across variants. This is the loop the target is for.
 * single: one model, ``prepare_samples`` then predict, decode and score, nothing to reuse.
@@ -20,8 +20,10 @@ from dataclasses import replace
 import numpy as np
 from common import machine
 
-from zoo_helpers import catalog, datasets, pipelines, singlepose
-from zoo_helpers.assets import fetch
+from zoo_helpers.registry import catalog
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.cards import loop, singlepose
+from zoo_helpers.registry.assets import fetch
 
 THREADS = 2
 ROUNDS = 5
@@ -70,7 +72,7 @@ def main():
     single = keys[1] if len(keys) > 1 else keys[0]  # a heatmap model, the chapter's default
     rows = {"catalog": ([], []), "single": ([], [])}
     for _ in range(ROUNDS):
-        rows["catalog"][0].append(timed(lambda: pipelines.evaluate_catalog(coco, keys, num_threads=THREADS)))
+        rows["catalog"][0].append(timed(lambda: loop.evaluate_catalog(coco, keys, num_threads=THREADS)))
         rows["catalog"][1].append(timed(lambda: invoke_only(keys)))
         rows["single"][0].append(timed(lambda: single_loop(coco, single)))
         rows["single"][1].append(timed(lambda: invoke_only([single])))

@@ -7,7 +7,7 @@ Run: .venv/bin/python benchmarks/bench_heatmaps.py
 import numpy as np
 from common import interleaved_ms, machine
 
-from zoo_helpers.decoders import decode_heatmaps
+from zoo_helpers.evaluation.codecs import decode_heatmaps
 
 PAIRS = 7
 

@@ -9,9 +9,10 @@ Run: .venv/bin/python benchmarks/bench_nms.py   (needs ZOO_ASSETS_DIR, as `make`
 import numpy as np
 from common import machine, median_ms
 
-from zoo_helpers import datasets, decoders, multipose
-from zoo_helpers.assets import fetch
-from zoo_helpers.runtime import load_model
+from zoo_helpers.evaluation import codecs, datasets
+from zoo_helpers.cards import multipose
+from zoo_helpers.registry.assets import fetch
+from zoo_helpers.runtime.models import load_model
 
 
 def st_style(outputs, tf):
@@ -26,8 +27,8 @@ def st_style(outputs, tf):
 
 
 def ours(outputs):
-    boxes, scores, _ = decoders.decode_yolo_pose(outputs)
-    return decoders.batched_nms(boxes, scores, 0.1, 0.001, 100)
+    boxes, scores, _ = codecs.decode_yolo_pose(outputs)
+    return codecs.batched_nms(boxes, scores, 0.1, 0.001, 100)
 
 
 def main():

@@ -1,7 +1,7 @@
 """Quantization recipes on the five models of the Quantize goals: metric, label-free agreement, seconds.
 
 For MoveNet heatmaps 192 (17 kpt), ST MoveNet heatmaps 192 (13 kpt), MoveNet Lightning, the hand landmark
-model and YOLOv8n-pose 256, every recipe of ``zoo_helpers/data/recipes.yaml`` (or ``--recipes``) is built
+model and YOLOv8n-pose 256, every recipe of ``zoo_helpers/data/build.yaml`` (or ``--recipes``) is built
 from calibration images disjoint from the labelled sample, scored on the chapter's labelled default sample
 (ST mean OKS, PCK@0.2, ST mAP@0.5) and compared with the float model on every reachable unlabelled image
 of the card's kind. The published file and the float reference are rows too. A model whose float graph
@@ -21,8 +21,11 @@ from pathlib import Path
 import numpy as np
 from common import machine
 
-from zoo_helpers import catalog, datasets, landmark_eval, photos, pipelines, recipebook, recipes
-from zoo_helpers.recipes import AGREEMENT, SECONDS
+from zoo_helpers.registry import catalog
+from zoo_helpers.evaluation import datasets, photos
+from zoo_helpers.cards import landmarks, loop
+from zoo_helpers.quant import build, recipes
+from zoo_helpers.quant.build import AGREEMENT, SECONDS
 
 MODELS = {"movenet_heatmaps_192": "ST mean OKS", "st_movenet_heatmaps_192": "ST mean OKS",
           "movenet_lightning_192": "ST mean OKS", "st_hand_landmarks_224": "PCK@0.2",
@@ -32,13 +35,13 @@ MODELS = {"movenet_heatmaps_192": "ST mean OKS", "st_movenet_heatmaps_192": "ST 
 def data(key: str, size: tuple[int, int], n_calib: int):
     """(labelled batch, coco, calibration Images, agreement images, sample files) for one model."""
     if catalog.entry(key).decoder == "hand_landmarks":
-        hands = landmark_eval.hand_samples()
-        batch = landmark_eval.hand_crops(hands, "gt", size=size[0])
+        hands = landmarks.hand_samples()
+        batch = landmarks.hand_crops(hands, "gt", size=size[0])
         pool = photos.hands(size[0])
         return batch, None, pool.first(min(n_calib, len(pool))), np.concatenate([pool.images, batch.images]), \
-            landmark_eval.sample_files(hands)
+            landmarks.sample_files(hands)
     coco = datasets.load_coco()
-    batch = pipelines.prepare(key, coco, size)
+    batch = loop.prepare(key, coco, size)
     calib = photos.calibration("", n_calib, size)
     return batch, coco, calib, photos.people(size, coco).images, None
 
@@ -49,16 +52,16 @@ def bench(key: str, metric: str, chosen: list, n_calib: int, threads: int, workd
     if catalog.entry(key).decoder == "hand_landmarks":  # re-quantize MediaPipe's float model, as the chapter
         source = catalog.load(catalog.published("hand_landmarks", "hand_landmarks")["published float"], threads)
     batch, coco, calib, images, files = data(key, published.input_size, n_calib)
-    made = recipes.make(source, workdir / key, calib, chosen, threads, progress=False)
+    made = build.make(source, workdir / key, calib, chosen, threads, progress=False)
     start = time.perf_counter()
-    evals = recipes.evaluate(made, {"published int8": published}, key, batch, images, coco, pipelines.Options(),
+    evals = build.evaluate(made, {"published int8": published}, key, batch, images, coco, loop.Options(),
                              data={"sample": "default"}, sample_files=files)
     print(f"{key}: evaluated in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     rows = []
     for label, ev in evals.items():
         recipe = made.recipes.get(label)
         rows.append({"model": key, "recipe": recipe.key if recipe else label,
-                     "granularity": recipebook.granularity(label),
+                     "granularity": recipes.granularity(label),
                      "metric": metric, "value": round(100 * ev.metrics[metric], 2),
                      "agreement": round(ev.metrics[AGREEMENT], 2), "images": len(images),
                      "seconds": round(ev.metrics.get(SECONDS, 0.0), 2)})
@@ -74,7 +77,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("_build/work/bench_quantization"))
     args = parser.parse_args()
-    chosen = recipes.select(args.recipes)
+    chosen = build.select(args.recipes)
     rows, problems = [], []
     for key in args.models.split(","):
         try:

@@ -5,8 +5,9 @@ import shlex
 
 import pytest
 
-from zoo_helpers import appconfig, catalog
-from zoo_helpers.runtime import load_model
+from zoo_helpers.deploy import appconfig
+from zoo_helpers.registry import catalog
+from zoo_helpers.runtime.models import load_model
 
 
 def _int(value: str) -> int:

@@ -1,6 +1,7 @@
 """Asset registry: mirror, cache and download resolution, checksums, offline errors, extraction."""
 
 import functools
+import hashlib
 import http.server
 import re
 import shutil
@@ -11,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from zoo_helpers import assets
+from zoo_helpers.registry import assets, hashing
 
 
 def _manifest_rows(mirror):
@@ -22,16 +23,20 @@ def _manifest_rows(mirror):
 
 def test_registry_covers_every_manifest_row(mirror):
     rows = _manifest_rows(mirror)
+    text = (mirror / "MANIFEST.md").read_text()
     assert len(rows) >= 60  # mirrored files plus the "not mirrored" table
     by_tail = {a.path.split("/", 3)[-1] if "stm32ai-modelzoo/" in a.path else a.path: a
                for a in assets.registry().values()}
     for path, size, sha in rows:
         key = path.replace("...", "ST_pretrainedmodel_public_dataset/coco_person_17kpts")
         key = f"pose_estimation/movenet/{key}" if not key.startswith(("github/", "pypi/")) else key
-        assert key in by_tail, f"{path} is not registered"
-        asset = by_tail[key]
+        asset = by_tail.get(key) or assets.lookup(key)  # a single entry, or a member of a dataset entry
         assert (asset.size, asset.sha256) == (size, sha)
         assert asset.url or asset.pypi, f"{asset.name} has no upstream source"
+    upstream = {p: u for p, u in re.findall(r"^\| `(github/[^`]+)` \| \d+ \| `[0-9a-f]{64}` \| (\S+) \|", text, flags=re.M)}
+    for name, dataset in assets.registry().items():
+        if dataset.members:  # every member's URL is the set's root URL plus its path, as the manifest says
+            assert all(upstream[m.path] == m.url for m in assets.members(name).values()), name
 
 
 def test_fetch_from_mirror_verifies(mirror, isolated_cache):
@@ -60,7 +65,7 @@ def test_a_verified_file_is_hashed_again_only_when_it_changes(mirror, tmp_path, 
     copy.write_bytes(original)
     monkeypatch.setenv("ZOO_ASSETS_DIR", str(tmp_path / "mirror"))
     hashed = []
-    monkeypatch.setattr(assets, "sha256_of", lambda path: hashed.append(path) or assets.hashlib.sha256(
+    monkeypatch.setattr(hashing, "sha256_of", lambda path: hashed.append(path) or hashlib.sha256(
         path.read_bytes()).hexdigest())
     assert assets.fetch(asset.name, download=False) == copy
     assert assets.fetch(asset.name, download=False) == copy
@@ -194,3 +199,37 @@ def test_info_includes_licence_text(mirror):
     assert "CC BY 4.0" in meta["licence"]
     assert "Apache License" in meta["licence_text"]
     assert assets.info("mediapipe_hand_landmark_full")["source"].startswith("PyPI mediapipe==0.10.21")
+
+
+def test_a_dataset_is_one_entry_whose_members_resolve_like_files(mirror):
+    files = assets.members("coco_val2017_mini")
+    assert len(files) == 161 and sum(1 for rel in files if rel.startswith("val2017/")) == 159
+    ann = assets.lookup("github/Obmutescence/COCO-MINI/annotations/person_keypoints_val2017.json")
+    assert ann is files["annotations/person_keypoints_val2017.json"]
+    assert assets.fetch(ann.name) == mirror / ann.path
+    paths = assets.fetch_members("hand_graph_cnn_real_test", "*.mat", progress=False)
+    assert sorted(paths) == ["data/real_world_testset/params.mat", "data/real_world_testset/pose_gt.mat"]
+    assert assets.status("lsp_extended_2000") == "mirror"
+    with pytest.raises(assets.AssetError, match="fetch_members"):
+        assets.fetch("lsp_extended_2000")
+    with pytest.raises(assets.AssetError, match="no member"):
+        assets.fetch_members("lsp_extended_2000", "*.png")
+
+
+def test_an_edited_member_list_is_refused(monkeypatch):
+    reg = dict(assets.registry())
+    reg["aflw2000_3d_prnet"] = replace(reg["aflw2000_3d_prnet"], sha256="0" * 64)
+    monkeypatch.setattr(assets, "registry", lambda: reg)
+    with pytest.raises(assets.ChecksumError, match="member list"):
+        assets.members("aflw2000_3d_prnet")
+
+
+def test_dataset_members_download_one_by_one_and_verify(http_mirror, isolated_cache, monkeypatch):
+    name = "aflw2000_3d_prnet"
+    _with_url(monkeypatch, name, f"{http_mirror}/{assets.lookup(name).path}")
+    monkeypatch.delenv("ZOO_ASSETS_DIR")
+    paths = assets.fetch_members(name, "*/image00050.*", progress=False)
+    assert len(paths) == 2 and all(p.is_relative_to(isolated_cache) for p in paths.values())
+    for rel, path in paths.items():
+        assert hashing.sha256_of(path) == assets.members(name)[rel].sha256
+    assert assets.status(name) == "download needed"  # 30 other members are still missing

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo_helpers import datasets, pipelines
-from zoo_helpers.assets import fetch
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.cards import loop
+from zoo_helpers.registry.assets import fetch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -39,8 +40,8 @@ def test_nms_reference_keeps_the_same_boxes_on_real_outputs(mirror, bench):
     tf = pytest.importorskip("tensorflow")
     import bench_nms
 
-    from zoo_helpers import multipose
-    from zoo_helpers.runtime import load_model
+    from zoo_helpers.cards import multipose
+    from zoo_helpers.runtime.models import load_model
 
     ann = fetch("mmpose_coco_annotations")
     model = load_model(fetch("yolov8n_pose_256_int8_pc"))
@@ -60,8 +61,8 @@ def test_repeated_sample_is_the_sample_again_under_new_ids(mirror, bench):
     assert len(twice.images) == 2 * len(base.images)
     assert len(twice.raw["annotations"]) == 2 * len(base.raw["annotations"])
     assert {twice.image_path(i) for i in twice.images} == {base.image_path(i) for i in base.images}
-    one = pipelines.evaluate_catalog(base, ["movenet_lightning_192"])["movenet_lightning_192"]
-    two = pipelines.evaluate_catalog(twice, ["movenet_lightning_192"])["movenet_lightning_192"]
+    one = loop.evaluate_catalog(base, ["movenet_lightning_192"])["movenet_lightning_192"]
+    two = loop.evaluate_catalog(twice, ["movenet_lightning_192"])["movenet_lightning_192"]
     assert two.num_samples == 2 * one.num_samples
     assert two.metrics["ST mean OKS"] == pytest.approx(one.metrics["ST mean OKS"])
     assert two.metrics["COCO AP"] == pytest.approx(one.metrics["COCO AP"], abs=1e-6)
@@ -88,9 +89,9 @@ def test_handshake_floor_is_a_positive_per_packet_cost(bench):
 def test_quantization_benchmark_rows_have_the_issue_keys(mirror, bench, tmp_path):
     import bench_quantization
 
-    from zoo_helpers import recipes
+    from zoo_helpers.quant import build
 
-    rows = bench_quantization.bench("st_hand_landmarks_224", "PCK@0.2", recipes.select("minmax_pc,minmax_pt"), 4, 2,
+    rows = bench_quantization.bench("st_hand_landmarks_224", "PCK@0.2", build.select("minmax_pc,minmax_pt"), 4, 2,
                                     tmp_path)
     assert [r["granularity"] for r in rows] == ["published", "float", "per-channel", "per-tensor"]
     for row in rows:

@@ -103,8 +103,8 @@ def test_a_message_of_exactly_one_payload(version):
 
 @pytest.fixture(scope="module")
 def model(mirror):
-    from zoo_helpers.assets import fetch
-    from zoo_helpers.runtime import load_model
+    from zoo_helpers.registry.assets import fetch
+    from zoo_helpers.runtime.models import load_model
 
     return load_model(fetch("movenet_heatmaps_192_int8_pc"), num_threads=1)
 
@@ -271,10 +271,10 @@ def test_stlink_discovery(monkeypatch):
 
 
 def test_validate_compares_board_and_host(model):
-    from zoo_helpers import deploy
+    from zoo_helpers.deploy import steps
 
     x = _inputs(2)
-    result, table = deploy.validate(model, x, "", 0x301, score=lambda o: float(next(iter(o.values())).mean()),
+    result, table = steps.validate(model, x, "", 0x301, score=lambda o: float(next(iter(o.values())).mean()),
                                     metric="mean heat", runtime="litert")  # the same kernels: the wire is exact
     row = table.iloc[0]
     assert row["measured on"] == "emulated board" and row["protocol"] == "3.1" and row["samples"] == 2
@@ -286,7 +286,7 @@ def test_validate_compares_board_and_host(model):
 
 
 def test_deploy_commands_run_only_found_tools(tmp_path, monkeypatch):
-    from zoo_helpers import deploy
+    from zoo_helpers.deploy import steps
 
     fake = tmp_path / "bin" / "stedgeai"
     fake.parent.mkdir()
@@ -295,11 +295,11 @@ def test_deploy_commands_run_only_found_tools(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
     model = tmp_path / "m.tflite"
     model.write_bytes(b"x")
-    table = deploy.commands(model, board="serial:/dev/ttyACM0:921600", run=True).set_index("step")
+    table = steps.commands(model, board="serial:/dev/ttyACM0:921600", run=True).set_index("step")
     assert table.loc["generate", "result"] == "ran: exit 0 generated m.tflite"
     assert table.loc["flash", "result"].startswith("shown (STM32_Programmer_CLI not found")
     assert table.loc["copy to MP2", "result"].startswith("shown")  # no MP2 host given: never run
-    shown = deploy.commands(model).set_index("step")
+    shown = steps.commands(model).set_index("step")
     assert shown.loc["generate", "result"] == "shown"
 
 
@@ -392,9 +392,9 @@ def test_every_write_has_a_deadline():
 
 
 def test_a_board_running_another_model_is_named(model):
-    from zoo_helpers.assets import fetch
+    from zoo_helpers.registry.assets import fetch
     from zoo_helpers.board.client import ModelMismatch
-    from zoo_helpers.runtime import load_model
+    from zoo_helpers.runtime.models import load_model
 
     other = load_model(fetch("st_movenet_heatmaps_192_int8_pc"), num_threads=1)  # 13 keypoints, not 17
     with pytest.raises(ModelMismatch, match=r"output 0 is \(1, 48, 48, 13\) on the board, \(1, 48, 48, 17\) expected"):

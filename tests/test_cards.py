@@ -5,7 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo_helpers import catalog, overview, results, tables
+from zoo_helpers.registry import catalog
+from zoo_helpers.book import overview, tables
+from zoo_helpers import results
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SKIP = {"model", "file", "match", "catalog", "from", "source_file", "section", "keypoints"}
@@ -102,7 +104,7 @@ def test_overview_regenerated_from_data():
 
 
 def test_pareto_figure_marks_both_kinds():
-    from zoo_helpers import plots
+    from zoo_helpers.book import plots
 
     t = overview.table([_record("movenet_heatmaps_192", "movenet", {"ST mean OKS": 0.7}, "person_crops"),
                          _record("movenet_heatmaps_192", "overview",

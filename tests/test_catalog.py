@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import assets, batches, catalog, keypoints, preprocess, tables, transforms
+from zoo_helpers.registry import assets, catalog, keypoints
+from zoo_helpers.evaluation import batches, preprocess, transforms
+from zoo_helpers.book import tables
 
 
 def test_every_entry_names_a_registered_asset_a_card_and_a_known_layout():
@@ -18,7 +20,7 @@ def test_every_entry_names_a_registered_asset_a_card_and_a_known_layout():
 
 
 def test_granularity_is_what_the_file_holds(mirror):
-    from zoo_helpers.compare import tflite_granularity
+    from zoo_helpers.quant.debug import tflite_granularity
 
     for key in catalog.local("yolov8n_pose") + catalog.local("movenet"):
         assert tflite_granularity(catalog.path(key))["granularity"] == catalog.entry(key).granularity, key

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo_helpers import datasets, keypoints, photos, singlepose
-from zoo_helpers.assets import fetch
+from zoo_helpers.evaluation import datasets, photos
+from zoo_helpers.registry import keypoints
+from zoo_helpers.cards import singlepose
+from zoo_helpers.registry.assets import fetch
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,7 @@ def test_broken_ground_truth_is_named_at_load_time(coco, tmp_path, field, value,
 
 
 def test_calibration_images_are_never_evaluation_images(mirror):
-    from zoo_helpers import assets
+    from zoo_helpers.registry import assets
 
     calibration = {assets.lookup(n).sha256 for n in photos.calibration_assets()}
     evaluated = {a.sha256 for name, a in assets.registry().items() if name.startswith(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.decoders import decode_heatmaps, decode_singlepose
+from zoo_helpers.evaluation.codecs import decode_heatmaps, decode_singlepose
 
 
 def _gaussian_heatmaps(centres, h=48, w=48, sigma=1.5):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import footprint
+from zoo_helpers.runtime import footprint
 
 
 def test_planner_reuses_memory_of_dead_tensors():
@@ -68,7 +68,7 @@ def test_refuses_other_formats(tmp_path):
 
 
 def test_real_models_against_the_cards(mirror):
-    from zoo_helpers.assets import fetch
+    from zoo_helpers.registry.assets import fetch
 
     st = footprint.analyze(fetch("st_movenet_heatmaps_192_int8_pc"))
     assert st.maccs / 1e6 == pytest.approx(237.887, rel=0.01)        # card: 237.887 M

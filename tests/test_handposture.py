@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import serial
 
-from zoo_helpers import handposture as hp
-from zoo_helpers import tofstream
-from zoo_helpers.assets import extract
+from zoo_helpers.cards import handposture as hp
+from zoo_helpers.board import tof
+from zoo_helpers.registry.assets import extract
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,8 @@ def test_classes_follow_evk_ids():
 
 
 def test_topology_trains_and_quantizes(logs, tmp_path):
-    from zoo_helpers import kerasquant
-    from zoo_helpers.runtime import load_model
+    from zoo_helpers.quant import kerasquant
+    from zoo_helpers.runtime.models import load_model
 
     x, keep = hp.preprocess(logs.zone_data)
     y = hp.class_indices(logs.labels[keep])
@@ -84,7 +84,7 @@ def test_firmware_header():
 
 
 def _records(logs, n):
-    return [tofstream.format_ran_record(t, logs.zone_data[:, :, t], int(logs.labels[t])) for t in range(n)]
+    return [tof.format_ran_record(t, logs.zone_data[:, :, t], int(logs.labels[t])) for t in range(n)]
 
 
 @pytest.fixture()
@@ -96,7 +96,7 @@ def pty_port():
 
     master, slave = os.openpty()
     tty.setraw(slave)
-    port = serial.Serial(os.ttyname(slave), tofstream.BAUD, timeout=0.5)
+    port = serial.Serial(os.ttyname(slave), tof.BAUD, timeout=0.5)
     threads = []
 
     def send(data: bytes) -> None:  # a thread: the pty buffer is smaller than the stream
@@ -119,11 +119,11 @@ def test_stream_round_trip_with_faults(logs, pty_port):
         f"Class #{i} {n} : {0.9 if i == 2 else 0.0125}\r\n".encode() for i, (n, _) in enumerate(hp.CLASSES))
     send(b"\x1b[2J\x1b[H" + recs[0] + recs[1] + recs[2][:500] + b"\r\n" + corrupt + recs[4] + terminal
          + b"Hand Posture = #0 None\r\n" + recs[5][:300])
-    reader = tofstream.StreamReader(port, idle_timeout=1.0)
+    reader = tof.StreamReader(port, idle_timeout=1.0)
     events = list(reader.events())
-    frames = [e for e in events if isinstance(e, tofstream.Frame)]
-    errors = [e for e in events if isinstance(e, tofstream.StreamError)]
-    preds = [e for e in events if isinstance(e, tofstream.Prediction)]
+    frames = [e for e in events if isinstance(e, tof.Frame)]
+    errors = [e for e in events if isinstance(e, tof.StreamError)]
+    preds = [e for e in events if isinstance(e, tof.Prediction)]
     assert [f.frame for f in frames] == [0, 1, 4]
     for f in frames:
         assert np.array_equal(f.zones[[0, 2, 3]], logs.zone_data[[0, 2, 3], :, f.frame])
@@ -148,8 +148,8 @@ class _Unplugged:
 
 
 def test_unplugged_port_is_a_clear_error_and_nothing_is_lost(logs, tmp_path):
-    reader = tofstream.StreamReader(_Unplugged(_records(logs, 4)))
-    log = tofstream.FrameLogger(tmp_path / "log.npz", flush_every=100)
+    reader = tof.StreamReader(_Unplugged(_records(logs, 4)))
+    log = tof.FrameLogger(tmp_path / "log.npz", flush_every=100)
     with pytest.raises(ConnectionError, match="/dev/ttyACM0"):
         for event in reader.events():
             log.add(event)
@@ -167,9 +167,9 @@ def test_classify_live_frames(logs):
 
 def test_replay_port_streams_dataset_frames(logs):
     picks = np.arange(0, 3000, 300)
-    with tofstream.open_source("", logs.zone_data[:, :, picks], logs.labels[picks]) as port:
-        frames = [e for e in tofstream.StreamReader(port).events(limit=len(picks))]
-    assert all(isinstance(f, tofstream.Frame) for f in frames) and len(frames) == len(picks)
+    with tof.open_source("", logs.zone_data[:, :, picks], logs.labels[picks]) as port:
+        frames = [e for e in tof.StreamReader(port).events(limit=len(picks))]
+    assert all(isinstance(f, tof.Frame) for f in frames) and len(frames) == len(picks)
     assert np.array_equal(np.stack([f.zones[3] for f in frames], 1), logs.zone_data[3][:, picks])
 
 

@@ -32,7 +32,7 @@ def board(tmp_path):
     (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (bin_dir / "python3").chmod(0o755)
     (lib / "stai_mpu.py").write_text(textwrap.dedent("""
-        from zoo_helpers.runtime import load_model
+        from zoo_helpers.runtime.models import load_model
         class stai_mpu_network:
             def __init__(self, model_path, use_hw_acceleration=True):
                 self.m = load_model(model_path, num_threads=1)
@@ -62,7 +62,7 @@ def test_commands_status_and_timeouts(board):
 
 
 def test_push_once_and_benchmark(board, mirror, tmp_path):
-    from zoo_helpers.assets import fetch
+    from zoo_helpers.registry.assets import fetch
 
     shell, root = board
     model = fetch("yolov8n_pose_256_int8_pt")
@@ -79,8 +79,8 @@ def test_push_once_and_benchmark(board, mirror, tmp_path):
 
 
 def test_batched_run_matches_the_host(board, mirror):
-    from zoo_helpers.assets import fetch
-    from zoo_helpers.runtime import load_model
+    from zoo_helpers.registry.assets import fetch
+    from zoo_helpers.runtime.models import load_model
 
     shell, root = board
     model_path = fetch("movenet_heatmaps_192_int8_pc")

@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import datasets, decoders, keypoints, metrics, multipose, pipelines
-from zoo_helpers.assets import fetch
+from zoo_helpers.evaluation import codecs, datasets, metrics
+from zoo_helpers.registry import keypoints
+from zoo_helpers.cards import loop, multipose
+from zoo_helpers.registry.assets import fetch
 
 
 def _greedy(boxes, scores, iou_thr, score_thr, max_det):
@@ -12,7 +14,7 @@ def _greedy(boxes, scores, iou_thr, score_thr, max_det):
     order = [i for i in sorted(range(len(scores)), key=lambda i: (-scores[i], i)) if scores[i] > score_thr]
     kept = []
     for i in order:
-        if all(decoders.box_iou(boxes[i][None], boxes[j][None])[0, 0] <= iou_thr for j in kept):
+        if all(codecs.box_iou(boxes[i][None], boxes[j][None])[0, 0] <= iou_thr for j in kept):
             kept.append(i)
         if len(kept) == max_det:
             break
@@ -32,7 +34,7 @@ def _random_boxes(rng, b, a):
 def test_nms_matches_brute_force_with_ties(iou_thr):
     rng = np.random.default_rng(int(iou_thr * 10))
     boxes, scores = _random_boxes(rng, 6, 120)
-    got = decoders.batched_nms(boxes, scores, iou_thr, 0.3, 40)
+    got = codecs.batched_nms(boxes, scores, iou_thr, 0.3, 40)
     for i in range(len(boxes)):
         ref = _greedy(boxes[i], scores[i], iou_thr, 0.3, 40)
         assert got[i][got[i] >= 0].tolist() == ref
@@ -42,7 +44,7 @@ def test_nms_matches_tensorflow():
     tf = pytest.importorskip("tensorflow")
     rng = np.random.default_rng(7)
     boxes, scores = _random_boxes(rng, 3, 200)
-    got = decoders.batched_nms(boxes, scores, 0.45, 0.25, 50)
+    got = codecs.batched_nms(boxes, scores, 0.45, 0.25, 50)
     for i in range(3):
         yxyx = boxes[i][:, [1, 0, 3, 2]]
         ref = tf.image.non_max_suppression(yxyx, scores[i], 50, 0.45, 0.25).numpy().tolist()
@@ -52,7 +54,7 @@ def test_nms_matches_tensorflow():
 def test_iou_of_disjoint_and_degenerate_boxes_is_zero():
     a = np.array([[0, 0, 1, 1], [0, 0, 0, 1]], np.float32)
     b = np.array([[2, 2, 3, 3], [-3, -3, -2, -2]], np.float32)
-    assert (decoders.box_iou(a, b) == 0).all()
+    assert (codecs.box_iou(a, b) == 0).all()
 
 
 def test_decoding_a_hand_built_output():
@@ -60,12 +62,12 @@ def test_decoding_a_hand_built_output():
     raw[1, :5, 2] = [0.25, 0.5, 0.1, 0.2, 0.8]
     raw[1, 5:8, 2] = [0.3, 0.45, 0.9]        # nose
     raw[1, 5 + 3 * 16:, 2] = [0.2, 0.6, 0.4]  # right ankle
-    boxes, scores, kpts = decoders.decode_yolo_pose(raw)
+    boxes, scores, kpts = codecs.decode_yolo_pose(raw)
     assert boxes.shape == (2, 3, 4) and scores.shape == (2, 3) and kpts.shape == (2, 3, 17, 3)
     assert np.allclose(boxes[1, 2], [0.2, 0.4, 0.3, 0.6]) and scores[1, 2] == pytest.approx(0.8)
     assert np.allclose(kpts[1, 2, 0], [0.3, 0.45, 0.9]) and np.allclose(kpts[1, 2, 16], [0.2, 0.6, 0.4])
     with pytest.raises(ValueError, match="YOLO-pose output"):
-        decoders.decode_yolo_pose(np.zeros((1, 55, 3)))
+        codecs.decode_yolo_pose(np.zeros((1, 55, 3)))
 
 
 def _case(noise, rng):
@@ -114,7 +116,7 @@ def test_ground_truth_as_detections_scores_one_on_both_metrics(coco):
 
 
 def test_real_model_end_to_end(coco):
-    runs = pipelines.evaluate_catalog(coco, ["yolov8n_pose_256_pc"], pipelines.Options(limit=2))
+    runs = loop.evaluate_catalog(coco, ["yolov8n_pose_256_pc"], loop.Options(limit=2))
     run = runs["yolov8n_pose_256_pc"]
     assert run.detections.keypoints.shape[2:] == (17, 3)
     assert 0.5 < run.metrics["ST mAP@0.5"] <= 1.0 and 0 < run.metrics["COCO AP"] <= 1.0
@@ -131,4 +133,4 @@ def test_unreadable_images_are_named(coco, tmp_path):
     for mode in ("fit", "padding"):
         batch = multipose.prepare_images(broken, (256, 256), mode)
         assert len(batch) == 3 and len(batch.skipped) == 1 and "000000197388.jpg" in batch.skipped[0]
-        assert "skipped: cannot read image 000000197388.jpg" in pipelines.describe(batch)
+        assert "skipped: cannot read image 000000197388.jpg" in loop.describe(batch)

@@ -4,7 +4,7 @@ import papermill as pm
 import pytest
 from conftest import ROOT
 
-from zoo_helpers import parameters
+from zoo_helpers.book import chapter
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -12,7 +12,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_parameter_has_a_rule_and_the_defaults_pass(path):
     defaults = {name: eval(p["default"]) for name, p in pm.inspect_notebook(str(path)).items()}  # literals only
-    assert parameters.check(path.stem, defaults) == defaults
+    assert chapter.check(path.stem, defaults) == defaults
 
 
 @pytest.mark.parametrize("notebook,bad,message", [
@@ -31,11 +31,11 @@ def test_every_parameter_has_a_rule_and_the_defaults_pass(path):
     ("yolov8n_pose", {"nms_iou": "0.5"}, "nms_iou='0.5': must be a number"),
 ])
 def test_a_wrong_parameter_is_named_with_what_it_may_be(notebook, bad, message):
-    with pytest.raises(parameters.ParameterError, match=message):
-        parameters.check(notebook, bad)
+    with pytest.raises(chapter.ParameterError, match=message):
+        chapter.check(notebook, bad)
 
 
 def test_every_problem_is_reported_at_once():
-    with pytest.raises(parameters.ParameterError) as err:
-        parameters.check("hand_posture", {"epochs": 0, "louo_epochs": -2, "stream_frames": 1.5})
+    with pytest.raises(chapter.ParameterError) as err:
+        chapter.check("hand_posture", {"epochs": 0, "louo_epochs": -2, "stream_frames": 1.5})
     assert str(err.value).count(";") == 2

@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from zoo_helpers import catalog, datasets, landmark_eval, pipelines
+from zoo_helpers.registry import catalog
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.cards import landmarks, loop
 
 BASELINE = json.loads((ROOT / "tests" / "data" / "pipeline_baseline.json").read_text())
 
@@ -36,7 +38,7 @@ def _same(got: dict, want: dict) -> None:
 @pytest.mark.parametrize("mode", ["person_crops"])
 def test_single_pose(coco, mode):
     want = BASELINE["single_pose"][mode]
-    runs = pipelines.evaluate_catalog(coco, list(want), pipelines.Options(sample_mode=mode))
+    runs = loop.evaluate_catalog(coco, list(want), loop.Options(sample_mode=mode))
     for key, w in want.items():
         ev = runs[key]
         assert (ev.num_samples, ev.num_images) == (w.pop("people"), w.pop("images"))
@@ -54,17 +56,17 @@ def _st_resized(path, size):
 @pytest.mark.parametrize("key", ["movenet_lightning_192", "yolov8n_pose_320"])
 def test_card_metric_modes_resize_like_st_bit_for_bit(coco, key):
     size = (catalog.entry(key).resolution,) * 2
-    batch = pipelines.prepare(key, coco, size, pipelines.Options(sample_mode="st_subset"))
+    batch = loop.prepare(key, coco, size, loop.Options(sample_mode="st_subset"))
     want = np.stack([_st_resized(coco.image_path(i), size) for i in batch.ids])
     assert len(batch) >= 1 and np.array_equal(batch.images, want)
-    ours = pipelines.prepare(key, coco, size, pipelines.Options(sample_mode="person_crops", resize_mode="padding"))
+    ours = loop.prepare(key, coco, size, loop.Options(sample_mode="person_crops", resize_mode="padding"))
     assert not np.array_equal(ours.images[: len(want)], want)  # the other modes keep our own resampler
 
 
 def test_multi_pose(coco):
     """Letterboxed (``padding``), which keeps our resampler: main's values (measured with main at 7e7967c)."""
     want = BASELINE["multi_pose_padding"]
-    runs = pipelines.evaluate_catalog(coco, list(want), pipelines.Options(resize_mode="padding"))
+    runs = loop.evaluate_catalog(coco, list(want), loop.Options(resize_mode="padding"))
     for key, w in want.items():
         assert len(runs[key].batch) == w.pop("images")
         _same(runs[key].metrics, w)
@@ -72,11 +74,11 @@ def test_multi_pose(coco):
 
 @pytest.fixture(scope="module")
 def hands(mirror):
-    samples = landmark_eval.hand_samples()
+    samples = landmarks.hand_samples()
     palm = catalog.load("st_palm_detection_192")
-    palm_in = landmark_eval.palm_inputs(samples, palm.input_size)
-    return {"gt": landmark_eval.hand_crops(samples, "gt"),
-            "palm": landmark_eval.hand_crops(samples, "palm", palm.predict(palm_in.images), palm_in)}
+    palm_in = landmarks.palm_inputs(samples, palm.input_size)
+    return {"gt": landmarks.hand_crops(samples, "gt"),
+            "palm": landmarks.hand_crops(samples, "palm", palm.predict(palm_in.images), palm_in)}
 
 
 @pytest.mark.parametrize("label,key", [("MediaPipe float", "mediapipe_hand_landmark_full"),
@@ -87,7 +89,7 @@ def test_hands(hands, label, key):
     for mode, batch in hands.items():
         assert [f"{s.dataset} {s.image_id}" for s in batch.truth] == want["ids"]
         w = want["scores"][f"{mode}/{label}"]
-        ev = pipelines.evaluate(model, key, batch)
+        ev = loop.evaluate(model, key, batch)
         assert int(batch.found.sum()) == w["found"]
         assert np.allclose(ev.per_sample["EPE (px)"], w["epe"], atol=1e-6, rtol=0)
         assert np.allclose(ev.per_sample["PCK@0.2"], w["pck"], atol=1e-6, rtol=0)
@@ -95,10 +97,10 @@ def test_hands(hands, label, key):
 
 def test_faces(mirror):
     want = BASELINE["faces"]
-    batch = landmark_eval.face_crops(landmark_eval.face_samples())
+    batch = landmarks.face_crops(landmarks.face_samples())
     assert [f"{s.dataset} {s.image_id}" for s in batch.truth] == want["ids"]
     for label, key in (("MediaPipe float", "mediapipe_face_landmark"), ("ST int8", "st_face_landmarks_192")):
-        ev = pipelines.evaluate(catalog.load(key), key, batch)
+        ev = loop.evaluate(catalog.load(key), key, batch)
         assert np.allclose(ev.per_sample["NME"], want["nme"][label], atol=1e-6, rtol=0)
         assert ev.metrics["mean NME"] == pytest.approx(np.mean(want["nme"][label]), abs=1e-6)
         nme = np.array(want["nme"][label])

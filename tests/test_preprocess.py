@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.preprocess import crop_box, resize
+from zoo_helpers.evaluation.preprocess import crop_box, resize
 
 
 @pytest.mark.parametrize("mode", ["fit", "padding", "crop"])

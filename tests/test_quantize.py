@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import compare, datasets, quantize, singlepose
-from zoo_helpers.assets import fetch
-from zoo_helpers.runtime import load_model
+from zoo_helpers.quant import debug, onnxquant
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.cards import singlepose
+from zoo_helpers.registry.assets import fetch
+from zoo_helpers.runtime.models import load_model
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +16,7 @@ def requantized(mirror, tmp_path_factory):
     coco = datasets.load_coco_keypoints(ann, ann.parent)
     samples = singlepose.prepare_samples(coco, (192, 192), "person_crops")
     tflite = fetch("movenet_heatmaps_192_int8_pc")
-    paths = quantize.requantize(tflite, tmp_path_factory.mktemp("q"), samples.images[:4])
+    paths = onnxquant.requantize(tflite, tmp_path_factory.mktemp("q"), samples.images[:4])
     return tflite, paths, samples
 
 
@@ -30,7 +32,7 @@ def test_recovered_float_agrees_with_the_int8_model(requantized):
     assert not [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     int8 = load_model(tflite)
-    flt = load_model(paths["float"], rescale=quantize.float_input_rescale(int8))
+    flt = load_model(paths["float"], rescale=onnxquant.float_input_rescale(int8))
     within_one_cell = (np.abs(_peaks(int8, samples.images) - _peaks(flt, samples.images)) <= 1.0).all(-1)
     assert within_one_cell.mean() > 0.8
 
@@ -38,7 +40,7 @@ def test_recovered_float_agrees_with_the_int8_model(requantized):
 def _agreement_with_float(requantized, *keys):
     """Share of heatmap peaks within one cell of the recovered float model's, per requantized model."""
     tflite, paths, samples = requantized
-    rescale = quantize.float_input_rescale(load_model(tflite))
+    rescale = onnxquant.float_input_rescale(load_model(tflite))
     flt = _peaks(load_model(paths["float"], rescale=rescale), samples.images)
     return [(np.abs(_peaks(load_model(paths[k], rescale=rescale), samples.images) - flt) <= 1.0).all(-1).mean()
             for k in keys]
@@ -52,21 +54,21 @@ def test_per_channel_works_and_per_tensor_collapses(requantized):
 def test_sqnr_is_infinite_for_identical_models(requantized):
     _, paths, samples = requantized
     x = load_model(paths["float"], rescale=(1 / 127.5, -1.0)).prepare(samples.images[:1])
-    sqnr = compare.onnx_tensor_sqnr(paths["float"], paths["float"], x)
+    sqnr = debug.onnx_tensor_sqnr(paths["float"], paths["float"], x)
     assert sqnr and all(v == float("inf") for v in sqnr.values())
 
 
 def test_empty_calibration_is_refused(requantized):
     _, paths, _ = requantized
     with pytest.raises(ValueError, match="empty"):
-        quantize.quantize_onnx(paths["float"], paths["float"].with_name("x.onnx"), np.zeros((0, 192, 192, 3)), True)
+        onnxquant.quantize_onnx(paths["float"], paths["float"].with_name("x.onnx"), np.zeros((0, 192, 192, 3)), True)
 
 
 def test_equalization_keeps_the_float_function_and_evens_the_ranges(requantized):
-    from zoo_helpers import equalize
+    from zoo_helpers.quant import equalize
 
     tflite, paths, samples = requantized
-    rescale = quantize.float_input_rescale(load_model(tflite))
+    rescale = onnxquant.float_input_rescale(load_model(tflite))
     a = load_model(paths["float"], rescale=rescale).predict(samples.images[:3])
     b = load_model(paths["equalized_float"], rescale=rescale).predict(samples.images[:3])
     name = next(iter(a))
@@ -85,7 +87,7 @@ def test_equalize_keeps_a_graph_without_pairs_as_it_is(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    from zoo_helpers import equalize
+    from zoo_helpers.quant import equalize
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])

@@ -6,86 +6,91 @@ import sys
 import numpy as np
 import pytest
 
-from zoo_helpers import catalog, datasets, fidelity, landmark_eval, parameters, photos, pipelines, recipes, results
+from zoo_helpers.registry import catalog
+from zoo_helpers.evaluation import agreement, datasets, photos
+from zoo_helpers.cards import landmarks, loop
+from zoo_helpers.book import chapter
+from zoo_helpers.quant import build
+from zoo_helpers import results
 
 KEY = "movenet_heatmaps_192"
 CHOSEN = "minmax_pc,nncf_pc,minmax_pt,nncf_cle_pt"
 
 
 def test_select_reads_the_recipe_file_and_names_unknown_keys():
-    assert [r.key for r in recipes.select("default")] == [r.key for r in recipes.load().values() if r.default]
-    assert len(recipes.select("all")) == len(recipes.load()) >= 10
-    assert [r.granularity for r in recipes.select("minmax_pc, cle_pt")] == ["per-channel", "per-tensor"]
+    assert [r.key for r in build.select("default")] == [r.key for r in build.load().values() if r.default]
+    assert len(build.select("all")) == len(build.load()) >= 10
+    assert [r.granularity for r in build.select("minmax_pc, cle_pt")] == ["per-channel", "per-tensor"]
     with pytest.raises(ValueError, match="unknown \\['cle'\\].*minmax_pc"):
-        recipes.select("cle")
+        build.select("cle")
 
 
 def test_the_quant_recipes_parameter_is_checked_before_any_work():
-    assert parameters._problem("quant_recipes", "default", {"recipes": True}) is None
-    assert "unknown ['nncf']" in parameters._problem("quant_recipes", "nncf", {"recipes": True})
-    assert "unknown" in parameters._problem("quant_recipes", 3, {"recipes": True})
+    assert chapter._problem("quant_recipes", "default", {"recipes": True}) is None
+    assert "unknown ['nncf']" in chapter._problem("quant_recipes", "nncf", {"recipes": True})
+    assert "unknown" in chapter._problem("quant_recipes", 3, {"recipes": True})
 
 
 def test_keypoint_agreement_counts_only_points_the_reference_is_sure_of():
     ref = np.array([[[0.5, 0.5, 0.9], [0.1, 0.1, 0.2], [0.3, 0.3, 0.8]]])
     cand = np.array([[[0.5 + 1 / 48, 0.5, 0.1], [0.9, 0.9, 0.9], [0.3 + 1.5 / 48, 0.3, 0.9]]])
-    assert fidelity.keypoint_agreement(cand, ref, min_score=0.5) == 50.0
-    assert fidelity.keypoint_agreement(cand, ref) == pytest.approx(100 / 3)
+    assert agreement.keypoint_agreement(cand, ref, min_score=0.5) == 50.0
+    assert agreement.keypoint_agreement(cand, ref) == pytest.approx(100 / 3)
     with pytest.raises(ValueError, match="differ"):
-        fidelity.keypoint_agreement(cand[:, :2], ref)
+        agreement.keypoint_agreement(cand[:, :2], ref)
     with pytest.raises(ValueError, match="no reference keypoint"):
-        fidelity.keypoint_agreement(cand, ref, min_score=0.95)
+        agreement.keypoint_agreement(cand, ref, min_score=0.95)
 
 
 def test_detection_agreement_counts_a_missed_person_as_all_its_points_missed():
     boxes = np.array([[[0.1, 0.1, 0.4, 0.9], [0.6, 0.1, 0.9, 0.9]]])
     kpts = np.array([[[[0.2, 0.2, 0.9]], [[0.7, 0.2, 0.9]]]])
     both = np.array([[True, True]])
-    assert fidelity.detection_agreement(boxes, kpts, both, boxes, kpts, both) == 100.0
-    assert fidelity.detection_agreement(boxes, kpts, np.array([[True, False]]), boxes, kpts, both) == 50.0
+    assert agreement.detection_agreement(boxes, kpts, both, boxes, kpts, both) == 100.0
+    assert agreement.detection_agreement(boxes, kpts, np.array([[True, False]]), boxes, kpts, both) == 50.0
     shifted = kpts + np.array([0.05, 0, 0])
-    assert fidelity.detection_agreement(boxes, shifted, both, boxes, kpts, both) == 0.0
+    assert agreement.detection_agreement(boxes, shifted, both, boxes, kpts, both) == 0.0
 
 
 @pytest.fixture(scope="module")
 def movenet(mirror, tmp_path_factory):
     model = catalog.load(KEY)
     coco = datasets.load_coco()
-    samples = pipelines.prepare(KEY, coco, model.input_size)
+    samples = loop.prepare(KEY, coco, model.input_size)
     calib = photos.calibration("", 8, model.input_size)
-    made = recipes.make(model, tmp_path_factory.mktemp("recipes"), calib, CHOSEN, progress=False)
+    made = build.make(model, tmp_path_factory.mktemp("recipes"), calib, CHOSEN, progress=False)
     run = results.Recorder("movenet", "movenet", {"variant": KEY}, tmp_path_factory.mktemp("results"))
-    recipes.evaluate(made, {"published int8": model}, KEY, samples, photos.people(model.input_size, coco).images,
-                     coco, pipelines.Options(), run)
+    build.evaluate(made, {"published int8": model}, KEY, samples, photos.people(model.input_size, coco).images,
+                     coco, loop.Options(), run)
     return made, run
 
 
 def test_nncf_per_tensor_after_equalization_meets_the_goals_where_plain_per_tensor_collapses(movenet):
     made, run = movenet
-    table = recipes.table(run.select(KEY), "ST mean OKS")
+    table = build.table(run.select(KEY), "ST mean OKS")
     oks = table["ST mean OKS (%)"].astype(float)
     assert oks["our per-tensor"] < 5  # one scale per weight tensor: the collapse the chapter explains
     assert oks["NNCF per-tensor + CLE"] >= oks[["our per-channel", "NNCF per-channel"]].max() - 3
     assert oks["NNCF per-channel"] >= oks["published int8"]
-    goals = recipes.goals(run.select(KEY), "ST mean OKS")
+    goals = build.goals(run.select(KEY), "ST mean OKS")
     assert list(goals["met"]) == ["yes", "yes", "yes"], goals
-    assert recipes.best(run.select(KEY), "ST mean OKS", "per-tensor") == "NNCF per-tensor + CLE"
+    assert build.best(run.select(KEY), "ST mean OKS", "per-tensor") == "NNCF per-tensor + CLE"
 
 
 def test_recipe_records_carry_agreement_seconds_and_calibration_disjointness(movenet):
     made, run = movenet
     records = {r.variant: r for r in run.select(KEY)}
-    assert set(records) == {"published int8", "recovered float", *(r.label for r in recipes.select(CHOSEN))}
-    assert records["recovered float"].metrics[recipes.AGREEMENT] == 100.0
-    assert records["our per-tensor"].metrics[recipes.AGREEMENT] < 10 < records["NNCF per-channel"].metrics[
-        recipes.AGREEMENT]
+    assert set(records) == {"published int8", "recovered float", *(r.label for r in build.select(CHOSEN))}
+    assert records["recovered float"].metrics[build.AGREEMENT] == 100.0
+    assert records["our per-tensor"].metrics[build.AGREEMENT] < 10 < records["NNCF per-channel"].metrics[
+        build.AGREEMENT]
     for label in made.seconds:
         m = records[label].metrics
-        assert m[recipes.SECONDS] > 0 and m[recipes.DISJOINT] == 1.0 and m[recipes.AGREEMENT_IMAGES] == 30
+        assert m[build.SECONDS] > 0 and m[build.DISJOINT] == 1.0 and m[build.AGREEMENT_IMAGES] == 30
 
 
 def test_equalization_prunes_dead_inputs_and_evens_the_second_layer(movenet):
-    from zoo_helpers import equalize
+    from zoo_helpers.quant import equalize
 
     made, _ = movenet
     assert made.equalization["dead inputs pruned"] > 0 and made.equalization["pairs"] > 40
@@ -108,7 +113,7 @@ def test_nncf_files_hold_int8_weights_behind_dequantize_linear(movenet):
 def test_hand_calibration_photos_are_not_in_the_hand_sample(mirror):
     hands = photos.hands()
     assert hands.images.shape == (14, 224, 224, 3)
-    assert photos.disjoint(hands.files, landmark_eval.sample_files(landmark_eval.hand_samples()))
+    assert photos.disjoint(hands.files, landmarks.sample_files(landmarks.hand_samples()))
     with pytest.raises(ValueError, match="holds 14 images"):
         hands.first(15)
 
@@ -122,7 +127,7 @@ socket.socket.connect = refuse
 socket.create_connection = refuse
 import numpy as np, onnx
 from onnx import TensorProto, helper, numpy_helper
-from zoo_helpers import nncfquant
+from zoo_helpers.quant import nncfquant
 w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
 g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "g",
                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
@@ -147,7 +152,7 @@ def test_nncf_pins_keep_markdown_it_py_3_for_jupyter_book_1():
 
 
 def test_scale_search_never_quantizes_worse_than_the_full_range():
-    from zoo_helpers import scalesearch
+    from zoo_helpers.quant import scalesearch
 
     rng = np.random.default_rng(0)
     for w in (rng.standard_t(2, size=4000), rng.normal(size=4000), np.r_[rng.normal(size=999), 40.0]):
@@ -162,8 +167,8 @@ def test_scale_search_never_quantizes_worse_than_the_full_range():
 
 
 def test_high_bias_absorption_keeps_the_function_on_the_calibration_images(movenet, tmp_path):
-    from zoo_helpers import equalize
-    from zoo_helpers.runtime import load_model
+    from zoo_helpers.quant import equalize
+    from zoo_helpers.runtime.models import load_model
 
     made, _ = movenet
     ref = made.models["recovered float"]
@@ -177,7 +182,7 @@ def test_high_bias_absorption_keeps_the_function_on_the_calibration_images(moven
 
 
 def test_the_glance_names_the_best_per_tensor_recipe(movenet):
-    from zoo_helpers import glance
+    from zoo_helpers.book import glance
 
     _, run = movenet
     lines = glance.findings(run.select(KEY), "ST mean OKS")
@@ -188,15 +193,15 @@ def test_the_glance_names_the_best_per_tensor_recipe(movenet):
 def test_face_calibration_photos_are_not_in_the_face_sample(mirror):
     faces = photos.faces()
     assert faces.images.shape == (9, 192, 192, 3)
-    assert photos.disjoint(faces.files, landmark_eval.sample_files(landmark_eval.face_samples()))
-    assert landmark_eval.face_calibration(3).shape == (3, 192, 192, 3)
+    assert photos.disjoint(faces.files, landmarks.sample_files(landmarks.face_samples()))
+    assert landmarks.face_calibration(3).shape == (3, 192, 192, 3)
     with pytest.raises(ValueError, match="nothing to compare"):
         photos.disjoint(faces.files, [])
 
 
 def test_equalization_through_branches_keeps_the_function_and_finds_the_residual_streams(movenet, tmp_path):
-    from zoo_helpers import equalize, streams
-    from zoo_helpers.runtime import load_model
+    from zoo_helpers.quant import branches, equalize
+    from zoo_helpers.runtime.models import load_model
 
     made, _ = movenet
     summary = equalize.equalize(made.float_onnx, tmp_path / "br.onnx", branches=True)
@@ -212,14 +217,14 @@ def test_equalization_through_branches_keeps_the_function_and_finds_the_residual
 
     graph = onnx.load(str(made.float_onnx)).graph
     consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for g in streams.groups(graph, consts):  # every producer of a group is a convolution, and so is every reader
+    for g in branches.groups(graph, consts):  # every producer of a group is a convolution, and so is every reader
         assert all(p.op_type == "Conv" for p in g["producers"]) and all(c.op_type == "Conv" for c, _ in g["consumers"])
 
 
 def test_records_of_plain_twins_are_read_with_their_granularity():
-    from zoo_helpers import recipebook
+    from zoo_helpers.quant import recipes
 
-    twin = recipebook.without_cle(recipes.load()["nncf_cle_mse_pt"])  # not in the file: made for YOLOv8's graph
-    assert twin.key not in recipes.load() and recipebook.by_label()[twin.label].key == twin.key
-    assert [recipebook.granularity(x) for x in (twin.label, "recovered float", "published int8")] == [
+    twin = build.without_cle(build.load()["nncf_cle_mse_pt"])  # not in the file: made for YOLOv8's graph
+    assert twin.key not in build.load() and build.by_label()[twin.label].key == twin.key
+    assert [build.granularity(x) for x in (twin.label, "recovered float", "published int8")] == [
         "per-tensor", "float", "published"]

@@ -5,7 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from zoo_helpers import catalog, datasets, pipelines, results, tables
+from zoo_helpers.registry import catalog
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.cards import loop
+from zoo_helpers import results
+from zoo_helpers.book import tables
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +21,7 @@ def test_an_evaluation_becomes_a_record_and_a_coco_results_file(coco, tmp_path):
     from pycocotools.coco import COCO
 
     rec = results.Recorder("movenet", "movenet", {"variant": "movenet_lightning_192", "limit": 0}, tmp_path)
-    runs = pipelines.evaluate_catalog(coco, ["movenet_lightning_192", "movenet_thunder_256"], recorder=rec)
+    runs = loop.evaluate_catalog(coco, ["movenet_lightning_192", "movenet_thunder_256"], recorder=rec)
     assert list(runs) == ["movenet_lightning_192"]  # Thunder needs a download: not run, not recorded
     [record] = results.load(tmp_path, "movenet")
     ev = runs["movenet_lightning_192"]
@@ -33,14 +37,14 @@ def test_an_evaluation_becomes_a_record_and_a_coco_results_file(coco, tmp_path):
 
 
 def assets_sha(key):
-    from zoo_helpers.assets import lookup
+    from zoo_helpers.registry.assets import lookup
 
     return lookup(catalog.entry(key).asset).sha256
 
 
 def test_tables_render_records(coco, tmp_path):
     rec = results.Recorder("yolov8n_pose", "yolov8n_pose", {}, tmp_path)
-    pipelines.evaluate_catalog(coco, ["yolov8n_pose_256_pc", "yolov8n_pose_256_pt"], pipelines.Options(limit=2),
+    loop.evaluate_catalog(coco, ["yolov8n_pose_256_pc", "yolov8n_pose_256_pt"], loop.Options(limit=2),
                                recorder=rec)
     shown = tables.metrics_table(rec.records)
     assert list(shown.index) == ["yolov8n_pose_256_pc", "yolov8n_pose_256_pt"]
@@ -56,13 +60,13 @@ def test_tables_render_records(coco, tmp_path):
 
 def test_overview_reuses_only_matching_chapter_records(coco, tmp_path):
     chapter = results.Recorder("yolov8n_pose", "yolov8n_pose", {"limit": 2, "nms_iou": 0.1}, tmp_path)
-    pipelines.evaluate_catalog(coco, ["yolov8n_pose_256_pc"], pipelines.Options(limit=2), recorder=chapter)
+    loop.evaluate_catalog(coco, ["yolov8n_pose_256_pc"], loop.Options(limit=2), recorder=chapter)
     own = results.Recorder("overview", "overview", {}, tmp_path)
-    found = pipelines.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc", "movenet_lightning_192"],
-                                        pipelines.Options(limit=2), own, str(tmp_path))
+    found = loop.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc", "movenet_lightning_192"],
+                                        loop.Options(limit=2), own, str(tmp_path))
     assert found["yolov8n_pose_256_pc"].notebook == "yolov8n_pose"  # same data, kind and options: reused
     assert found["movenet_lightning_192"].notebook == "overview"    # no chapter record: measured here
-    other = pipelines.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc"], pipelines.Options(limit=3),
+    other = loop.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc"], loop.Options(limit=3),
                                         results.Recorder("overview", "overview", {}, tmp_path / "o"), str(tmp_path))
     assert other["yolov8n_pose_256_pc"].notebook == "overview"      # another limit: not the same measurement
 
@@ -105,15 +109,15 @@ def test_work_dir_is_emptied_and_reused():
 
 
 def test_footprint_records_carry_tflm_arena_and_the_n6_table_shows_it(tmp_path):
-    from zoo_helpers import tflm
+    from zoo_helpers.runtime import tflm
 
     rec = results.Recorder("hand_landmarks", "hand_landmarks", {}, tmp_path)
-    [r] = pipelines.measure_models({"st_hand_landmarks_224": catalog.load("st_hand_landmarks_224")}, 2, rec)
+    [r] = loop.measure_models({"st_hand_landmarks_224": catalog.load("st_hand_landmarks_224")}, 2, rec)
     want = tflm.arena(catalog.path("st_hand_landmarks_224"))
     assert r.metrics[results.TFLM_ARENA["head"]] == pytest.approx(want["head"] / 1024)
     table = tables.footprint("hand_landmarks", "npu_footprint", rec.records)
     assert table.loc[0, "TFLM arena head + tail (KiB)"] == f"{want['head'] / 1024:,.1f} + {want['tail'] / 1024:,.1f}"
-    onnx = pipelines.measure_models({"st_face_landmarks_192": catalog.load("st_face_landmarks_192")}, 2, rec)
+    onnx = loop.measure_models({"st_face_landmarks_192": catalog.load("st_face_landmarks_192")}, 2, rec)
     assert results.TFLM_ARENA["head"] not in onnx[0].metrics  # TFLM runs .tflite files only
 
 

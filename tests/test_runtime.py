@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import compare
-from zoo_helpers.assets import fetch
-from zoo_helpers.runtime import ModelFileError, load_model
-from zoo_helpers.tensors import TensorSpec
+from zoo_helpers.quant import debug
+from zoo_helpers.registry.assets import fetch
+from zoo_helpers.runtime.models import ModelFileError, load_model
+from zoo_helpers.runtime.tensors import TensorSpec
 
 
 def test_specs_of_a_quantized_heatmap_model(mirror):
@@ -67,7 +67,7 @@ def test_bad_inputs_are_clear_errors(mirror, tmp_path):
 
 def test_coral_golden_squat(mirror):
     """MoveNet Lightning int8 on squat.bmp agrees with Coral's reference keypoints (x, y within 0.05)."""
-    table = compare.coral_golden_check(tolerance=0.05)
+    table = debug.coral_golden_check(tolerance=0.05)
     assert len(table) == 17 and table["max |diff|"].max() < 0.05
 
 

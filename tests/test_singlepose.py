@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from zoo_helpers import assets, catalog, datasets, pipelines, singlepose, tables
+from zoo_helpers.registry import assets, catalog
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.cards import loop, singlepose
+from zoo_helpers.book import tables
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +17,7 @@ def coco(mirror):
 
 def test_catalog_runs_only_what_is_local(coco, isolated_cache):
     keys = ["movenet_lightning_192", "st_movenet_heatmaps_192", "movenet_thunder_256"]
-    runs = pipelines.evaluate_catalog(coco, keys, pipelines.Options(limit=4))
+    runs = loop.evaluate_catalog(coco, keys, loop.Options(limit=4))
     assert set(runs) == {"movenet_lightning_192", "st_movenet_heatmaps_192"}  # Thunder is not mirrored
     for ev in runs.values():
         assert ev.num_samples == 4 and 0.3 < ev.metrics["ST mean OKS"] <= 1.0
@@ -24,10 +27,10 @@ def test_catalog_runs_only_what_is_local(coco, isolated_cache):
 
 def test_catalog_matches_the_plain_path(coco, mirror):
     """Samples shared across variants and prepared by worker threads give what one model alone gives."""
-    from zoo_helpers.runtime import load_model
+    from zoo_helpers.runtime.models import load_model
 
     key = "st_movenet_heatmaps_192"
-    streamed = pipelines.evaluate_catalog(coco, [key])[key]
+    streamed = loop.evaluate_catalog(coco, [key])[key]
     model = load_model(catalog.path(key))
     samples = singlepose.prepare_samples(coco, model.input_size, workers=1)
     plain = singlepose.evaluate(singlepose.decode(model.predict(samples.images), "heatmaps"), samples, coco, "st13")
@@ -54,5 +57,5 @@ def test_peak_agreement_counts_cells_per_axis():
 def test_catalog_reuses_a_batch_already_prepared(coco, monkeypatch):
     batch = singlepose.prepare_samples(coco, (192, 192), "person_crops")
     monkeypatch.setattr(pipelines, "prepare", lambda *a, **k: pytest.fail("the batch was prepared again"))
-    runs = pipelines.evaluate_catalog(coco, ["movenet_lightning_192", "st_movenet_heatmaps_192"], batches=(batch,))
+    runs = loop.evaluate_catalog(coco, ["movenet_lightning_192", "st_movenet_heatmaps_192"], batches=(batch,))
     assert all(ev.batch is batch for ev in runs.values())

@@ -4,13 +4,16 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from zoo_helpers import catalog, datasets, footprint, pipelines, tflm
+from zoo_helpers.registry import catalog
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.runtime import footprint, tflm
+from zoo_helpers.cards import loop
 
 
 @pytest.fixture(scope="module")
 def coco_batch(mirror):
     coco = datasets.load_coco()
-    return coco, pipelines.prepare("st_movenet_heatmaps_192", coco, (192, 192))
+    return coco, loop.prepare("st_movenet_heatmaps_192", coco, (192, 192))
 
 
 def test_arena_head_equals_our_planner_for_st_movenet(mirror):
@@ -42,7 +45,7 @@ def test_outputs_match_litert_reference_kernels_and_stay_close_to_litert(coco_ba
     print(f"max |TFLM - LiteRT| = {diff.max():.4f}, share of values off by more than 1 LSB = "
           f"{(diff > 1.5 / 256).mean():.4f}")
     assert 0 < diff.max() < 0.6 and (diff > 1.5 / 256).mean() < 0.05  # LiteRT's optimized kernels round differently
-    oks = [pipelines.score(out, "st_movenet_heatmaps_192", batch, coco).metrics["ST mean OKS"] for out in (micro, host)]
+    oks = [loop.score(out, "st_movenet_heatmaps_192", batch, coco).metrics["ST mean OKS"] for out in (micro, host)]
     assert abs(oks[0] - oks[1]) < 0.02
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import serial
 
-from zoo_helpers import tofstream
+from zoo_helpers.board import tof
 
 
 def _zones(t):
@@ -18,7 +18,7 @@ def _zones(t):
 
 def _record(t, **override):
     """Record ``t``; ``override`` maps a zone field index (0-383, in the CSV order) to replacement text."""
-    rec = tofstream.format_ran_record(t, _zones(t), 21).decode()
+    rec = tof.format_ran_record(t, _zones(t), 21).decode()
     fields = rec.rstrip("\r\n").split(",")
     for k, text in override.items():
         fields[-384 + int(k[1:])] = text
@@ -45,11 +45,11 @@ class _Lines:
 
 
 def _events(data: bytes, **options):
-    return list(tofstream.StreamReader(_Lines(data), idle_timeout=0.05, **options).events())
+    return list(tof.StreamReader(_Lines(data), idle_timeout=0.05, **options).events())
 
 
 def _kinds(events):
-    return [type(e).__name__ if not isinstance(e, tofstream.Frame) else e.frame for e in events]
+    return [type(e).__name__ if not isinstance(e, tof.Frame) else e.frame for e in events]
 
 
 @pytest.mark.parametrize("cut", ["mid-field", "after-comma", "all-but-the-end"])
@@ -111,35 +111,35 @@ def test_an_over_long_line_is_dropped_in_bounded_memory():
     port = _EndlessLine(64 << 20, b"\n" + _record(1))
     tracemalloc.start()
     try:
-        events = list(tofstream.StreamReader(port, idle_timeout=0.05).events())
+        events = list(tof.StreamReader(port, idle_timeout=0.05).events())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert _kinds(events) == ["StreamError", 1]
-    assert f"longer than {tofstream.MAX_LINE} bytes" in str(events[0])
+    assert f"longer than {tof.MAX_LINE} bytes" in str(events[0])
     assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB for a 64 MiB line"
 
 
 def test_a_board_unplugged_after_5_frames_leaves_5_frames_on_disk(tmp_path):
     data = b"".join(_record(t) for t in range(5))
-    log = tofstream.FrameLogger(tmp_path / "log.npz")
+    log = tof.FrameLogger(tmp_path / "log.npz")
     with pytest.raises(ConnectionError, match="/dev/ttyACM0"):
-        for event in tofstream.StreamReader(_Lines(data, fail=True)).events():
+        for event in tof.StreamReader(_Lines(data, fail=True)).events():
             log.add(event)
     saved = np.load(tmp_path / "log.npz")  # no flush called: the file on disk is already current
     assert saved["zone_data"].shape == (4, 64, 5) and saved["glob_data"].shape == (1, 5)
     assert np.array_equal(saved["zone_data"][3, :, 4], _zones(4)[3])
 
     with pytest.raises(ConnectionError):  # a logger that flushes rarely still writes everything on exit
-        with tofstream.FrameLogger(tmp_path / "rare.npz", flush_every=100) as rare:
-            for event in tofstream.StreamReader(_Lines(data, fail=True)).events():
+        with tof.FrameLogger(tmp_path / "rare.npz", flush_every=100) as rare:
+            for event in tof.StreamReader(_Lines(data, fail=True)).events():
                 rare.add(event)
     assert np.load(tmp_path / "rare.npz")["zone_data"].shape == (4, 64, 5)
 
 
 def test_the_log_on_disk_is_current_after_every_add_and_stays_cheap_for_60_frames(tmp_path):
     frames = _events(b"".join(_record(t) for t in range(60)))
-    log = tofstream.FrameLogger(tmp_path / "log.npz")
+    log = tof.FrameLogger(tmp_path / "log.npz")
     elapsed = 0.0
     for n, frame in enumerate(frames, 1):
         start = time.perf_counter()

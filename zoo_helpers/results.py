@@ -8,7 +8,7 @@ parameters, what it was measured on (``host CPU``, ``emulated board`` or ``board
 versions and the time.
 
 A chapter keeps a :class:`Recorder`, made from its namespace in the Setup cell (its parameters are
-checked then, by :mod:`zoo_helpers.parameters`); :meth:`Recorder.add` writes each record as JSON under
+checked then, by :mod:`zoo_helpers.book.chapter`); :meth:`Recorder.add` writes each record as JSON under
 ``<results_dir>/<notebook>/`` the moment it is made (a later failure loses nothing already measured)
 and, for the COCO pipelines, the predictions as a COCO keypoint results file that
 ``pycocotools.COCO.loadRes`` reads. :func:`load` reads records back (the overview reuses the chapters'),
@@ -28,7 +28,7 @@ from typing import Any
 #: What a measured number may be measured on; anything else is refused.
 SOURCES = ("host CPU", "emulated board", "board")
 RESULTS_ENV = "ZOO_RESULTS_DIR"
-#: Metric names of a footprint-and-latency record (``zoo_helpers.pipelines.measure_models``), by analysis field.
+#: Metric names of a footprint-and-latency record (``zoo_helpers.cards.loop.measure_models``), by analysis field.
 ANALYSIS = {"maccs_m": "MACCs (M)", "weights_flash_kib": "weights (KiB)", "activation_ram_kib": "activation RAM (KiB)",
             "host_ms": "host latency (ms)"}
 ANALYSIS_KIND = "offline analysis and host latency"
@@ -129,7 +129,7 @@ class Recorder:
 
     def __init__(self, notebook: str, card: str, parameters: dict[str, Any], results_dir: str | os.PathLike[str] = "",
                  measured_on: str = "host CPU") -> None:
-        from zoo_helpers import parameters as rules
+        from zoo_helpers.book import chapter as rules
 
         # a chapter passes its namespace (globals()): its parameters are checked against its rules here,
         # in the Setup cell, before any slow work
@@ -151,7 +151,7 @@ class Recorder:
         only the earlier one had (a chapter's catalog loop re-scores the published file the Quantize
         section scored with label-free agreement: the agreement stays in the record).
         """
-        from zoo_helpers.assets import file_sha256
+        from zoo_helpers.registry.hashing import file_sha256
 
         model_path = Path(model) if model else None
         record = Record(self.notebook, self.card, key, variant, {k: float(v) for k, v in metrics.items()}, int(samples),
@@ -175,7 +175,7 @@ class Recorder:
 
     def add_evaluation(self, key: str, variant: str, evaluation, data: dict[str, str], model=None,
                        measured_on: str | None = None) -> Record:
-        """:meth:`add` for an :class:`~zoo_helpers.batches.Evaluation` (its metrics, counts and COCO results)."""
+        """:meth:`add` for an :class:`~zoo_helpers.evaluation.batches.Evaluation` (its metrics, counts and COCO results)."""
         return self.add(key, variant, evaluation.metrics, samples=evaluation.num_samples, images=evaluation.num_images,
                         data=data, model=model, kind=evaluation.batch.kind, measured_on=measured_on,
                         coco_results=evaluation.coco_results)
@@ -185,11 +185,11 @@ class Recorder:
         return self.dir / f"{self.select(key, variant)[-1].slug}.coco.json"
 
     def glance(self, name: str, metric: str, published: float | None = None, **select: str) -> str:
-        """Hand this run's "at a glance" block to the book as ``name`` (:func:`zoo_helpers.glance.glue`).
+        """Hand this run's "at a glance" block to the book as ``name`` (:func:`zoo_helpers.book.glance.glue`).
 
         ``select`` narrows the records (``key``, ``variant``, ``kind``, as :meth:`select`).
         """
-        from zoo_helpers.glance import glue
+        from zoo_helpers.book.glance import glue
 
         return glue(name, self.select(**select), metric, published)
 

@@ -124,7 +124,7 @@ class BoardClient(Session):
     def check_model(self, expected, model: int = 0) -> None:
         """Raise :class:`ModelMismatch` when the board's model has other inputs or outputs than ``expected``.
 
-        ``expected`` is the host model (a :class:`zoo_helpers.runtime.Model`); see
+        ``expected`` is the host model (a :class:`zoo_helpers.runtime.models.Model`); see
         :func:`~zoo_helpers.board.replies.model_mismatches` for what is compared.
         """
         problems = model_mismatches({w: self.tensors(w, model) for w in ("inputs", "outputs")}, expected)

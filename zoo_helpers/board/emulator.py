@@ -41,12 +41,12 @@ VERSIONS = {"3.1": 0x301, "3.2": 0x302}
 
 
 class Emulator:
-    """Board state machine around a :class:`zoo_helpers.runtime.Model`.
+    """Board state machine around a :class:`zoo_helpers.runtime.models.Model`.
 
     Parameters
     ----------
     model
-        The :class:`zoo_helpers.runtime.Model` the emulated board runs.
+        The :class:`zoo_helpers.runtime.models.Model` the emulated board runs.
     version
         Protocol ``0x301`` or ``0x302``.
     com_param
@@ -81,7 +81,7 @@ class Emulator:
     def model_info(self) -> dict:
         ins = [self._desc(s, TENSOR_FLAG["INPUT"]) for s in self.model.inputs]
         outs = [self._desc(s, TENSOR_FLAG["OUTPUT"]) for s in self.model.outputs]
-        from zoo_helpers.footprint import analyze
+        from zoo_helpers.runtime.footprint import analyze
 
         return {"name": "network", "rtid": 4 | 1 << 8 | 1 << 16, "signature": self.model.path.name[:63],
                 "compile_datetime": "", "runtime_version": 0x0A000000, "tool_version": 0x02000000,
@@ -277,7 +277,7 @@ def _listen_arg(spec: str) -> int | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (see the module docstring)."""
-    from zoo_helpers.runtime import load_model
+    from zoo_helpers.runtime.models import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help=".tflite or .onnx model the emulated board runs")

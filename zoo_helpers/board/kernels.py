@@ -7,7 +7,7 @@ bytes come from one of two runtimes:
     the host's LiteRT interpreter (or onnxruntime for ``.onnx``), with its optimized CPU kernels: what
     the rest of the book measures on the host CPU;
 ``tflm``
-    TensorFlow Lite Micro's reference kernels (:mod:`zoo_helpers.tflm`): the integer arithmetic an MCU
+    TensorFlow Lite Micro's reference kernels (:mod:`zoo_helpers.runtime.tflm`): the integer arithmetic an MCU
     running TFLM computes (CMSIS-NN's kernels are specified bit-exact against them). The STM32F401
     hand-posture demo runs this way. It takes ``.tflite`` files only, and a model with an operator TFLM
     has no kernel for fails when the emulator starts, naming the operator.
@@ -34,7 +34,7 @@ def label(runtime: str, path) -> str:
 def invoker(model, runtime: str = "litert") -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """A function from one sample's raw inputs (by input name) to its raw outputs (by output name).
 
-    ``model`` is a :class:`zoo_helpers.runtime.Model` (its specs name and type the tensors).
+    ``model`` is a :class:`zoo_helpers.runtime.models.Model` (its specs name and type the tensors).
 
     Examples
     --------
@@ -48,7 +48,7 @@ def invoker(model, runtime: str = "litert") -> Callable[[dict[str, np.ndarray]],
         raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     if runtime == "litert":
         return model.invoke
-    from zoo_helpers.tflm import _guarded, interpreter
+    from zoo_helpers.runtime.tflm import _guarded, interpreter
 
     interp = interpreter(model.path)
 

@@ -114,7 +114,7 @@ def model_mismatches(board: dict[str, list[TensorInfo]], expected) -> list[str]:
     """How the board's ``{"inputs": [...], "outputs": [...]}`` differ from ``expected``'s, in words (empty: same).
 
     ``expected`` has ``inputs`` and ``outputs`` lists of tensors with a ``shape`` (a
-    :class:`zoo_helpers.runtime.Model`); ``None`` dimensions match any. Compared in order: the
+    :class:`zoo_helpers.runtime.models.Model`); ``None`` dimensions match any. Compared in order: the
     number of tensors, then each shape.
     """
     problems = []

@@ -1,0 +1,103 @@
+"""A chapter's papermill parameters, checked before the slow work starts.
+
+``zoo_helpers/data/parameters.yaml`` says, per notebook, what each parameter may be: one of a list of
+choices, a model of the card (a catalog key), an integer or a number within bounds, an existing folder,
+free text. :func:`check` reads a notebook's parameters from its namespace (the public ``str``, ``int``,
+``float`` and ``bool`` names defined so far, i.e. the parameters cell and papermill's injected cell) and
+raises one :class:`ParameterError` naming every parameter that is wrong, with what it may be, before
+any model is loaded. A parameter the file does not know is an error too (a typo in a papermill ``-p``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """One or more parameters of a chapter are not allowed values."""
+
+
+@cache
+def specs() -> dict[str, Any]:
+    """The parameter rules of every notebook (``zoo_helpers/data/parameters.yaml``)."""
+    import yaml
+
+    return yaml.safe_load(resources.files("zoo_helpers").joinpath("data/parameters.yaml").read_text())
+
+
+def from_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The public ``str``, ``int``, ``float`` and ``bool`` names of ``namespace`` (a notebook's parameters).
+
+    Examples
+    --------
+    >>> from_namespace({"variant": "movenet_heatmaps_192", "limit": 0, "_i": "x = 1", "np": object()})
+    {'variant': 'movenet_heatmaps_192', 'limit': 0}
+    """
+    return {k: v for k, v in namespace.items() if not k.startswith("_") and type(v) in (str, int, float, bool)}
+
+
+def _problem(name: str, value: Any, rule: dict[str, Any]) -> str | None:
+    """Why ``value`` breaks ``rule``, or ``None``."""
+    if "choices" in rule:
+        return None if value in rule["choices"] else f"{name}={value!r}: choose one of {rule['choices']}"
+    if "catalog" in rule:
+        from zoo_helpers.registry import catalog
+
+        try:
+            catalog.entry(value, card=rule["catalog"])
+        except catalog.UnknownModelError as exc:
+            return f"{name}: {exc}"
+        return None
+    for kind, types in (("int", (int,)), ("number", (int, float))):
+        if kind in rule:
+            bounds = rule[kind] or {}
+            lo, hi = bounds.get("min"), bounds.get("max")
+            if type(value) is bool or not isinstance(value, types):
+                return f"{name}={value!r}: must be {'a whole number' if kind == 'int' else 'a number'}"
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                return f"{name}={value!r}: must be within [{lo if lo is not None else '-inf'}, " \
+                       f"{hi if hi is not None else 'inf'}]"
+            return None
+    if rule.get("folder"):
+        if not isinstance(value, str):
+            return f"{name}={value!r}: must be a folder path or empty"
+        return None if not value or Path(value).expanduser().is_dir() else f"{name}={value!r}: no such folder"
+    if rule.get("text"):
+        return None if isinstance(value, str) else f"{name}={value!r}: must be text"
+    if rule.get("recipes"):
+        from zoo_helpers.quant import build
+
+        try:
+            build.select(value if isinstance(value, str) else "")
+        except ValueError as exc:
+            return f"{name}: {exc}"
+        return None
+    raise ValueError(f"parameters.yaml: no kind of rule for {name!r}: {rule}")
+
+
+def check(notebook: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Check a notebook's parameters (read from ``namespace``) and return them.
+
+    Examples
+    --------
+    >>> check("hand_landmarks", {"crop_mode": "gt", "palm_detector": "st", "n_calib": 8})
+    {'crop_mode': 'gt', 'palm_detector': 'st', 'n_calib': 8}
+    >>> check("hand_landmarks", {"crop_mode": "plam"})
+    Traceback (most recent call last):
+    ...
+    zoo_helpers.book.chapter.ParameterError: hand_landmarks: crop_mode='plam': choose one of ['palm', 'gt']
+    """
+    data = specs()
+    if notebook not in data["notebooks"]:
+        raise ParameterError(f"no parameter rules for notebook {notebook!r}; known: {sorted(data['notebooks'])}")
+    rules = {**data["common"], **(data["notebooks"][notebook] or {})}
+    params = from_namespace(namespace)
+    problems = [f"{name}={value!r}: not a parameter of this chapter (known: {', '.join(sorted(rules))})"
+                for name, value in params.items() if name not in rules]
+    problems += [p for name, value in params.items() if name in rules if (p := _problem(name, value, rules[name]))]
+    if problems:
+        raise ParameterError(f"{notebook}: " + "; ".join(problems))
+    return params

@@ -1,0 +1,138 @@
+"""The quantization recipes of a chapter as one table, and the goals they are held to, from result records.
+
+:func:`table` gives one row per recipe (and the published and float models): its granularity, what it does,
+the chapter's metric on the labelled sample, the gap to our best per-channel recipe, the label-free
+agreement with the float model and on how many images, and the seconds it took. :func:`goals` checks the
+three goals the Quantize sections are held to, and says by how much a missed one is missed:
+
+* our best per-tensor int8 within :data:`PER_TENSOR_GAP` points of our best per-channel;
+* our best per-channel int8 at least as good as the published int8 file;
+* calibration images disjoint from the evaluation sample (the chapter passes what it checked).
+
+Rows are found by variant label (:data:`zoo_helpers.quant.build.load`'s labels), metrics by the names
+:mod:`zoo_helpers.quant.build` records; fractions are shown in %.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from zoo_helpers.quant.recipes import by_label, granularity
+from zoo_helpers.quant.build import AGREEMENT, AGREEMENT_IMAGES, DISJOINT, SECONDS
+from zoo_helpers.results import Record
+
+#: Largest allowed drop (points) from our best per-channel to our best per-tensor recipe.
+PER_TENSOR_GAP = 3.0
+
+
+#: Metrics where lower is better: the goals and "best" are defined on accuracy metrics only.
+LOWER_IS_BETTER = ("EPE", "NME")
+
+
+def _value(record: Record, metric: str) -> float:
+    v = record.metrics[metric]
+    return 100 * v if not metric.endswith(")") else v
+
+
+def _rows(records: list[Record], metric: str) -> dict[str, dict]:
+    if any(word in metric for word in LOWER_IS_BETTER):
+        raise ValueError(f"{metric}: the recipe table and goals take a metric where higher is better")
+    recipes = by_label()
+    rows = {}
+    for rec in records:
+        if metric not in rec.metrics:
+            continue
+        recipe = recipes.get(rec.variant)
+        rows[rec.variant] = {
+            "granularity": granularity(rec.variant),
+            "recipe": recipe.summary if recipe else "as published",
+            "value": _value(rec, metric), AGREEMENT: rec.metrics.get(AGREEMENT),
+            "images": rec.metrics.get(AGREEMENT_IMAGES), SECONDS: rec.metrics.get(SECONDS),
+            "calibration disjoint from the sample": {1.0: "yes", 0.0: "no"}.get(rec.metrics.get(DISJOINT), "")}
+    if not any(row["granularity"] in ("per-channel", "per-tensor") and row["recipe"] != "as published"
+               for row in rows.values()):
+        raise ValueError(f"no recipe record with {metric!r} among {[r.variant for r in records]}")
+    return rows
+
+
+def table(records: list[Record], metric: str) -> pd.DataFrame:
+    """One row per recipe / published / float record that has ``metric``, best per granularity first.
+
+    The ``goal`` column says, on the best per-tensor and best per-channel rows, whether :func:`goals` are
+    met, and by how many points a missed one is missed.
+
+    Examples
+    --------
+    >>> recs = [Record("m", "c", "k", lab, {"OKS": v, AGREEMENT: 90.0, AGREEMENT_IMAGES: 29, SECONDS: 2.0}, 12, 4,
+    ...                {}, {}, "host CPU") for lab, v in (("our per-channel", 0.70), ("our per-tensor", 0.1))]
+    >>> table(recs, "OKS")["OKS (%) vs best per-channel"].tolist()
+    [0.0, -60.0]
+    """
+    rows = _rows(records, metric)
+    best_pc = (_best(rows, "per-channel") or (float("nan"),))[0]
+    frame = pd.DataFrame(rows).T
+    name = metric if metric.endswith(")") else f"{metric} (%)"
+    frame = frame.rename(columns={"value": name, "images": "agreement images"})
+    frame[f"{name} vs best per-channel"] = (frame[name].astype(float) - best_pc).round(2)
+    order = {"published": 0, "float": 1, "per-channel": 2, "per-tensor": 3}
+    frame = frame.assign(_o=frame["granularity"].map(order), _v=-frame[name].astype(float))
+    frame = frame.sort_values(["_o", "_v"]).drop(columns=["_o", "_v"])
+    frame["goal"] = ""
+    for goal, row in _goals(rows, records).iterrows():
+        if goal.startswith("best"):
+            verdict = "met" if row["met"] == "yes" else f"missed by {row['missed by (points)']:.2f} points"
+            frame.loc[row["reached by"], "goal"] = f"{goal} ({row['target']:.2f}): {verdict}"
+    cols = ["granularity", "recipe", name, f"{name} vs best per-channel", "goal", AGREEMENT, "agreement images",
+            SECONDS, "calibration disjoint from the sample"]
+    frame = frame[cols]
+    frame.index.name = "model"
+    return frame
+
+
+def goals(records: list[Record], metric: str, published: str = "published int8") -> pd.DataFrame:
+    """The Quantize goals (module docstring): target, best reached, met or missed and by how many points.
+
+    Disjointness is read from the recipes' records (:data:`zoo_helpers.quant.build.DISJOINT`).
+    """
+    return _goals(_rows(records, metric), records, published)
+
+
+def _goals(rows: dict[str, dict], records: list[Record], published: str = "published int8") -> pd.DataFrame:
+    flags = [r.metrics[DISJOINT] for r in records if DISJOINT in r.metrics]
+    calibration_disjoint = bool(min(flags)) if flags else None
+    best = {g: _best(rows, g) for g in ("per-channel", "per-tensor")}
+    out = []
+    if best["per-channel"] and best["per-tensor"]:
+        target = best["per-channel"][0] - PER_TENSOR_GAP
+        out.append(_goal(f"best per-tensor within {PER_TENSOR_GAP:g} points of best per-channel", target,
+                         *best["per-tensor"]))
+    if best["per-channel"] and published in rows:
+        out.append(_goal("best per-channel at least the published int8", rows[published]["value"],
+                         *best["per-channel"]))
+    checked = calibration_disjoint is not None
+    out.append({"goal": "calibration images disjoint from the evaluation sample", "target": "disjoint",
+                "reached by": "sha256 of every calibration and sample file" if checked else "no record says",
+                "value": ("disjoint" if calibration_disjoint else "overlap") if checked else "not checked",
+                "met": ("yes" if calibration_disjoint else "no") if checked else "not checked",
+                "missed by (points)": None})
+    return pd.DataFrame(out).set_index("goal")
+
+
+def best(records: list[Record], metric: str, granularity: str) -> str:
+    """Label of our best recipe of ``granularity`` (``per-channel`` or ``per-tensor``) on ``metric``."""
+    found = _best(_rows(records, metric), granularity)
+    if found is None:
+        raise ValueError(f"no {granularity} recipe among the records")
+    return found[1]
+
+
+def _best(rows: dict[str, dict], granularity: str) -> tuple[float, str] | None:
+    """``(value, label)`` of the best of our recipes of ``granularity`` (ties: the later label), or None."""
+    return max(((r["value"], lab) for lab, r in rows.items() if r["granularity"] == granularity
+                and r["recipe"] != "as published"), default=None)
+
+
+def _goal(goal: str, target: float, value: float, label: str) -> dict:
+    return {"goal": goal, "target": round(target, 2), "reached by": label, "value": round(value, 2),
+            "met": "yes" if value >= target - 1e-9 else "no",
+            "missed by (points)": None if value >= target - 1e-9 else round(target - value, 2)}

@@ -1,0 +1,300 @@
+"""Card tables from data: published figures beside our measurements, every number sourced.
+
+Published figures live in ``zoo_helpers/data/published.yaml`` (every table of the cards, checked
+against the card text by the tests); measurements come from result records
+(:class:`zoo_helpers.results.Record`), the data a chapter writes of what it measured. The renderers put
+them side by side with units in the headers, the metric named, the source of each measured
+number (``host CPU``, ``emulated board`` or ``board``) and, for a cell we could not measure, why.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+from zoo_helpers.results import ANALYSIS, TFLM_ARENA, Record, check_source
+
+
+@cache
+def published() -> dict[str, Any]:
+    """Every published card table (see ``zoo_helpers/data/published.yaml``)."""
+    import yaml
+
+    return yaml.safe_load(resources.files("zoo_helpers").joinpath("data/published.yaml").read_text())
+
+
+def card_data(card: str) -> dict[str, Any]:
+    """Published tables of one card (``movenet``, ``yolov8n_pose``, ``hand_landmarks``, ...).
+
+    Examples
+    --------
+    >>> card_data("movenet")["metric"]
+    'ST mean OKS'
+    """
+    data = published()
+    if card not in data:
+        raise KeyError(f"no published data for card {card!r}; known: {sorted(data)}")
+    return data[card]
+
+
+def rows(card: str, table: str) -> list[dict[str, Any]]:
+    """Rows of one published table, e.g. ``rows("movenet", "npu_inference")``."""
+    data = card_data(card)
+    if table not in data or not isinstance(data[table], dict):
+        raise KeyError(f"card {card!r} has no table {table!r}")
+    return data[table]["rows"]
+
+
+def accuracy_table(card: str, records: list[Record], why_missing: str | None = None) -> pd.DataFrame:
+    """The card's accuracy table (its own metric, named in the headers), published beside measured.
+
+    Parameters
+    ----------
+    card
+        Card name (``movenet``, ``yolov8n_pose``).
+    records
+        Result records of the card's models (the last record of a catalog key is shown).
+    why_missing
+        Text for rows that were not measured; by default each row says why (no obtainable file, or
+        which ``variant`` runs it and whether its file is mirrored, cached or needs a download).
+
+    Examples
+    --------
+    >>> r = Record("movenet", "movenet", "movenet_lightning_192", "published int8", {"ST mean OKS": 0.5}, 3, 1,
+    ...            {}, {}, "host CPU", kind="person_crops")
+    >>> t = accuracy_table("movenet", [r], "not run")
+    >>> t.loc[t["model"] == "MoveNet Lightning", "measured ST mean OKS (%)"].item()
+    50.0
+    """
+    data = card_data(card)
+    metric = data["metric"]
+    by_key = {r.key: r for r in records if r.variant.startswith("published") and metric in r.metrics}
+    out = []
+    for row in data["accuracy"]["rows"]:
+        r = by_key.get(row.get("catalog")) if row.get("catalog") else None
+        m = {"value": r.metrics[metric], "people": r.samples, "images": r.images,
+             "source": f"{r.measured_on}, {r.kind}" if r.kind else r.measured_on} if r else None
+        out.append({
+            "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}",
+            **({"kpt": row["keypoints"]} if "keypoints" in row else {}),
+            f"published {metric} (%)": float(row["value"]),
+            f"measured {metric} (%)": 100 * m["value"] if m else None,
+            "scored on": (f"{m['people']} people / {m['images']} images" if m
+                          else why_missing or _why(row.get("catalog"))),
+            "measured on": check_source(m["source"]) if m else "—",
+        })
+    table = pd.DataFrame(out)
+    table.attrs["caption"] = f"{metric} — published: {data['source']}"
+    return table
+
+
+def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[str, dict[str, float]],
+                 source: str, key: str = "resolution", why_missing: str = "not measured here",
+                 ratios: bool = False) -> pd.DataFrame:
+    """A published table with a measured column beside each published one.
+
+    Parameters
+    ----------
+    card, table
+        Which published table (see :func:`rows`).
+    columns
+        Published field -> header with its unit, e.g. ``{"weights_flash_kib": "weights flash (KiB)"}``.
+    measured
+        Row key (the value of ``key`` in the published row) -> {published field: measured value}.
+    source
+        What the measured numbers were measured on (starts with one of :data:`SOURCES`, plus any detail).
+    key
+        The published field that identifies a row.
+    why_missing
+        Shown in the note column of rows with no measurement.
+    ratios
+        Add a ``measured / published`` column per field where both are numbers.
+
+    Examples
+    --------
+    >>> t = side_by_side("movenet", "npu_inference", {"ms": "inference (ms)"}, {}, "host CPU", key="file")
+    >>> list(t.columns)
+    ['model', 'input', 'published inference (ms)', 'measured inference (ms)', 'measured on', 'note']
+    """
+    check_source(source)
+    out = []
+    for row in rows(card, table):
+        m = measured.get(row.get(key), {})
+        label = f"{row['model']} ({row['quantization'].rstrip('*')})" if row.get("quantization") else row["model"]
+        entry = {"model": label, "input": f"{row['resolution']}x{row['resolution']}" if "resolution" in row
+                 else "—"}
+        for field, header in columns.items():
+            entry[f"published {header}"] = "NA" if row.get(field) is None else row[field]
+            entry[f"measured {header}"] = round(m[field], 2) if field in m else "—"
+            if ratios:
+                both = field in m and isinstance(row.get(field), int | float) and row[field]
+                entry[f"ratio {header.split(' (')[0]}"] = round(m[field] / row[field], 2) if both else "—"
+        entry["measured on"] = source if m else "—"
+        entry["note"] = "" if m else why_missing
+        out.append(entry)
+    result = pd.DataFrame(out)
+    result.attrs["caption"] = f"published: {card_data(card)['source']} ({card_data(card)[table]['section']})"
+    return result
+
+
+def board_times(card: str, table: str, columns: dict[str, str]) -> pd.DataFrame:
+    """A card's board timing table (published), with its measured columns empty until a real board answers."""
+    return side_by_side(card, table, columns, {}, "board", "catalog", "no board answered: not measured on hardware")
+
+
+def mcu_card(card: str, record: Record) -> pd.DataFrame:
+    """A card's MCU footprint and time (published) beside a footprint-and-latency record (with TFLM's arena)."""
+    card_row, m = rows(card, "mcu_footprint")[0] | rows(card, "mcu_inference")[0], record.metrics
+    return pd.DataFrame({
+        f"published (card, {card_row['board']}, float)": [card_row[k] for k in ("activation_ram", "weights_flash")]
+        + [f"{card_row['ms']} ms"],
+        f"measured ({record.variant})": [f"{m[ANALYSIS['activation_ram_kib']]:.2f} KiB (our planner)"
+                                         + (f"; TFLM {m[TFLM_ARENA['head']]:.2f} + {m[TFLM_ARENA['tail']]:.2f} KiB"
+                                            if TFLM_ARENA["head"] in m else ""),
+                                         f"{m[ANALYSIS['weights_flash_kib']]:.2f} KiB",
+                                         f"{m[ANALYSIS['host_ms']]:.3f} ms"],
+        "measured on": ["host CPU, offline analysis"] * 2 + [record.measured_on]},
+        index=["activation RAM", "weights flash", "inference time"])
+
+
+def metrics_table(records: list[Record], extra: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+    """One row per record, one column per metric.
+
+    A row is labelled by what tells the records apart: the variant and the kind of samples, and the
+    model (catalog key) where those are not enough. Fractions are shown in %; metrics whose name
+    carries a unit, e.g. ``mean EPE (px)``, as they are. ``extra`` adds columns by row label (e.g. an
+    agreement measure computed beside the records).
+
+    Examples
+    --------
+    >>> r = Record("m", "movenet", "k", "published int8", {"ST mean OKS": 0.5, "mean EPE (px)": 3.0}, 1, 1, {}, {},
+    ...            "host CPU")
+    >>> t = metrics_table([r])
+    >>> list(t.columns), list(t.index), float(t.iloc[0, 0])
+    (['ST mean OKS (%)', 'mean EPE (px)', 'measured on'], ['published int8'], 50.0)
+    """
+    if not records:
+        raise ValueError("no records to show")
+    differ = [f for f in ("variant", "kind") if len({getattr(r, f) for r in records}) > 1]
+    if len({tuple(getattr(r, f) for f in differ) for r in records}) < len(records) or not differ:
+        differ = ["key", *differ] if len({r.key for r in records}) > 1 else differ or ["variant"]
+    rows_ = {}
+    for r in records:
+        label = " / ".join(getattr(r, f) for f in differ)
+        values = {**r.metrics, **(extra or {}).get(label, {})}
+        rows_[label] = {(k if k.endswith(")") else f"{k} (%)"): (v if k.endswith(")") else 100 * v)
+                        for k, v in values.items()}
+    table = pd.DataFrame(rows_).T.astype(float).round(2)
+    table["measured on"] = [check_source(r.measured_on) for r in records]
+    return table
+
+
+def metric_frame(records: list[Record], names: list[str]) -> pd.DataFrame:
+    """The ``names`` metrics of each record as numbers, fractions in %, rows as :func:`metrics_table`'s."""
+    table = metrics_table(records)
+    columns = [n if n.endswith(")") else f"{n} (%)" for n in names]
+    return table[[c for c in columns if c in table.columns]].astype(float)
+
+
+def published_value(card: str, key: str) -> float | None:
+    """The card's accuracy figure for catalog model ``key`` (its first row), or ``None``.
+
+    Examples
+    --------
+    >>> published_value("movenet", "movenet_heatmaps_192"), published_value("movenet", "movenet_thunder_256")
+    (54.01, 64.43)
+    """
+    return next((float(r["value"]) for r in card_data(card)["accuracy"]["rows"] if r.get("catalog") == key), None)
+
+
+def footprint_ratios(card: str, table: str, records: list[Record]) -> pd.DataFrame:
+    """Measured / published ratio of each footprint quantity, per model of the card's table (a figure's data)."""
+    full = footprint(card, table, records, ratios=True)
+    ratio = [c for c in full.columns if c.startswith("ratio ")]
+    frame = full[ratio].apply(pd.to_numeric, errors="coerce")
+    frame.index = [f"{m} {i}" for m, i in zip(full["model"], full["input"], strict=True)]
+    frame.columns = [c.removeprefix("ratio ") for c in ratio]
+    return frame.dropna(how="all")
+
+
+#: The targets of :mod:`zoo_helpers.deploy.placement`, as the tables name them.
+TARGETS = {"n6": "STM32N6 (Neural-ART)", "mp2": "STM32MP2 (VIP)"}
+
+
+def placement(files: dict[str, Any]) -> pd.DataFrame:
+    """Operators of each file (label -> path) that leave the NPU, grouped by operator, unit and reason.
+
+    Predicted from :mod:`zoo_helpers.deploy.placement`'s rules (some only inferred: the column says so), not
+    measured on a board. ``MACs (%)`` is the group's share of the file's MACs.
+    """
+    from zoo_helpers.deploy.placement import place
+
+    out = []
+    for label, path in files.items():
+        p = place(path)
+        total = sum(o.macs for o in p.operators) or 1
+        for target, name in TARGETS.items():
+            for (op, unit, reason, inferred), g in p.table(target).groupby(["op", "unit", "reason", "inferred"]):
+                out.append({"file": label, "target": name, "operator": op, "runs on": unit, "count": len(g),
+                            "MACs (%)": 100 * g["MACs"].sum() / total, "inferred": "yes" if inferred else "no",
+                            "reason": reason})
+    table = pd.DataFrame(out, columns=["file", "target", "operator", "runs on", "count", "MACs (%)", "inferred",
+                                       "reason"])
+    table.attrs["caption"] = "operators that leave the NPU, predicted from the placement rules (not measured)"
+    return table
+
+
+def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame:
+    """Metrics of catalog models ``a`` and ``b`` (their published-file records), the difference in points,
+    and beside the card's metric the difference of the published figures (one per source of ``a``'s).
+    """
+    data = card_data(card)
+    got = {r.key: r.metrics for r in records if r.variant.startswith("published") and r.key in (a, b)}
+    if set(got) != {a, b}:
+        raise ValueError(f"need records of both {a!r} and {b!r}, have {sorted(got)}")
+    pub = {k: [r for r in data["accuracy"]["rows"] if r.get("catalog") == k] for k in (a, b)}
+    published_diff = "; ".join(f"{ra['value']} - {rb['value']} = {ra['value'] - rb['value']:.2f} ({ra['from']})"
+                               for ra in pub[a] for rb in pub[b]) or "—"
+    ks = [k for k in got[a] if k in got[b]]  # metrics both records have (one may carry more, e.g. agreement)
+    table = pd.DataFrame({f"{a} (%)": {k: 100 * got[a][k] for k in ks}, f"{b} (%)": {k: 100 * got[b][k] for k in ks},
+                          "difference (points)": {k: 100 * (got[a][k] - got[b][k]) for k in ks}}).round(2)
+    table["published difference (points)"] = [published_diff if k == data["metric"] else "—" for k in table.index]
+    return table
+
+
+def footprint(card: str, table: str, records: list[Record], why_missing: str = "",
+              ratios: bool = False) -> pd.DataFrame:
+    """A card's footprint table (``overview``'s per-family tables, or ``npu_footprint``) beside our offline
+    analysis, from footprint-and-latency records (:func:`zoo_helpers.cards.loop.measure_models`), with
+    TFLM's measured arena beside it; for ``npu_footprint`` our arena stands for the NPU's internal RAM.
+    """
+    fields = {v: k for k, v in ANALYSIS.items()}
+    summaries = {r.key: {fields[m]: v for m, v in r.metrics.items() if m in fields} for r in records
+                 if r.variant.startswith("published") and set(fields) <= set(r.metrics)}
+    if table == "npu_footprint":
+        columns = {"weights_flash_kib": "weights (KiB)", "internal_ram_kib": "internal RAM (KiB)"}
+        summaries = {k: {**s, "internal_ram_kib": s["activation_ram_kib"]} for k, s in summaries.items()}
+    else:
+        columns = {"maccs_m": "MACCs (M)", "weights_flash_kib": "weights (KiB)",
+                   "activation_ram_kib": "activation RAM (KiB)"}
+    out = side_by_side(card, table, columns, summaries, "host CPU, offline analysis", key="catalog",
+                       why_missing=why_missing or "file not available here", ratios=ratios)
+    tflm = {r.key: f"{r.metrics[TFLM_ARENA['head']]:,.1f} + {r.metrics[TFLM_ARENA['tail']]:,.1f}" for r in records
+            if TFLM_ARENA["head"] in r.metrics and r.variant.startswith("published")}
+    if tflm:  # TFLM's own allocator, where TFLM runs the file: the arena an MCU running TFLM needs
+        out.insert(out.columns.get_loc("measured on"), "TFLM arena head + tail (KiB)",
+                   [tflm.get(r.get("catalog"), "—") for r in rows(card, table)])
+    return out
+
+
+def _why(catalog_key: str | None) -> str:
+    if catalog_key is None:
+        return "not run: the model file is not published in a form we can obtain"
+    from zoo_helpers.registry.catalog import status
+
+    if (where := status(catalog_key)) == "download needed":
+        return f"not run: file not mirrored (variant={catalog_key!r} downloads it with network)"
+    return f"not run in this run (variant={catalog_key!r}, file in {where})"

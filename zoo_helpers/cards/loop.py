@@ -1,0 +1,231 @@
+"""Card pipelines: prepare a batch for a catalog model, score its outputs, and one loop over catalog models.
+
+The pieces (:mod:`~zoo_helpers.cards.singlepose`, :mod:`~zoo_helpers.cards.multipose`, :mod:`~zoo_helpers.cards.landmarks`)
+know batches and outputs; this module combines them with the catalog, so a chapter says *which* model and
+*which* data and gets an :class:`~zoo_helpers.evaluation.batches.Evaluation` back:
+
+* :func:`prepare` builds the batch a COCO model needs (person crops or ST's subset for single pose, whole
+  images for YOLOv8n-pose), :func:`score` scores any catalog model's outputs on its batch (the decoder
+  named by the catalog, the keypoint layout of the model), :func:`evaluate` does both for one model;
+* :func:`evaluate_catalog` runs several COCO models on the same data, preparing each batch once per input
+  size and kind, skipping the models whose file would need a download, each loaded with its input domain;
+  :func:`evaluate_variants` runs several variants of one model (published, float, re-quantized) on one
+  batch. Both write a result record of every evaluation when given a :class:`~zoo_helpers.results.Recorder`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from zoo_helpers.registry import catalog
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.cards import landmarks, multipose, singlepose
+from zoo_helpers.evaluation.batches import Batch, Evaluation
+from zoo_helpers.results import ANALYSIS, ANALYSIS_KIND, TFLM_ARENA, Record, Recorder, variant_label
+
+COCO_DECODERS = ("singlepose", "heatmaps", "yolo_pose")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How COCO models are fed and scored (the chapters' parameters of the same names).
+
+    ``sample_mode`` (single pose): ``person_crops`` or ``st_subset``; ``resize_mode`` (multi pose): ``fit``
+    or ``padding``; ``limit``: at most this many people (single pose) or images (multi pose), ``None`` for
+    all; ``heatmap_mode``: ``st`` or ``subpixel``; the NMS settings are the card's evaluation settings.
+    """
+
+    sample_mode: str = "person_crops"
+    resize_mode: str = "fit"
+    limit: int | None = None
+    heatmap_mode: str = "st"
+    nms_iou: float = 0.1
+    score_threshold: float = 0.001
+    max_detections: int = 100
+
+    def __post_init__(self) -> None:
+        if self.sample_mode not in singlepose.SAMPLE_MODES:
+            raise ValueError(f"sample_mode={self.sample_mode!r}; use one of {singlepose.SAMPLE_MODES}")
+        if self.resize_mode not in ("fit", "padding"):
+            raise ValueError(f"resize_mode={self.resize_mode!r}; use 'fit' or 'padding'")
+        if self.heatmap_mode not in ("st", "subpixel"):
+            raise ValueError(f"heatmap_mode={self.heatmap_mode!r}; use 'st' or 'subpixel'")
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ValueError(f"limit={self.limit!r}; use a positive number, or 0 / None for all")
+
+
+def describe(batch: Batch) -> str:
+    """One line on what a batch holds: samples, images, kind and the unreadable files it skipped.
+
+    Examples
+    --------
+    >>> describe(prepare("movenet_lightning_192", datasets.load_coco(), (192, 192)))
+    '12 samples from 4 images (person_crops); skipped: none'
+    """
+    skipped = "; ".join(batch.skipped) if batch.skipped else "none"
+    return f"{len(batch)} samples from {batch.num_images} images ({batch.kind}); skipped: {skipped}"
+
+
+def _kind(entry: catalog.Entry) -> str:
+    if entry.decoder not in COCO_DECODERS:
+        raise ValueError(f"{entry.key} ({entry.decoder}) is not a COCO person model; its chapter builds its batch")
+    return "multi" if entry.decoder == "yolo_pose" else "single"
+
+
+def prepare(key: str, coco: datasets.CocoKeypoints, size: tuple[int, int], options: Options = Options(),
+            progress: bool = False) -> Batch:
+    """The batch a COCO catalog model is scored on, at input ``size``.
+
+    Examples
+    --------
+    >>> coco = datasets.load_coco()
+    >>> len(prepare("yolov8n_pose_256_pc", coco, (256, 256)))
+    4
+    """
+    if _kind(catalog.entry(key)) == "multi":
+        return multipose.prepare_images(coco, size, options.resize_mode, options.limit)
+    return singlepose.prepare_samples(coco, size, options.sample_mode, options.limit, progress)
+
+
+def score(outputs: dict, key: str, batch: Batch, coco: datasets.CocoKeypoints | None = None,
+          options: Options = Options()) -> Evaluation:
+    """Score a catalog model's ``outputs`` (by output name) for ``batch``, with the model's decoder and layout."""
+    e = catalog.entry(key)
+    if e.decoder in ("singlepose", "heatmaps"):
+        decoded = singlepose.decode(outputs, e.decoder, options.heatmap_mode)
+        return singlepose.evaluate(decoded, batch, _need(coco), e.keypoints)
+    if e.decoder == "yolo_pose":
+        dets = multipose.detect(next(iter(outputs.values())), batch, options.nms_iou, options.score_threshold,
+                                options.max_detections)
+        return multipose.evaluate(dets, batch, _need(coco), layout=e.keypoints)
+    if e.decoder == "hand_landmarks":
+        return landmarks.hand_scores(outputs, batch)
+    if e.decoder == "face_landmarks":
+        return landmarks.face_scores(outputs, batch)
+    raise ValueError(f"{key} has decoder {e.decoder!r}, which has no landmark or keypoint score")
+
+
+def detect(model, batch: Batch, iou_threshold: float, score_threshold: float, max_detections: int = 20):
+    """A YOLO-pose model's detections on ``batch`` with display thresholds (not the card's evaluation ones)."""
+    return multipose.detect(model.predict_one(batch.images), batch, iou_threshold, score_threshold, max_detections)
+
+
+def _need(coco):
+    if coco is None:
+        raise ValueError("COCO models are scored against a COCO keypoints set: pass coco")
+    return coco
+
+
+def evaluate(model, key: str, batch: Batch, coco: datasets.CocoKeypoints | None = None,
+             options: Options = Options()) -> Evaluation:
+    """Run ``model`` (the catalog model ``key``, or a re-quantized variant of it) on ``batch`` and score it."""
+    return score(model.predict(batch.images), key, batch, coco, options)
+
+
+def evaluate_variants(models: dict, key: str | dict[str, str], batch: Batch, coco: datasets.CocoKeypoints | None = None,
+                      options: Options = Options(), recorder: Recorder | None = None,
+                      data: dict[str, str] | None = None) -> dict[str, Evaluation]:
+    """Evaluate several variants of a model (label -> model) on the same batch, recording each.
+
+    ``key`` is the catalog key the variants are scored as (one for all, or one per label): a re-quantized
+    model is scored like the catalog model it was made from. With a ``recorder``, every evaluation is
+    written as a result record (``data`` defaults to ``coco.source()``).
+    """
+    out = {}
+    for label, model in models.items():
+        k = key if isinstance(key, str) else key[label]
+        out[label] = ev = evaluate(model, k, batch, coco, options)
+        if recorder is not None:
+            recorder.add_evaluation(k, label, ev, data or _need(coco).source(), model.path)
+    return out
+
+
+def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Options = Options(),
+                     num_threads: int = 2, recorder: Recorder | None = None,
+                     batches: tuple[Batch, ...] = ()) -> dict[str, Evaluation]:
+    """Evaluate several COCO catalog models (single and multi pose) on the same data.
+
+    Each batch is prepared once per kind and input size. Only models whose file is already local (mirror
+    or cache) are run; the others are left out, and :func:`zoo_helpers.book.tables.accuracy_table` says why.
+    With a ``recorder``, each evaluation is written as a record labelled ``published int8``. ``batches``
+    already prepared with the same options (e.g. by :func:`prepare` for a chapter's Evaluate section) are reused.
+    """
+    prepared = {("multi" if b.kind in ("fit", "padding") else "single", (b.images.shape[2], b.images.shape[1])): b
+                for b in batches}
+    out = {}
+    for key in keys:
+        kind = _kind(catalog.entry(key))
+        if catalog.status(key) == "download needed":
+            continue
+        model = catalog.load(key, num_threads=num_threads)
+        if (kind, model.input_size) not in prepared:
+            prepared[kind, model.input_size] = prepare(key, coco, model.input_size, options)
+        out[key] = ev = evaluate(model, key, prepared[kind, model.input_size], coco, options)
+        if recorder is not None:
+            label = variant_label(catalog.entry(key).granularity)
+            recorder.add_evaluation(key, label, ev, coco.source(), model.path)
+    return out
+
+
+def measure_models(models: dict, latency_runs: int, recorder: Recorder,
+                   key: str | dict[str, str] | None = None) -> list[Record]:
+    """Offline footprint analysis and host latency of models, one record each.
+
+    ``models`` maps catalog keys to loaded models (recorded as their published variant) or, with ``key``
+    (one catalog key, or one per label), variant labels to models. The metrics are named as
+    :data:`zoo_helpers.results.ANALYSIS` names them; ``samples`` is the number of timed invokes.
+    """
+    from zoo_helpers.runtime.footprint import analyze
+    from zoo_helpers.runtime.models import measure_latency
+
+    out = []
+    for label, model in models.items():
+        k = label if key is None else key if isinstance(key, str) else key[label]
+        variant = variant_label(catalog.entry(k).granularity) if key is None else label
+        values = {**analyze(model.path).summary(), "host_ms": measure_latency(model, latency_runs)["median ms"]}
+        metrics = {name: values[f] for f, name in ANALYSIS.items()} | _tflm_arena(model.path)
+        out.append(recorder.add(k, variant, metrics, samples=latency_runs, images=0, data={"data": "the model file"},
+                                model=model.path, kind=ANALYSIS_KIND))
+    return out
+
+
+def _tflm_arena(path) -> dict[str, float]:
+    """TFLM's arena head and tail in KiB for a ``.tflite`` file TFLM can run, else nothing."""
+    from zoo_helpers.runtime.tflm import TFLMError, arena
+
+    if str(path).endswith(".tflite"):
+        try:
+            used = arena(path)
+        except TFLMError:
+            return {}
+        return {name: used[part] / 1024 for part, name in TFLM_ARENA.items()}
+    return {}
+
+
+def _matches(record: Record, coco: datasets.CocoKeypoints, kind: str, options: Options) -> bool:
+    """A record measured on the same data, the same kind of samples and the same options (those it names)."""
+    if record.data.get("annotations_sha256") != coco.source()["annotations_sha256"] or record.kind != kind:
+        return False
+    for f in fields(Options):
+        if f.name in record.parameters and (record.parameters[f.name] or None) != (getattr(options, f.name) or None):
+            return False
+    return record.variant.startswith("published") and record.measured_on == "host CPU"
+
+
+def evaluate_or_reuse(coco: datasets.CocoKeypoints, keys: list[str], options: Options = Options(),
+                      recorder: Recorder | None = None, results_dir: str = "",
+                      num_threads: int = 2) -> dict[str, Record]:
+    """The latest chapter record of each model measured on the same data and options, else a new measurement.
+
+    The chapters' records are read from ``results_dir`` (:func:`zoo_helpers.results.load`); a model no chapter
+    measured this way is evaluated here (and recorded by ``recorder``). Returns one record per local model.
+    """
+    from zoo_helpers import results
+
+    kinds = {key: options.sample_mode if _kind(catalog.entry(key)) == "single" else options.resize_mode for key in keys}
+    found = {r.key: r for r in results.load(results_dir) if r.key in kinds and _matches(r, coco, kinds[r.key], options)}
+    missing = [k for k in keys if k not in found]
+    own = recorder or results.Recorder("overview", "overview", {}, results_dir)
+    evaluate_catalog(coco, missing, options, num_threads, own)
+    found.update({r.key: r for r in own.records if r.key in missing})
+    return {k: found[k] for k in keys if k in found}

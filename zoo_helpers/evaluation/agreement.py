@@ -1,0 +1,109 @@
+"""Label-free agreement: how often a quantized model puts a keypoint where the float model does.
+
+No annotation is needed, so quantization fidelity can be measured on every reachable real image of a card's
+kind, not only on the labelled sample. The reference is the float model (recovered from the int8 file, or
+the published float one); a keypoint *agrees* when the candidate's is within ``tolerance`` of the
+reference's along both axes, in units of the input side. The default, 1/48, is one heatmap cell of the
+192 x 192 MoveNet heatmap models (ST's decoding step) and 4 to 5 pixels at the other models' inputs.
+Only keypoints the reference is sure of (score at least ``min_score``) are counted: where the float model
+itself does not see a joint, its position carries no meaning to agree with.
+
+* :func:`keypoint_agreement`: single pose and landmarks, one set of keypoints per image;
+* :func:`detection_agreement`: multi pose; each confident reference person is matched to the candidate's
+  detection of highest IoU, and a person the candidate misses counts as all its keypoints disagreeing.
+
+All inputs are arrays over whole batches (vectorised NumPy); nothing here runs a model. :func:`decoded` turns
+a batch of raw outputs into the keypoints these compare, by the catalog's decoder name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zoo_helpers.evaluation import codecs
+
+#: Agreement tolerance, as a share of the input side (one cell of a 48 x 48 heatmap).
+TOLERANCE = 1 / 48
+
+
+def keypoint_agreement(points: np.ndarray, reference: np.ndarray, tolerance: float = TOLERANCE,
+                       min_score: float = 0.0) -> float:
+    """Share (%) of the reference's keypoints the candidate places within ``tolerance`` on both axes.
+
+    Parameters
+    ----------
+    points, reference
+        ``(N, K, 2)`` or ``(N, K, 3)`` normalised ``[x, y(, score)]``, the same images in the same order.
+    min_score
+        Only reference keypoints with a score at least this count (needs a score column when above 0).
+
+    Examples
+    --------
+    >>> ref = np.array([[[0.50, 0.50, 0.9], [0.20, 0.20, 0.1]]])
+    >>> keypoint_agreement(np.array([[[0.51, 0.50, 0.8], [0.90, 0.90, 0.1]]]), ref, min_score=0.5)
+    100.0
+    """
+    points, reference = np.asarray(points, float), np.asarray(reference, float)
+    if points.shape[:2] != reference.shape[:2]:
+        raise ValueError(f"points {points.shape} and reference {reference.shape} differ in images or keypoints")
+    close = (np.abs(points[..., :2] - reference[..., :2]) <= tolerance + 1e-9).all(-1)
+    counted = reference[..., 2] >= min_score if min_score > 0 else np.ones(close.shape, bool)
+    if not counted.any():
+        raise ValueError(f"no reference keypoint has a score of at least {min_score}")
+    return float(100.0 * close[counted].mean())
+
+
+def detection_agreement(boxes: np.ndarray, keypoints: np.ndarray, valid: np.ndarray, ref_boxes: np.ndarray,
+                        ref_keypoints: np.ndarray, ref_valid: np.ndarray, tolerance: float = TOLERANCE,
+                        min_score: float = 0.5, iou: float = 0.5) -> float:
+    """Share (%) of the confident keypoints of the reference's people that the candidate reproduces.
+
+    Parameters
+    ----------
+    boxes, ref_boxes
+        ``(I, D, 4)`` normalised ``[x1, y1, x2, y2]`` after NMS, per image.
+    keypoints, ref_keypoints
+        ``(I, D, K, 3)`` normalised ``[x, y, score]``.
+    valid, ref_valid
+        ``(I, D)`` which detections are real.
+    iou
+        A reference person is found when the candidate has a detection overlapping it at least this much.
+
+    Examples
+    --------
+    >>> b = np.array([[[0.1, 0.1, 0.5, 0.9]]]); k = np.array([[[[0.3, 0.3, 0.9]]]]); v = np.array([[True]])
+    >>> detection_agreement(b, k, v, b, k, v), detection_agreement(b, k, ~v, b, k, v)
+    (100.0, 0.0)
+    """
+    ious = codecs.box_iou(np.asarray(ref_boxes, float), np.asarray(boxes, float))   # (I, Dr, Dc)
+    ious = np.where(np.asarray(valid)[:, None, :], ious, -1.0)
+    best = ious.argmax(-1)                                                              # (I, Dr)
+    found = np.take_along_axis(ious, best[..., None], -1)[..., 0] >= iou
+    matched = np.take_along_axis(np.asarray(keypoints, float), best[..., None, None], 1)  # (I, Dr, K, 3)
+    ref_keypoints = np.asarray(ref_keypoints, float)
+    close = (np.abs(matched[..., :2] - ref_keypoints[..., :2]) <= tolerance + 1e-9).all(-1) & found[..., None]
+    counted = np.asarray(ref_valid)[..., None] & (ref_keypoints[..., 2] >= min_score)
+    if not counted.any():
+        raise ValueError(f"the reference has no person keypoint with a score of at least {min_score}")
+    return float(100.0 * close[counted].mean())
+
+
+def decoded(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int, int]):
+    """Normalised keypoints of a batch of outputs, by the catalog's decoder.
+
+    Single pose and landmarks give ``(N, K, 3)`` ``[x, y, score]``; ``yolo_pose`` gives the
+    ``(boxes, keypoints, valid)`` of its detections after NMS (IoU 0.5, score 0.5).
+    """
+    from zoo_helpers.evaluation import palms
+
+    out = next(iter(outputs.values()))
+    if decoder in ("singlepose", "heatmaps"):
+        return codecs.decode_singlepose(out) if decoder == "singlepose" else codecs.decode_heatmaps(out, "st")
+    if decoder == "hand_landmarks":
+        hand = palms.decode_hand(outputs)
+        xy = hand["landmarks"][..., :2] / np.asarray(input_size, float)
+        return np.concatenate([xy, np.broadcast_to(hand["presence"][:, None, None], (*xy.shape[:2], 1))], -1)
+    if decoder == "yolo_pose":
+        boxes, _, kpts, valid = codecs.yolo_detections(out, 0.5, 0.5, 20)
+        return boxes, kpts, valid
+    raise ValueError(f"no label-free agreement for decoder {decoder!r}")

@@ -1,0 +1,161 @@
+"""The model catalog: every model the book runs, as data (``zoo_helpers/data/models.yaml``).
+
+Each :class:`Entry` says which card the model belongs to, its title, its registry asset, its input
+domain (``rescale``: how a uint8 pixel becomes the model's real-valued input, or ``None`` when the raw
+pixel is fed as the board does), its decoder, its keypoint layout (:mod:`zoo_helpers.registry.keypoints`), its
+input resolution and the quantization granularity read from the file. Chapters and tables look models
+up here by key; nothing builds a key from strings or repeats a model fact.
+
+* :func:`entries` lists the catalog (optionally one card's models), :func:`entry` finds one key and
+  says which keys exist when it is unknown (or belongs to another card);
+* :func:`load` opens the model with its input domain applied; :func:`status` says where its file is
+  (``mirror``, ``cache`` or ``download needed``); :func:`status_table` shows both for a card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from zoo_helpers.registry import keypoints
+
+
+class UnknownModelError(ValueError):
+    """A catalog key that does not exist, or belongs to another card."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One catalog model."""
+
+    key: str
+    card: str
+    title: str
+    asset: str
+    decoder: str
+    layout: str | None
+    rescale: tuple[float, float] | None
+    resolution: int
+    granularity: str
+    resize: str | None = None
+    card_name: str | None = None
+    note: str | None = None
+
+    @property
+    def keypoints(self) -> keypoints.Layout | None:
+        """The keypoint layout of the model's output (``None`` for detectors and classifiers)."""
+        return keypoints.layout(self.layout) if self.layout else None
+
+
+@cache
+def entries_all() -> dict[str, Entry]:
+    """Every catalog entry by key, in the file's order."""
+    import yaml
+
+    raw = yaml.safe_load(resources.files("zoo_helpers").joinpath("data/models.yaml").read_text())["models"]
+    out = {}
+    for key, d in raw.items():
+        d = dict(d)
+        d["rescale"] = tuple(d["rescale"]) if d.get("rescale") else None
+        out[key] = Entry(key=key, **d)
+    return out
+
+
+def entries(card: str | None = None) -> dict[str, Entry]:
+    """Catalog entries, all of them or one card's (``movenet``, ``yolov8n_pose``, ``hand_landmarks``, ...).
+
+    Examples
+    --------
+    >>> list(entries("yolov8n_pose"))
+    ['yolov8n_pose_192', 'yolov8n_pose_256_pc', 'yolov8n_pose_256_pt', 'yolov8n_pose_320']
+    """
+    found = {k: e for k, e in entries_all().items() if card is None or e.card == card}
+    if card is not None and not found:
+        cards = sorted({e.card for e in entries_all().values()})
+        raise UnknownModelError(f"no catalog models for card {card!r}; cards: {cards}")
+    return found
+
+
+def entry(key: str, card: str | None = None) -> Entry:
+    """One entry; an unknown key (or one of another card) is an error that lists the valid keys.
+
+    Examples
+    --------
+    >>> entry("st_movenet_heatmaps_192").keypoints.name
+    'st13'
+    >>> entry("movenet_nope", card="movenet")
+    Traceback (most recent call last):
+    ...
+    zoo_helpers.registry.catalog.UnknownModelError: unknown variant 'movenet_nope' for card 'movenet'; variants: ...
+    """
+    options = entries(card)
+    if key not in options:
+        where = f" for card {card!r}" if card else ""
+        other = entries_all().get(key)
+        hint = f" ({key!r} is a {other.card} model)" if other else ""
+        raise UnknownModelError(f"unknown variant {key!r}{where}{hint}; variants: {', '.join(options)}")
+    return options[key]
+
+
+def status(key: str) -> str:
+    """Where the model's file is: ``mirror``, ``cache`` or ``download needed``."""
+    from zoo_helpers.registry import assets
+
+    return assets.status(entry(key).asset)
+
+
+def path(key: str):
+    """The verified local path of the model's file (fetched from the mirror, the cache or a download)."""
+    from zoo_helpers.registry import assets
+
+    return assets.fetch(entry(key).asset)
+
+
+def load(key: str, num_threads: int = 2) -> Any:
+    """Open a catalog model with its input domain applied.
+
+    Returns a :class:`zoo_helpers.runtime.models.Model` for ``.tflite`` and ``.onnx`` files, a Keras model for
+    the hand-posture ``.h5`` file.
+
+    Examples
+    --------
+    >>> load("st_face_landmarks_192").rescale
+    (0.00392156862745098, 0.0)
+    """
+    e = entry(key)
+    file = path(key)
+    if file.suffix == ".h5":
+        import keras
+
+        return keras.models.load_model(file, compile=False)
+    from zoo_helpers.runtime.models import load_model
+
+    return load_model(file, num_threads=num_threads, rescale=e.rescale)
+
+
+def local(card: str) -> list[str]:
+    """Keys of a card's models whose file is here (mirror or cache), in catalog order."""
+    return [k for k in entries(card) if status(k) != "download needed"]
+
+
+def published(card: str, decoder: str) -> dict[str, str]:
+    """A card's published files of one decoder, by variant label (``published int8``, ``published float``).
+
+    Examples
+    --------
+    >>> published("hand_landmarks", "hand_landmarks")
+    {'published int8': 'st_hand_landmarks_224', 'published float': 'mediapipe_hand_landmark_full'}
+    """
+    from zoo_helpers.results import variant_label
+
+    return {variant_label(e.granularity): k for k, e in entries(card).items() if e.decoder == decoder}
+
+
+def status_table(card: str):
+    """A card's models: key, title, granularity and where the file is (``mirror``, ``cache``, ``download needed``)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"variant": k, "model": e.title, "granularity": e.granularity, "file": status(k)}
+                         for k, e in entries(card).items()])

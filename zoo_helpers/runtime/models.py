@@ -1,0 +1,286 @@
+"""Run ``.tflite`` (ai-edge-litert) and ``.onnx`` (onnxruntime) models behind one small API.
+
+:func:`load_model` opens a model and exposes its input and output :class:`~zoo_helpers.runtime.tensors.TensorSpec`
+(name, shape, dtype, layout, quantization scale and zero point, per-tensor or per-axis).
+:meth:`Model.predict` takes a batch of uint8 RGB images already at the input size, maps
+pixels into the model's real-valued input domain with ``rescale`` (``real = pixel * scale +
+offset``), applies the input tensor's own quantization (round half away from zero, as
+TFLite does: ``zero_point + round(real / scale)``, then clip), runs the model and returns
+float outputs, dequantized with each output's own parameters, keyed by output name.
+
+When ``rescale`` is not given for a quantized input, the default is the tensor's own
+dequantization, i.e. the raw pixel *is* the quantized value (what the STM32 firmware feeds
+from the camera). A float input has no such default: pass ``rescale`` explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from zoo_helpers.runtime.tensors import TensorSpec, tensor_layout
+
+
+class ModelFileError(ValueError):
+    """The file is not a model this runtime can open."""
+
+
+class Model:
+    """A loaded model: specs, raw invocation and image prediction. Use :func:`load_model`."""
+
+    path: Path
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    num_threads: int
+
+    def __init__(self, path: Path, num_threads: int, rescale: tuple[float, float] | None) -> None:
+        self.path, self.num_threads, self.rescale = path, num_threads, rescale
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{s.name}{list(s.shape)}:{s.dtype}" for s in self.inputs)
+        outs = ", ".join(f"{s.name}{list(s.shape)}:{s.dtype}" for s in self.outputs)
+        return f"<{type(self).__name__} {self.path.name} in=({ins}) out=({outs})>"
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) of the single image input."""
+        spec = self.inputs[0]
+        h, w = (spec.shape[2], spec.shape[3]) if spec.layout == "NCHW" else (spec.shape[1], spec.shape[2])
+        return int(w), int(h)
+
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def invoke(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once on tensors already in the inputs' dtypes; return raw outputs by name."""
+        for spec in self.inputs:
+            if spec.name not in feed:
+                raise ValueError(f"missing input {spec.name!r}; model inputs: {[s.name for s in self.inputs]}")
+            arr = feed[spec.name]
+            if arr.dtype != spec.dtype:
+                raise TypeError(f"input {spec.name!r} must be {spec.dtype}, got {arr.dtype}")
+        return self._run(feed)
+
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        """Turn ``(N, H, W, 3)`` uint8 RGB images into the first input's dtype and layout."""
+        spec = self.inputs[0]
+        images = np.asarray(images)
+        if images.dtype != np.uint8:
+            raise TypeError(f"predict() takes uint8 RGB images, got dtype {images.dtype}")
+        w, h = self.input_size
+        if images.ndim != 4 or images.shape[1:] != (h, w, 3):
+            raise ValueError(f"expected images of shape (N, {h}, {w}, 3) for {self.path.name}, got {images.shape}")
+        if spec.layout == "NCHW":
+            images = images.transpose(0, 3, 1, 2)
+        rescale = self.rescale
+        if spec.dtype == np.uint8 and rescale is None:
+            return images  # the raw pixel is the input value (quantized or not), as on the board
+        if rescale is None:
+            raise ValueError(f"{self.path.name} has a {spec.dtype} input: pass rescale=(scale, offset) to load_model")
+        if spec.quantized:
+            return spec.quantize(images.astype(np.float64) * rescale[0] + rescale[1])
+        return (images.astype(np.float32) * np.float32(rescale[0]) + np.float32(rescale[1])).astype(spec.dtype)
+
+    def predict(self, images: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
+        """Run a batch of uint8 RGB images and return float outputs keyed by output name.
+
+        Parameters
+        ----------
+        images
+            ``(N, H, W, 3)`` uint8 RGB at the model's input size (see :mod:`zoo_helpers.evaluation.preprocess`).
+        progress
+            Show a progress bar over the batch.
+
+        Examples
+        --------
+        >>> from zoo_helpers.registry.assets import fetch
+        >>> m = load_model(fetch("movenet_lightning_192_int8"))
+        >>> out = m.predict(np.zeros((2, 192, 192, 3), np.uint8))
+        >>> next(iter(out.values())).shape
+        (2, 1, 17, 3)
+        """
+        return self._per_sample(self.inputs[0].name, self.prepare(images), progress)
+
+    def predict_array(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Run float inputs (already in the model's real input domain, e.g. normalised ToF frames).
+
+        The first input's own quantization is applied when it is an integer tensor; outputs are
+        dequantized. One sample per invoke, like :meth:`predict`.
+
+        Examples
+        --------
+        >>> from zoo_helpers.registry.assets import fetch
+        >>> m = load_model(fetch("movenet_heatmaps_192_int8_pc"))
+        >>> next(iter(m.predict_array(np.zeros((1, 192, 192, 3))).values())).shape
+        (1, 48, 48, 17)
+        """
+        spec = self.inputs[0]
+        x = np.asarray(x, np.float64)
+        if not np.isfinite(x).all():
+            bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[:, 0]
+            raise ValueError(f"inputs hold NaN or infinite values (samples {sorted(set(bad.tolist()))[:10]}); "
+                             f"{self.path.name} cannot run on them")
+        expected = tuple(d or 1 for d in spec.shape[1:])
+        if x.shape[1:] != expected:
+            raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, expected))}), got {x.shape}")
+        feed = spec.quantize(x) if spec.quantized else x.astype(spec.dtype)
+        return self._per_sample(spec.name, feed)
+
+    def predict_one(self, x: np.ndarray) -> np.ndarray:
+        """The only output of a one-output model: :meth:`predict` for uint8 images, else :meth:`predict_array`."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"{self.path.name} has {len(self.outputs)} outputs; use predict() and pick one by name")
+        x = np.asarray(x)
+        out = self.predict(x) if x.dtype == np.uint8 else self.predict_array(x)
+        return out[self.outputs[0].name]
+
+    def _per_sample(self, name: str, x: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
+        """Invoke on each sample of ``x`` (fed as input ``name``); dequantized outputs in one batch array each."""
+        from tqdm import tqdm
+
+        results = {spec.name: np.zeros((0, *(d or 0 for d in spec.shape[1:])), np.float32) for spec in self.outputs}
+        for i in tqdm(range(len(x)), disable=not progress, desc=self.path.name, unit="img"):
+            raw = self._run({name: x[i : i + 1]})
+            for spec in self.outputs:
+                value = spec.dequantize(raw[spec.name])
+                if i == 0:  # one batch array per output, filled in place (no list + concatenate)
+                    if value.ndim == 0 or value.shape[0] != 1:
+                        raise ValueError(f"output {spec.name!r} of shape {value.shape} has no batch axis; use invoke()")
+                    results[spec.name] = np.empty((len(x), *value.shape[1:]), np.float32)
+                results[spec.name][i] = value[0]
+        return results
+
+
+class TFLiteModel(Model):
+    """A ``.tflite`` model run with ai-edge-litert."""
+
+    def __init__(self, path: Path, num_threads: int, rescale: tuple[float, float] | None) -> None:
+        super().__init__(path, num_threads, rescale)
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self._interp = Interpreter(model_path=str(path), num_threads=num_threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{path} could not be opened as a TFLite model: {exc}") from exc
+        self._in = self._interp.get_input_details()
+        self._out = self._interp.get_output_details()
+        self.inputs = [self._spec(d) for d in self._in]
+        self.outputs = [self._spec(d) for d in self._out]
+
+    @staticmethod
+    def _spec(d: dict) -> TensorSpec:
+        q = d["quantization_parameters"]
+        scale = np.asarray(q["scales"], np.float64)
+        shape = tuple(int(v) for v in d["shape"])
+        return TensorSpec(d["name"], shape, np.dtype(d["dtype"]), tensor_layout(shape),
+                          scale if scale.size else None,
+                          np.asarray(q["zero_points"], np.int64) if scale.size else None,
+                          int(q["quantized_dimension"]))
+
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for d in self._in:
+            self._interp.set_tensor(d["index"], feed[d["name"]])
+        self._interp.invoke()
+        return {d["name"]: self._interp.get_tensor(d["index"]) for d in self._out}
+
+
+class OnnxModel(Model):
+    """An ``.onnx`` model run with onnxruntime on the CPU."""
+
+    _DTYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8,
+               "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(float16)": np.float16}
+
+    def __init__(self, path: Path, num_threads: int, rescale: tuple[float, float] | None) -> None:
+        super().__init__(path, num_threads, rescale)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = num_threads
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelFileError(f"{path} could not be opened as an ONNX model: {exc}") from exc
+        self.inputs = [self._spec(a) for a in self._session.get_inputs()]
+        self.outputs = [self._spec(a) for a in self._session.get_outputs()]
+
+    def _spec(self, arg) -> TensorSpec:
+        shape = tuple(d if isinstance(d, int) else None for d in arg.shape)
+        return TensorSpec(arg.name, shape, np.dtype(self._DTYPES.get(arg.type, np.float32)), tensor_layout(shape))
+
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [s.name for s in self.outputs]
+        return dict(zip(names, self._session.run(names, feed), strict=True))
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    num_threads: int = 2,
+    rescale: tuple[float, float] | None = None,
+) -> Model:
+    """Open a ``.tflite`` or ``.onnx`` model.
+
+    Parameters
+    ----------
+    path
+        Model file (e.g. from :func:`zoo_helpers.registry.assets.fetch`).
+    num_threads
+        CPU threads for the runtime.
+    rescale
+        ``(scale, offset)`` mapping uint8 pixels to the model's real input values; see the module docstring.
+
+    Raises
+    ------
+    ModelFileError
+        Unknown extension, or a file that is not a valid model of that format.
+
+    Examples
+    --------
+    >>> from zoo_helpers.registry.assets import fetch
+    >>> load_model(fetch("yolov8n_pose_256_int8_pt")).input_size
+    (256, 256)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    if not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be a whole number of at least 1, got {num_threads!r}")
+    suffix = path.suffix.lower()
+    head = path.read_bytes()[:8]
+    if suffix == ".tflite":
+        if head[4:8] != b"TFL3":
+            raise ModelFileError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier)")
+        return TFLiteModel(path, num_threads, rescale)
+    if suffix == ".onnx":
+        return OnnxModel(path, num_threads, rescale)
+    raise ModelFileError(f"{path}: unsupported model format {suffix!r}; expected .tflite or .onnx")
+
+
+def measure_latency(model: Model, runs: int = 20, warmup: int = 3) -> dict[str, float]:
+    """Median and spread of single-image invoke time on this machine (host CPU), in ms.
+
+    Examples
+    --------
+    >>> from zoo_helpers.registry.assets import fetch
+    >>> stats = measure_latency(load_model(fetch("movenet_lightning_192_int8")), runs=3)
+    >>> sorted(stats)
+    ['median ms', 'p90 ms', 'runs', 'threads']
+    """
+    import time
+
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    spec = model.inputs[0]
+    x = np.zeros(tuple(d or 1 for d in spec.shape), spec.dtype)
+    for _ in range(warmup):
+        model._run({spec.name: x})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model._run({spec.name: x})
+        times.append((time.perf_counter() - start) * 1e3)
+    return {"median ms": float(np.median(times)), "p90 ms": float(np.percentile(times, 90)),
+            "runs": runs, "threads": model.num_threads}
