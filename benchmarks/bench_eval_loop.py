@@ -21,6 +21,8 @@ import numpy as np
 from common import machine
 
 from zoo_helpers.registry import catalog
+
+from zoo_helpers import runtime
 from zoo_helpers.evaluation import datasets
 from zoo_helpers.cards import loop, singlepose
 from zoo_helpers.registry.assets import fetch
@@ -52,7 +54,7 @@ def timed(fn) -> float:
 
 def single_loop(coco, key: str) -> None:
     entry = catalog.entry(key)
-    model = catalog.load(key, num_threads=THREADS)
+    model = runtime.load(key, num_threads=THREADS)
     samples = singlepose.prepare_samples(coco, model.input_size, "person_crops")
     keypoints = singlepose.decode(model.predict(samples.images), entry.decoder)
     singlepose.evaluate(keypoints, samples, coco, entry.keypoints)
@@ -61,7 +63,7 @@ def single_loop(coco, key: str) -> None:
 def main():
     coco = repeated_coco(17)
     keys = [k for k in catalog.entries("movenet") if catalog.status(k) != "download needed"]
-    models = {k: catalog.load(k, num_threads=THREADS) for k in keys}
+    models = {k: runtime.load(k, num_threads=THREADS) for k in keys}
     inputs = {size: singlepose.prepare_samples(coco, size).images for size in {m.input_size for m in models.values()}}
     n = len(next(iter(inputs.values())))
 

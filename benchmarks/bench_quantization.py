@@ -22,6 +22,8 @@ import numpy as np
 from common import machine
 
 from zoo_helpers.registry import catalog
+
+from zoo_helpers import runtime
 from zoo_helpers.evaluation import datasets, photos
 from zoo_helpers.cards import landmarks, loop
 from zoo_helpers.quant import build, recipes
@@ -47,10 +49,10 @@ def data(key: str, size: tuple[int, int], n_calib: int):
 
 
 def bench(key: str, metric: str, chosen: list, n_calib: int, threads: int, workdir: Path) -> list[dict]:
-    published = catalog.load(key, threads)
+    published = runtime.load(key, threads)
     source = published
     if catalog.entry(key).decoder == "hand_landmarks":  # re-quantize MediaPipe's float model, as the chapter
-        source = catalog.load(catalog.published("hand_landmarks", "hand_landmarks")["published float"], threads)
+        source = runtime.load(catalog.published("hand_landmarks", "hand_landmarks")["published float"], threads)
     batch, coco, calib, images, files = data(key, published.input_size, n_calib)
     made = build.make(source, workdir / key, calib, chosen, threads, progress=False)
     start = time.perf_counter()

@@ -271,10 +271,10 @@ def test_stlink_discovery(monkeypatch):
 
 
 def test_validate_compares_board_and_host(model):
-    from zoo_helpers.deploy import steps
+    from zoo_helpers import deploy
 
     x = _inputs(2)
-    result, table = steps.validate(model, x, "", 0x301, score=lambda o: float(next(iter(o.values())).mean()),
+    result, table = deploy.validate(model, x, "", 0x301, score=lambda o: float(next(iter(o.values())).mean()),
                                     metric="mean heat", runtime="litert")  # the same kernels: the wire is exact
     row = table.iloc[0]
     assert row["measured on"] == "emulated board" and row["protocol"] == "3.1" and row["samples"] == 2
@@ -286,7 +286,7 @@ def test_validate_compares_board_and_host(model):
 
 
 def test_deploy_commands_run_only_found_tools(tmp_path, monkeypatch):
-    from zoo_helpers.deploy import steps
+    from zoo_helpers import deploy
 
     fake = tmp_path / "bin" / "stedgeai"
     fake.parent.mkdir()
@@ -295,11 +295,11 @@ def test_deploy_commands_run_only_found_tools(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
     model = tmp_path / "m.tflite"
     model.write_bytes(b"x")
-    table = steps.commands(model, board="serial:/dev/ttyACM0:921600", run=True).set_index("step")
+    table = deploy.commands(model, board="serial:/dev/ttyACM0:921600", run=True).set_index("step")
     assert table.loc["generate", "result"] == "ran: exit 0 generated m.tflite"
     assert table.loc["flash", "result"].startswith("shown (STM32_Programmer_CLI not found")
     assert table.loc["copy to MP2", "result"].startswith("shown")  # no MP2 host given: never run
-    shown = steps.commands(model).set_index("step")
+    shown = deploy.commands(model).set_index("step")
     assert shown.loc["generate", "result"] == "shown"
 
 

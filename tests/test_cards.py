@@ -14,7 +14,7 @@ SKIP = {"model", "file", "match", "catalog", "from", "source_file", "section", "
 
 
 def _tables():
-    for card, data in tables.published().items():
+    for card, data in published.published().items():
         for name, table in data.items():
             if isinstance(table, dict) and "rows" in table:
                 yield card, name, table
@@ -92,7 +92,7 @@ def test_overview_regenerated_from_data():
     t = overview.table([_record("yolov8n_pose_256_pc", "yolov8n_pose", {"ST mAP@0.5": 0.5}, "fit"),
                          _record("yolov8n_pose_256_pc", "overview", {"MACCs (M)": 734.2, "host latency (ms)": 2.0},
                                  results.ANALYSIS_KIND)])
-    assert len(t) == len(tables.rows("overview", "movenet")) + len(tables.rows("overview", "yolov8n_pose"))
+    assert len(t) == len(published.rows("overview", "movenet")) + len(published.rows("overview", "yolov8n_pose"))
     yolo = t[t["catalog"] == "yolov8n_pose_256_pc"].iloc[0]
     got = (yolo["metric"], yolo["published accuracy (%)"], yolo["measured accuracy (%)"])
     assert got == ("ST mAP@0.5", 51.06, 50.0)

@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 
 from zoo_helpers.registry import assets, catalog, keypoints
+
+from zoo_helpers import runtime
 from zoo_helpers.evaluation import batches, preprocess, transforms
 from zoo_helpers.book import tables
 
 
 def test_every_entry_names_a_registered_asset_a_card_and_a_known_layout():
-    cards = set(tables.published())
+    cards = set(published.published())
     for key, e in catalog.entries().items():
         assert assets.lookup(e.asset).name == e.asset, key
         assert e.card in cards, key
@@ -37,11 +39,11 @@ def test_unknown_or_foreign_variant_lists_the_card_variants():
 
 
 def test_load_applies_the_input_domain(mirror):
-    face = catalog.load("mediapipe_face_landmark")
+    face = runtime.load("mediapipe_face_landmark")
     assert face.rescale == pytest.approx((1 / 255, 0.0))
     x = face.prepare(np.full((1, 192, 192, 3), 255, np.uint8))
     assert x.dtype == np.float32 and x.max() == pytest.approx(1.0)
-    assert catalog.load("st_hand_landmarks_224").rescale is None  # the raw pixel is the int8 model's input
+    assert runtime.load("st_hand_landmarks_224").rescale is None  # the raw pixel is the int8 model's input
     assert catalog.status("movenet_thunder_256") == "download needed"
     assert catalog.status("movenet_lightning_192") == "mirror"
     assert catalog.published("head_landmarks", "face_landmarks") == {"published int8": "st_face_landmarks_192",

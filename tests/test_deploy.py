@@ -4,31 +4,33 @@ import numpy as np
 import pytest
 
 from zoo_helpers.registry import catalog
-from zoo_helpers.deploy import steps
+
+from zoo_helpers import runtime
+from zoo_helpers import deploy
 from zoo_helpers.board.client import ModelMismatch
 from zoo_helpers.board.emulator import start_in_thread
 
 
 def test_validate_on_a_board_running_another_model_names_the_difference(mirror):
-    host = catalog.load("movenet_heatmaps_192")          # 17 heatmaps
-    board = start_in_thread(catalog.load("st_movenet_heatmaps_192"))  # the board runs ST's 13-keypoint model
+    host = runtime.load("movenet_heatmaps_192")          # 17 heatmaps
+    board = start_in_thread(runtime.load("st_movenet_heatmaps_192"))  # the board runs ST's 13-keypoint model
     with pytest.raises(ModelMismatch, match=r"\(1, 48, 48, 13\) on the board, \(1, 48, 48, 17\) expected"):
-        steps.validate(host, host.prepare(np.zeros((1, 192, 192, 3), np.uint8)), board)
+        deploy.validate(host, host.prepare(np.zeros((1, 192, 192, 3), np.uint8)), board)
 
 
 def test_the_emulator_computes_with_tflm_when_it_can_and_says_why_not_otherwise(mirror):
     from zoo_helpers.runtime import tflm
 
-    model = catalog.load("st_movenet_heatmaps_192")
+    model = runtime.load("st_movenet_heatmaps_192")
     x = model.prepare(np.random.default_rng(0).integers(0, 255, (2, 192, 192, 3), np.uint8))
-    result, table = steps.validate(model, x)
+    result, table = deploy.validate(model, x)
     want = tflm.run(model.path, x)[model.outputs[0].name]
     assert np.array_equal(result.stacked()[model.outputs[0].name], want)  # TFLM's numbers, bit for bit
     assert table.loc[0, "kernels"].startswith("TFLM reference kernels") and table.loc[0, "measured on"] == \
         "emulated board"
     assert table.loc[0, "max |board - host| output"] > 0  # TFLM's reference kernels are not LiteRT's
-    lightning = catalog.load("movenet_lightning_192")
-    _, table = steps.validate(lightning, lightning.prepare(np.zeros((1, 192, 192, 3), np.uint8)))
+    lightning = runtime.load("movenet_lightning_192")
+    _, table = deploy.validate(lightning, lightning.prepare(np.zeros((1, 192, 192, 3), np.uint8)))
     assert table.loc[0, "kernels"] == "host LiteRT kernels (TFLM cannot run it: CAST)"
 
 
@@ -36,4 +38,4 @@ def test_an_unknown_emulator_runtime_lists_the_runtimes(mirror):
     from zoo_helpers.board.emulator import Emulator
 
     with pytest.raises(ValueError, match="unknown runtime 'cmsis'; use one of litert, tflm"):
-        Emulator(catalog.load("st_movenet_heatmaps_192"), runtime="cmsis")
+        Emulator(runtime.load("st_movenet_heatmaps_192"), runtime="cmsis")

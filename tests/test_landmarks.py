@@ -5,7 +5,7 @@ import pytest
 
 from zoo_helpers.registry import keypoints
 from zoo_helpers.cards import landmarks
-from zoo_helpers.evaluation import palms, preprocess
+from zoo_helpers.evaluation import codecs, metrics, preprocess, transforms
 
 
 def test_hand_outputs_are_found_by_name_not_position():
@@ -13,11 +13,11 @@ def test_hand_outputs_are_found_by_name_not_position():
     world = -screen / 1000
     outputs = {"Identity_3:0": world, "Identity_1:0": np.array([[0.0]]), "Identity:0": screen,
                "Identity_2:0": np.array([[10.0]])}
-    d = palms.decode_hand(outputs)
+    d = codecs.decode_hand(outputs)
     assert np.array_equal(d["landmarks"][0, 1], [3, 4, 5]) and np.allclose(d["world"][0, 1], [-0.003, -0.004, -0.005])
     assert d["presence"][0] == pytest.approx(0.5) and d["handedness"][0] > 0.99
     with pytest.raises(ValueError, match="Identity_3"):
-        palms.decode_hand({k: v for k, v in outputs.items() if k != "Identity_3:0"})
+        codecs.decode_hand({k: v for k, v in outputs.items() if k != "Identity_3:0"})
 
 
 def test_face_outputs_by_size():
@@ -28,7 +28,7 @@ def test_face_outputs_by_size():
 
 
 def test_palm_decoding_on_a_hand_built_output():
-    anchors = palms.palm_anchors()
+    anchors = codecs.palm_anchors()
     assert anchors.shape == (2016, 2) and np.allclose(anchors[0], [0.5 / 24, 0.5 / 24])
     assert np.allclose(anchors[1152], [0.5 / 12, 0.5 / 12]) and np.allclose(anchors[-1], [11.5 / 12, 11.5 / 12])
     reg = np.zeros((1, 2016, 18), np.float32)
@@ -37,7 +37,7 @@ def test_palm_decoding_on_a_hand_built_output():
     reg[0, k, :4] = [9.6, -19.2, 38.4, 57.6]       # pixels of the 192 input: dx, dy, w, h
     reg[0, k, 4:6] = [0.0, 19.2]                   # wrist keypoint 0.1 below the anchor
     logits[0, k] = 5.0
-    palms = palms.decode_palms(reg, logits)[0]
+    palms = codecs.decode_palms(reg, logits)[0]
     cx, cy = (7.5 / 12 + 0.05, 5.5 / 12 - 0.1)
     assert palms.boxes.shape == (1, 4) and np.allclose(palms.boxes[0], [cx - 0.1, cy - 0.15, cx + 0.1, cy + 0.15])
     assert np.allclose(palms.keypoints[0, 0], [7.5 / 12, 5.5 / 12 + 0.1], atol=1e-6)
@@ -62,25 +62,25 @@ def test_rotated_crop_round_trip(angle):
 def test_palm_rect_points_fingers_up():
     box = np.array([100.0, 100.0, 140.0, 140.0])
     kp = np.array([[120.0, 140.0], [0, 0], [120.0, 100.0]] + [[0, 0]] * 4)  # wrist below the middle MCP
-    (cx, cy), side, angle = palms.palm_to_rect(box, kp)
+    (cx, cy), side, angle = transforms.palm_to_rect(box, kp)
     assert angle == pytest.approx(0.0) and side == pytest.approx(104.0)
     assert (cx, cy) == pytest.approx((120.0, 100.0))  # shifted half a box towards the fingers
     kp_right = np.array([[100.0, 120.0], [0, 0], [140.0, 120.0]] + [[0, 0]] * 4)  # fingers to the right
-    assert palms.palm_to_rect(box, kp_right)[2] == pytest.approx(np.pi / 2)
+    assert transforms.palm_to_rect(box, kp_right)[2] == pytest.approx(np.pi / 2)
 
 
 def test_metrics_by_hand():
     gt = np.zeros((2, 3, 2))
     pred = np.array([[[3, 4], [0, 0], [100, 100]], [[0, 6], [8, 0], [0, 0]]], float)
     vis = np.array([[1, 1, 0], [1, 1, 1]], bool)
-    assert palms.epe(pred, gt, vis).tolist() == [2.5, pytest.approx(14 / 3)]
-    per_point = palms.pck_per_point(pred, gt, vis, np.array([30.0, 30.0]), alpha=0.2)  # threshold 6 px
+    assert metrics.epe(pred, gt, vis).tolist() == [2.5, pytest.approx(14 / 3)]
+    per_point = metrics.pck_per_point(pred, gt, vis, np.array([30.0, 30.0]), alpha=0.2)  # threshold 6 px
     assert per_point.tolist() == [1.0, 0.5, 1.0]
     gt68 = np.zeros((1, 68, 2))
     gt68[0, 45] = [100, 0]  # inter-ocular distance 100
     pred68 = gt68.copy()
     pred68[0, [20, 30]] += [5, 0]
-    assert palms.nme_interocular(pred68, gt68, [20, 30, 40], (36, 45))[0] == pytest.approx(10 / 3 / 100)
+    assert metrics.nme_interocular(pred68, gt68, [20, 30, 40], (36, 45))[0] == pytest.approx(10 / 3 / 100)
 
 
 def test_correspondence_tables():

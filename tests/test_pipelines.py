@@ -19,6 +19,8 @@ import pytest
 from conftest import ROOT
 
 from zoo_helpers.registry import catalog
+
+from zoo_helpers import runtime
 from zoo_helpers.evaluation import datasets
 from zoo_helpers.cards import landmarks, loop
 
@@ -75,7 +77,7 @@ def test_multi_pose(coco):
 @pytest.fixture(scope="module")
 def hands(mirror):
     samples = landmarks.hand_samples()
-    palm = catalog.load("st_palm_detection_192")
+    palm = runtime.load("st_palm_detection_192")
     palm_in = landmarks.palm_inputs(samples, palm.input_size)
     return {"gt": landmarks.hand_crops(samples, "gt"),
             "palm": landmarks.hand_crops(samples, "palm", palm.predict(palm_in.images), palm_in)}
@@ -85,7 +87,7 @@ def hands(mirror):
                                        ("ST int8", "st_hand_landmarks_224")])
 def test_hands(hands, label, key):
     want = BASELINE["hands"]
-    model = catalog.load(key)
+    model = runtime.load(key)
     for mode, batch in hands.items():
         assert [f"{s.dataset} {s.image_id}" for s in batch.truth] == want["ids"]
         w = want["scores"][f"{mode}/{label}"]
@@ -100,7 +102,7 @@ def test_faces(mirror):
     batch = landmarks.face_crops(landmarks.face_samples())
     assert [f"{s.dataset} {s.image_id}" for s in batch.truth] == want["ids"]
     for label, key in (("MediaPipe float", "mediapipe_face_landmark"), ("ST int8", "st_face_landmarks_192")):
-        ev = loop.evaluate(catalog.load(key), key, batch)
+        ev = loop.evaluate(runtime.load(key), key, batch)
         assert np.allclose(ev.per_sample["NME"], want["nme"][label], atol=1e-6, rtol=0)
         assert ev.metrics["mean NME"] == pytest.approx(np.mean(want["nme"][label]), abs=1e-6)
         nme = np.array(want["nme"][label])

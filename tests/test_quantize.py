@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.quant import debug, onnxquant
+from zoo_helpers.quant import debug, equalize, ortquant, recover
 from zoo_helpers.evaluation import datasets
 from zoo_helpers.cards import singlepose
 from zoo_helpers.registry.assets import fetch
@@ -16,7 +16,14 @@ def requantized(mirror, tmp_path_factory):
     coco = datasets.load_coco_keypoints(ann, ann.parent)
     samples = singlepose.prepare_samples(coco, (192, 192), "person_crops")
     tflite = fetch("movenet_heatmaps_192_int8_pc")
-    paths = onnxquant.requantize(tflite, tmp_path_factory.mktemp("q"), samples.images[:4])
+    work = tmp_path_factory.mktemp("q")
+    paths = recover.float_graph(tflite, work)
+    calib = load_model(paths["float"], rescale=recover.float_input_rescale(load_model(tflite))).prepare(
+        samples.images[:4]).astype(np.float32)
+    for name, per_channel in (("per_channel", True), ("per_tensor", False)):
+        paths[name] = ortquant.quantize_onnx(paths["float"], work / f"{name}.onnx", calib, per_channel)
+    paths["equalized_float"] = equalize.equalize(paths["float"], work / "float_cle.onnx")["path"]
+    paths["per_tensor_cle"] = ortquant.quantize_onnx(paths["equalized_float"], work / "cle.onnx", calib, False)
     return tflite, paths, samples
 
 
@@ -32,7 +39,7 @@ def test_recovered_float_agrees_with_the_int8_model(requantized):
     assert not [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     int8 = load_model(tflite)
-    flt = load_model(paths["float"], rescale=onnxquant.float_input_rescale(int8))
+    flt = load_model(paths["float"], rescale=recover.float_input_rescale(int8))
     within_one_cell = (np.abs(_peaks(int8, samples.images) - _peaks(flt, samples.images)) <= 1.0).all(-1)
     assert within_one_cell.mean() > 0.8
 
@@ -40,7 +47,7 @@ def test_recovered_float_agrees_with_the_int8_model(requantized):
 def _agreement_with_float(requantized, *keys):
     """Share of heatmap peaks within one cell of the recovered float model's, per requantized model."""
     tflite, paths, samples = requantized
-    rescale = onnxquant.float_input_rescale(load_model(tflite))
+    rescale = recover.float_input_rescale(load_model(tflite))
     flt = _peaks(load_model(paths["float"], rescale=rescale), samples.images)
     return [(np.abs(_peaks(load_model(paths[k], rescale=rescale), samples.images) - flt) <= 1.0).all(-1).mean()
             for k in keys]
@@ -61,14 +68,14 @@ def test_sqnr_is_infinite_for_identical_models(requantized):
 def test_empty_calibration_is_refused(requantized):
     _, paths, _ = requantized
     with pytest.raises(ValueError, match="empty"):
-        onnxquant.quantize_onnx(paths["float"], paths["float"].with_name("x.onnx"), np.zeros((0, 192, 192, 3)), True)
+        ortquant.quantize_onnx(paths["float"], paths["float"].with_name("x.onnx"), np.zeros((0, 192, 192, 3)), True)
 
 
 def test_equalization_keeps_the_float_function_and_evens_the_ranges(requantized):
     from zoo_helpers.quant import equalize
 
     tflite, paths, samples = requantized
-    rescale = onnxquant.float_input_rescale(load_model(tflite))
+    rescale = recover.float_input_rescale(load_model(tflite))
     a = load_model(paths["float"], rescale=rescale).predict(samples.images[:3])
     b = load_model(paths["equalized_float"], rescale=rescale).predict(samples.images[:3])
     name = next(iter(a))

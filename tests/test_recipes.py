@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from zoo_helpers.registry import catalog
+
+from zoo_helpers import runtime
 from zoo_helpers.evaluation import agreement, datasets, photos
 from zoo_helpers.cards import landmarks, loop
 from zoo_helpers.book import chapter
@@ -31,30 +33,30 @@ def test_the_quant_recipes_parameter_is_checked_before_any_work():
     assert "unknown" in chapter._problem("quant_recipes", 3, {"recipes": True})
 
 
-def test_keypoint_agreement_counts_only_points_the_reference_is_sure_of():
+def test_of_keypoints_counts_only_points_the_reference_is_sure_of():
     ref = np.array([[[0.5, 0.5, 0.9], [0.1, 0.1, 0.2], [0.3, 0.3, 0.8]]])
     cand = np.array([[[0.5 + 1 / 48, 0.5, 0.1], [0.9, 0.9, 0.9], [0.3 + 1.5 / 48, 0.3, 0.9]]])
-    assert agreement.keypoint_agreement(cand, ref, min_score=0.5) == 50.0
-    assert agreement.keypoint_agreement(cand, ref) == pytest.approx(100 / 3)
+    assert agreement.of_keypoints(cand, ref, min_score=0.5) == 50.0
+    assert agreement.of_keypoints(cand, ref) == pytest.approx(100 / 3)
     with pytest.raises(ValueError, match="differ"):
-        agreement.keypoint_agreement(cand[:, :2], ref)
+        agreement.of_keypoints(cand[:, :2], ref)
     with pytest.raises(ValueError, match="no reference keypoint"):
-        agreement.keypoint_agreement(cand, ref, min_score=0.95)
+        agreement.of_keypoints(cand, ref, min_score=0.95)
 
 
-def test_detection_agreement_counts_a_missed_person_as_all_its_points_missed():
+def test_of_detections_counts_a_missed_person_as_all_its_points_missed():
     boxes = np.array([[[0.1, 0.1, 0.4, 0.9], [0.6, 0.1, 0.9, 0.9]]])
     kpts = np.array([[[[0.2, 0.2, 0.9]], [[0.7, 0.2, 0.9]]]])
     both = np.array([[True, True]])
-    assert agreement.detection_agreement(boxes, kpts, both, boxes, kpts, both) == 100.0
-    assert agreement.detection_agreement(boxes, kpts, np.array([[True, False]]), boxes, kpts, both) == 50.0
+    assert agreement.of_detections(boxes, kpts, both, boxes, kpts, both) == 100.0
+    assert agreement.of_detections(boxes, kpts, np.array([[True, False]]), boxes, kpts, both) == 50.0
     shifted = kpts + np.array([0.05, 0, 0])
-    assert agreement.detection_agreement(boxes, shifted, both, boxes, kpts, both) == 0.0
+    assert agreement.of_detections(boxes, shifted, both, boxes, kpts, both) == 0.0
 
 
 @pytest.fixture(scope="module")
 def movenet(mirror, tmp_path_factory):
-    model = catalog.load(KEY)
+    model = runtime.load(KEY)
     coco = datasets.load_coco()
     samples = loop.prepare(KEY, coco, model.input_size)
     calib = photos.calibration("", 8, model.input_size)

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from zoo_helpers.registry import catalog
+
+from zoo_helpers import runtime
 from zoo_helpers.evaluation import datasets
 from zoo_helpers.cards import loop
 from zoo_helpers import results
@@ -94,10 +96,10 @@ def test_an_unwritable_results_dir_is_named(tmp_path):
 
 def test_a_chapter_recorder_checks_the_namespace_it_is_given(tmp_path):
     ns = {"variant": "movenet_heatmaps_192", "limit": 0, "_i1": "code", "In": [], "np": np, "rec": object()}
-    rec = results.Recorder("movenet", "movenet", ns, tmp_path)
+    rec = chapter.recorder("movenet", "movenet", ns, tmp_path)
     assert rec.parameters == {"variant": "movenet_heatmaps_192", "limit": 0}
     with pytest.raises(ValueError, match="limit=-1"):
-        results.Recorder("movenet", "movenet", dict(ns, limit=-1), tmp_path)
+        chapter.recorder("movenet", "movenet", dict(ns, limit=-1), tmp_path)
 
 
 def test_work_dir_is_emptied_and_reused():
@@ -112,12 +114,12 @@ def test_footprint_records_carry_tflm_arena_and_the_n6_table_shows_it(tmp_path):
     from zoo_helpers.runtime import tflm
 
     rec = results.Recorder("hand_landmarks", "hand_landmarks", {}, tmp_path)
-    [r] = loop.measure_models({"st_hand_landmarks_224": catalog.load("st_hand_landmarks_224")}, 2, rec)
+    [r] = loop.measure_models({"st_hand_landmarks_224": runtime.load("st_hand_landmarks_224")}, 2, rec)
     want = tflm.arena(catalog.path("st_hand_landmarks_224"))
     assert r.metrics[results.TFLM_ARENA["head"]] == pytest.approx(want["head"] / 1024)
     table = tables.footprint("hand_landmarks", "npu_footprint", rec.records)
     assert table.loc[0, "TFLM arena head + tail (KiB)"] == f"{want['head'] / 1024:,.1f} + {want['tail'] / 1024:,.1f}"
-    onnx = loop.measure_models({"st_face_landmarks_192": catalog.load("st_face_landmarks_192")}, 2, rec)
+    onnx = loop.measure_models({"st_face_landmarks_192": runtime.load("st_face_landmarks_192")}, 2, rec)
     assert results.TFLM_ARENA["head"] not in onnx[0].metrics  # TFLM runs .tflite files only
 
 

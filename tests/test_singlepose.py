@@ -48,12 +48,6 @@ def test_status_and_table_reasons(mirror, isolated_cache):
     assert "not published" in reasons["ST MoveNet Lightning heatmaps per-tensor 192x192"]
 
 
-def test_peak_agreement_counts_cells_per_axis():
-    ref = np.array([[[0.5, 0.5, 1.0], [0.5, 0.5, 1.0]]])
-    pred = np.array([[[0.5 + 1 / 48, 0.5, 1.0], [0.5, 0.5 + 2 / 24, 1.0]]])
-    assert singlepose.peak_agreement(pred, ref, (24, 48)) == 0.5  # grid is (height, width)
-
-
 def test_catalog_reuses_a_batch_already_prepared(coco, monkeypatch):
     batch = singlepose.prepare_samples(coco, (192, 192), "person_crops")
     monkeypatch.setattr(pipelines, "prepare", lambda *a, **k: pytest.fail("the batch was prepared again"))

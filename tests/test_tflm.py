@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from zoo_helpers.registry import catalog
+
+from zoo_helpers import runtime
 from zoo_helpers.evaluation import datasets
 from zoo_helpers.runtime import footprint, tflm
 from zoo_helpers.cards import loop
@@ -33,7 +35,7 @@ def test_arena_of_yolov8_pose_is_a_little_above_our_planner(mirror):
 
 def test_outputs_match_litert_reference_kernels_and_stay_close_to_litert(coco_batch):
     coco, batch = coco_batch
-    model = catalog.load("st_movenet_heatmaps_192")
+    model = runtime.load("st_movenet_heatmaps_192")
     x = model.prepare(batch.images)
     micro = tflm.run(catalog.path("st_movenet_heatmaps_192"), x)
     name = model.outputs[0].name
@@ -63,7 +65,7 @@ def test_inputs_of_the_wrong_type_are_refused(mirror):
 @pytest.mark.parametrize(("key", "op", "stage"), [("movenet_lightning_192", "CAST", "invoke"),
                                                    ("mediapipe_hand_landmark_full", "DEQUANTIZE", "prepare")])
 def test_a_model_tflm_cannot_run_names_the_operator(mirror, key, op, stage):
-    model = catalog.load(key)
+    model = runtime.load(key)
     w, h = model.input_size
     x = np.zeros((1, h, w, 3), model.inputs[0].dtype)
     with pytest.raises(tflm.TFLMError, match=rf"operator {op} \(node 0\) failed to {stage}") as info:

@@ -1,10 +1,18 @@
-"""Helpers for the STM32 pose-estimation model zoo book.
+"""Helpers for the STM32 pose-estimation model zoo book, in layers (each imports only the layers below it).
 
-Submodules, each with one job (import them directly; nothing heavy is imported here):
+============  ====================================================================================
+layer         what it holds
+============  ====================================================================================
+``book``      what a chapter shows: parameters and recorder, presenter, tables, plots, overview, glance
+``cards``     each card's pipeline and the one catalog loop    | ``deploy``  commands, validation, placement
+``quant``     int8 recipes and their engines | ``evaluation`` decoders, metrics, data | ``board`` protocol, emulator
+``runtime``   LiteRT, onnxruntime and TFLM on the host, offline footprint
+``results``   result records (what a chapter measured, as JSON)
+``registry``  files (assets, datasets), the model catalog, keypoint layouts, published card figures
+============  ====================================================================================
 
-- :mod:`zoo_helpers.registry.assets`: registry, mirror/cache/download resolution and licences;
-- :mod:`zoo_helpers.runtime.models`: run ``.tflite`` and ``.onnx`` models with their own quantization;
-- :mod:`zoo_helpers.evaluation.preprocess`: resize modes with exact transforms back to original pixels.
+Siblings on one line do not import each other. The rules are import-linter contracts (``.importlinter``),
+checked in the static test lane. Nothing heavy is imported here.
 """
 
 __version__ = "0.1.0"

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from zoo_helpers.registry.hashing import file_sha256
+
 #: What a measured number may be measured on; anything else is refused.
 SOURCES = ("host CPU", "emulated board", "board")
 RESULTS_ENV = "ZOO_RESULTS_DIR"
@@ -96,11 +98,6 @@ def work_dir(notebook: str) -> Path:
     return path
 
 
-def variant_label(granularity: str) -> str:
-    """The record label of a catalog file: ``published int8`` or ``published float``."""
-    return "published float" if granularity == "float" else "published int8"
-
-
 def versions() -> dict[str, str]:
     """Installed versions of the packages a measurement depends on."""
     from importlib import metadata
@@ -129,13 +126,7 @@ class Recorder:
 
     def __init__(self, notebook: str, card: str, parameters: dict[str, Any], results_dir: str | os.PathLike[str] = "",
                  measured_on: str = "host CPU") -> None:
-        from zoo_helpers.book import chapter as rules
-
-        # a chapter passes its namespace (globals()): its parameters are checked against its rules here,
-        # in the Setup cell, before any slow work
-        known = notebook in rules.specs()["notebooks"]
-        params = rules.check(notebook, parameters) if known else rules.from_namespace(parameters)
-        self.notebook, self.card, self.parameters = notebook, card, params
+        self.notebook, self.card, self.parameters = notebook, card, dict(parameters)
         self.measured_on = check_source(measured_on)
         self.root = Path(results_dir) if results_dir else default_dir()
         self.dir = self.root / notebook
@@ -151,7 +142,6 @@ class Recorder:
         only the earlier one had (a chapter's catalog loop re-scores the published file the Quantize
         section scored with label-free agreement: the agreement stays in the record).
         """
-        from zoo_helpers.registry.hashing import file_sha256
 
         model_path = Path(model) if model else None
         record = Record(self.notebook, self.card, key, variant, {k: float(v) for k, v in metrics.items()}, int(samples),
@@ -183,15 +173,6 @@ class Recorder:
     def coco_results_path(self, key: str, variant: str) -> Path:
         """Where :meth:`add` wrote the COCO keypoint results of ``key`` / ``variant``."""
         return self.dir / f"{self.select(key, variant)[-1].slug}.coco.json"
-
-    def glance(self, name: str, metric: str, published: float | None = None, **select: str) -> str:
-        """Hand this run's "at a glance" block to the book as ``name`` (:func:`zoo_helpers.book.glance.glue`).
-
-        ``select`` narrows the records (``key``, ``variant``, ``kind``, as :meth:`select`).
-        """
-        from zoo_helpers.book.glance import glue
-
-        return glue(name, self.select(**select), metric, published)
 
     def select(self, key: str | None = None, variant: str | None = None, kind: str | None = None) -> list[Record]:
         """This run's records, optionally of one key, one variant and/or one kind of samples."""

@@ -31,6 +31,8 @@ from zoo_helpers.board import codec, kernels
 from zoo_helpers.board.codec import CMD, ERROR, FORMAT, RUN, STATE, TENSOR_FLAG
 from zoo_helpers.board.link import DEFAULT_PAYLOAD, BoardError, BoardLink, Framing, Idle, PortClosed
 from zoo_helpers.board.ports import PORT_ERRORS, FdPort, SocketPort
+from zoo_helpers.runtime.footprint import analyze
+from zoo_helpers.runtime.models import load_model
 
 EMULATED = "EMULATED on the host (zoo_helpers.board.emulator)"
 SCLOCK = 800_000_000
@@ -81,7 +83,6 @@ class Emulator:
     def model_info(self) -> dict:
         ins = [self._desc(s, TENSOR_FLAG["INPUT"]) for s in self.model.inputs]
         outs = [self._desc(s, TENSOR_FLAG["OUTPUT"]) for s in self.model.outputs]
-        from zoo_helpers.runtime.footprint import analyze
 
         return {"name": "network", "rtid": 4 | 1 << 8 | 1 << 16, "signature": self.model.path.name[:63],
                 "compile_datetime": "", "runtime_version": 0x0A000000, "tool_version": 0x02000000,
@@ -277,7 +278,6 @@ def _listen_arg(spec: str) -> int | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (see the module docstring)."""
-    from zoo_helpers.runtime.models import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help=".tflite or .onnx model the emulated board runs")

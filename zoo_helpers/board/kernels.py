@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from zoo_helpers.runtime.tflm import _guarded, interpreter
+
 RUNTIMES = ("litert", "tflm")
 #: How each runtime is named in the tables (the "kernels" column of a validation).
 LABELS = {"litert": "host LiteRT kernels", "tflm": "TFLM reference kernels (an MCU's integer arithmetic)"}
@@ -38,8 +40,8 @@ def invoker(model, runtime: str = "litert") -> Callable[[dict[str, np.ndarray]],
 
     Examples
     --------
-    >>> from zoo_helpers import catalog
-    >>> model = catalog.load("st_movenet_heatmaps_192")
+    >>> from zoo_helpers import runtime
+    >>> model = runtime.load("st_movenet_heatmaps_192")
     >>> run = invoker(model, "tflm")
     >>> run({model.inputs[0].name: np.zeros((1, 192, 192, 3), np.uint8)})[model.outputs[0].name].dtype.name
     'float32'
@@ -48,7 +50,6 @@ def invoker(model, runtime: str = "litert") -> Callable[[dict[str, np.ndarray]],
         raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     if runtime == "litert":
         return model.invoke
-    from zoo_helpers.runtime.tflm import _guarded, interpreter
 
     interp = interpreter(model.path)
 

@@ -10,10 +10,15 @@ any model is loaded. A parameter the file does not know is an error too (a typo 
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from zoo_helpers.quant import recipes
+from zoo_helpers.registry import catalog
+from zoo_helpers.results import Recorder
 
 
 class ParameterError(ValueError):
@@ -44,8 +49,6 @@ def _problem(name: str, value: Any, rule: dict[str, Any]) -> str | None:
     if "choices" in rule:
         return None if value in rule["choices"] else f"{name}={value!r}: choose one of {rule['choices']}"
     if "catalog" in rule:
-        from zoo_helpers.registry import catalog
-
         try:
             catalog.entry(value, card=rule["catalog"])
         except catalog.UnknownModelError as exc:
@@ -68,10 +71,8 @@ def _problem(name: str, value: Any, rule: dict[str, Any]) -> str | None:
     if rule.get("text"):
         return None if isinstance(value, str) else f"{name}={value!r}: must be text"
     if rule.get("recipes"):
-        from zoo_helpers.quant import build
-
         try:
-            build.select(value if isinstance(value, str) else "")
+            recipes.select(value if isinstance(value, str) else "")
         except ValueError as exc:
             return f"{name}: {exc}"
         return None
@@ -101,3 +102,21 @@ def check(notebook: str, namespace: dict[str, Any]) -> dict[str, Any]:
     if problems:
         raise ParameterError(f"{notebook}: " + "; ".join(problems))
     return params
+
+
+def recorder(notebook: str, card: str, namespace: dict[str, Any], results_dir: str | os.PathLike[str] = "",
+             measured_on: str = "host CPU") -> Recorder:
+    """A chapter's :class:`~zoo_helpers.results.Recorder`, its parameters checked first (:func:`check`).
+
+    A chapter passes its namespace (``globals()``) in its Setup cell: a wrong parameter fails there, before
+    any slow work. A notebook without rules (a reader's own) keeps its public parameters unchecked.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> recorder("movenet", "movenet", {"limit": 0, "np": object()}, tempfile.mkdtemp()).parameters
+    {'limit': 0}
+    """
+    known = notebook in specs()["notebooks"]
+    params = check(notebook, namespace) if known else from_namespace(namespace)
+    return Recorder(notebook, card, params, results_dir, measured_on)

@@ -9,6 +9,7 @@ first cell shows it with ``{glue:md}``, although it is computed at the end.
 
 from __future__ import annotations
 
+from zoo_helpers.book import recipe_table
 from zoo_helpers.results import ANALYSIS, ANALYSIS_KIND, Record
 
 #: Metrics where a lower value is better.
@@ -72,7 +73,6 @@ def findings(records: list[Record], metric: str, published: float | None = None)
 
 def _recipe_finding(scored: list[Record], metric: str, by_variant: dict) -> str:
     """Our best per-tensor recipe against our best per-channel one, when the records hold recipes."""
-    from zoo_helpers.book import recipe_table
 
     try:
         pt, pc = (recipe_table.best(scored, metric, g) for g in ("per-tensor", "per-channel"))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from zoo_helpers.registry import catalog
+from zoo_helpers.registry.published import card_data, rows
 from zoo_helpers.results import ANALYSIS, Record, check_source
-from zoo_helpers.book.tables import card_data, rows
 
 
 def table(records: list[Record]) -> pd.DataFrame:
@@ -29,7 +30,6 @@ def table(records: list[Record]) -> pd.DataFrame:
     >>> t.loc[0, "metric"], float(t.loc[0, "published N6 NPU (ms)"])
     ('ST mean OKS', 18.44)
     """
-    from zoo_helpers.registry import catalog
 
     measured: dict[str, dict] = {}
     for r in records:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from zoo_helpers.book import recipe_table
+from zoo_helpers.book.tables import footprint_ratios, metric_frame
+from zoo_helpers.deploy.placement import place
+
 
 def skeleton_grid(images: list[np.ndarray], keypoints: list[np.ndarray], edges: list[tuple[int, int]],
                   titles: list[str], suptitle: str, min_score: float = 0.2, cols: int = 4,
@@ -170,7 +174,6 @@ def bars(frame, title: str, xlabel: str, source: str, reference: float | None = 
 
 def metrics(records, names: list[str], title: str = "Accuracy per variant"):
     """Bars of the ``names`` metrics of each record (fractions in %), labelled with what they were measured on."""
-    from zoo_helpers.book.tables import metric_frame
 
     source = ", ".join(sorted({r.measured_on for r in records}))
     samples = ", ".join(sorted({f"{r.samples} samples" for r in records}))
@@ -179,7 +182,6 @@ def metrics(records, names: list[str], title: str = "Accuracy per variant"):
 
 def latency(records):
     """Bars of host latency from footprint-and-latency records (:func:`zoo_helpers.cards.loop.measure_models`)."""
-    from zoo_helpers.book.tables import metric_frame
 
     runs = ", ".join(sorted({str(r.samples) for r in records}))
     return bars(metric_frame(records, ["host latency (ms)"]), "Latency per model",
@@ -188,7 +190,6 @@ def latency(records):
 
 def footprint(card: str, table: str, records):
     """Measured / published ratio of each footprint quantity (:func:`zoo_helpers.book.tables.footprint_ratios`)."""
-    from zoo_helpers.book.tables import footprint_ratios
 
     return bars(footprint_ratios(card, table, records), "Footprint, ours over ST's", "measured / published",
                 "offline analysis vs the card", 1)
@@ -225,7 +226,6 @@ def placement(files: dict):
     """Share of each file's MACs per unit on the STM32N6 and the STM32MP2, predicted (:mod:`zoo_helpers.deploy.placement`)."""
     import pandas as pd
 
-    from zoo_helpers.deploy.placement import place
 
     rows = {}
     for label, path in files.items():
@@ -241,7 +241,6 @@ def recipes(records, metric: str):
 
     The goal line is our best per-channel score minus :data:`zoo_helpers.book.recipe_table.PER_TENSOR_GAP`.
     """
-    from zoo_helpers.book import recipe_table
 
     table = recipe_table.table(records, metric)
     name = metric if metric.endswith(")") else f"{metric} (%)"

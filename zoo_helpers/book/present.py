@@ -35,6 +35,9 @@ from typing import Any
 
 import pandas as pd
 
+from zoo_helpers.registry import assets, catalog
+from zoo_helpers.registry.keypoints import layout as find
+
 #: Columns that move into the caption when they hold one value.
 CAPTION_COLUMNS = ("measured on", "runs", "threads")
 #: Text longer than this becomes a numbered note under the table (names in the index or first column
@@ -181,7 +184,6 @@ def licences(names: list[str]) -> pd.DataFrame:
     >>> list(licences(["movenet_lightning_192", "mmpose_coco_annotations"])["name"])
     ['movenet_lightning_192_int8', 'mmpose_coco_annotations']
     """
-    from zoo_helpers.registry import assets, catalog
 
     known = catalog.entries()
     names = [known[n].asset if n in known else n for n in names]
@@ -230,7 +232,6 @@ def mapping(name: str, source: str, label: str) -> pd.DataFrame:
     >>> mapping("face68", "face468", "mesh vertex").shape
     (51, 1)
     """
-    from zoo_helpers.registry.keypoints import layout as find
 
     layout = find(name)
     points = layout.scored(source)

@@ -9,16 +9,16 @@ three goals the Quantize sections are held to, and says by how much a missed one
 * our best per-channel int8 at least as good as the published int8 file;
 * calibration images disjoint from the evaluation sample (the chapter passes what it checked).
 
-Rows are found by variant label (:data:`zoo_helpers.quant.build.load`'s labels), metrics by the names
-:mod:`zoo_helpers.quant.build` records; fractions are shown in %.
+Rows are found by variant label (:func:`zoo_helpers.quant.recipes.load`'s labels), metrics by the names
+:mod:`zoo_helpers.cards.quantized` records; fractions are shown in %.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from zoo_helpers.cards.quantized import AGREEMENT, AGREEMENT_IMAGES, DISJOINT, SECONDS
 from zoo_helpers.quant.recipes import by_label, granularity
-from zoo_helpers.quant.build import AGREEMENT, AGREEMENT_IMAGES, DISJOINT, SECONDS
 from zoo_helpers.results import Record
 
 #: Largest allowed drop (points) from our best per-channel to our best per-tensor recipe.
@@ -92,7 +92,7 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
 def goals(records: list[Record], metric: str, published: str = "published int8") -> pd.DataFrame:
     """The Quantize goals (module docstring): target, best reached, met or missed and by how many points.
 
-    Disjointness is read from the recipes' records (:data:`zoo_helpers.quant.build.DISJOINT`).
+    Disjointness is read from the recipes' records (:data:`zoo_helpers.cards.quantized.DISJOINT`).
     """
     return _goals(_rows(records, metric), records, published)
 

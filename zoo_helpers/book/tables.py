@@ -9,43 +9,15 @@ number (``host CPU``, ``emulated board`` or ``board``) and, for a cell we could 
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from zoo_helpers.deploy.placement import place
+from zoo_helpers.registry import published
+from zoo_helpers.registry.catalog import status
 from zoo_helpers.results import ANALYSIS, TFLM_ARENA, Record, check_source
-
-
-@cache
-def published() -> dict[str, Any]:
-    """Every published card table (see ``zoo_helpers/data/published.yaml``)."""
-    import yaml
-
-    return yaml.safe_load(resources.files("zoo_helpers").joinpath("data/published.yaml").read_text())
-
-
-def card_data(card: str) -> dict[str, Any]:
-    """Published tables of one card (``movenet``, ``yolov8n_pose``, ``hand_landmarks``, ...).
-
-    Examples
-    --------
-    >>> card_data("movenet")["metric"]
-    'ST mean OKS'
-    """
-    data = published()
-    if card not in data:
-        raise KeyError(f"no published data for card {card!r}; known: {sorted(data)}")
-    return data[card]
-
-
-def rows(card: str, table: str) -> list[dict[str, Any]]:
-    """Rows of one published table, e.g. ``rows("movenet", "npu_inference")``."""
-    data = card_data(card)
-    if table not in data or not isinstance(data[table], dict):
-        raise KeyError(f"card {card!r} has no table {table!r}")
-    return data[table]["rows"]
 
 
 def accuracy_table(card: str, records: list[Record], why_missing: str | None = None) -> pd.DataFrame:
@@ -69,7 +41,7 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
     >>> t.loc[t["model"] == "MoveNet Lightning", "measured ST mean OKS (%)"].item()
     50.0
     """
-    data = card_data(card)
+    data = published.card_data(card)
     metric = data["metric"]
     by_key = {r.key: r for r in records if r.variant.startswith("published") and metric in r.metrics}
     out = []
@@ -121,7 +93,7 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
     """
     check_source(source)
     out = []
-    for row in rows(card, table):
+    for row in published.rows(card, table):
         m = measured.get(row.get(key), {})
         label = f"{row['model']} ({row['quantization'].rstrip('*')})" if row.get("quantization") else row["model"]
         entry = {"model": label, "input": f"{row['resolution']}x{row['resolution']}" if "resolution" in row
@@ -136,7 +108,7 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
         entry["note"] = "" if m else why_missing
         out.append(entry)
     result = pd.DataFrame(out)
-    result.attrs["caption"] = f"published: {card_data(card)['source']} ({card_data(card)[table]['section']})"
+    result.attrs["caption"] = f"published: {published.card_data(card)['source']} ({published.card_data(card)[table]['section']})"
     return result
 
 
@@ -147,7 +119,7 @@ def board_times(card: str, table: str, columns: dict[str, str]) -> pd.DataFrame:
 
 def mcu_card(card: str, record: Record) -> pd.DataFrame:
     """A card's MCU footprint and time (published) beside a footprint-and-latency record (with TFLM's arena)."""
-    card_row, m = rows(card, "mcu_footprint")[0] | rows(card, "mcu_inference")[0], record.metrics
+    card_row, m = published.rows(card, "mcu_footprint")[0] | published.rows(card, "mcu_inference")[0], record.metrics
     return pd.DataFrame({
         f"published (card, {card_row['board']}, float)": [card_row[k] for k in ("activation_ram", "weights_flash")]
         + [f"{card_row['ms']} ms"],
@@ -199,17 +171,6 @@ def metric_frame(records: list[Record], names: list[str]) -> pd.DataFrame:
     return table[[c for c in columns if c in table.columns]].astype(float)
 
 
-def published_value(card: str, key: str) -> float | None:
-    """The card's accuracy figure for catalog model ``key`` (its first row), or ``None``.
-
-    Examples
-    --------
-    >>> published_value("movenet", "movenet_heatmaps_192"), published_value("movenet", "movenet_thunder_256")
-    (54.01, 64.43)
-    """
-    return next((float(r["value"]) for r in card_data(card)["accuracy"]["rows"] if r.get("catalog") == key), None)
-
-
 def footprint_ratios(card: str, table: str, records: list[Record]) -> pd.DataFrame:
     """Measured / published ratio of each footprint quantity, per model of the card's table (a figure's data)."""
     full = footprint(card, table, records, ratios=True)
@@ -230,7 +191,6 @@ def placement(files: dict[str, Any]) -> pd.DataFrame:
     Predicted from :mod:`zoo_helpers.deploy.placement`'s rules (some only inferred: the column says so), not
     measured on a board. ``MACs (%)`` is the group's share of the file's MACs.
     """
-    from zoo_helpers.deploy.placement import place
 
     out = []
     for label, path in files.items():
@@ -251,7 +211,7 @@ def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame
     """Metrics of catalog models ``a`` and ``b`` (their published-file records), the difference in points,
     and beside the card's metric the difference of the published figures (one per source of ``a``'s).
     """
-    data = card_data(card)
+    data = published.card_data(card)
     got = {r.key: r.metrics for r in records if r.variant.startswith("published") and r.key in (a, b)}
     if set(got) != {a, b}:
         raise ValueError(f"need records of both {a!r} and {b!r}, have {sorted(got)}")
@@ -286,15 +246,21 @@ def footprint(card: str, table: str, records: list[Record], why_missing: str = "
             if TFLM_ARENA["head"] in r.metrics and r.variant.startswith("published")}
     if tflm:  # TFLM's own allocator, where TFLM runs the file: the arena an MCU running TFLM needs
         out.insert(out.columns.get_loc("measured on"), "TFLM arena head + tail (KiB)",
-                   [tflm.get(r.get("catalog"), "—") for r in rows(card, table)])
+                   [tflm.get(r.get("catalog"), "—") for r in published.rows(card, table)])
     return out
 
 
 def _why(catalog_key: str | None) -> str:
     if catalog_key is None:
         return "not run: the model file is not published in a form we can obtain"
-    from zoo_helpers.registry.catalog import status
 
     if (where := status(catalog_key)) == "download needed":
         return f"not run: file not mirrored (variant={catalog_key!r} downloads it with network)"
     return f"not run in this run (variant={catalog_key!r}, file in {where})"
+
+
+def point_distances(points: dict[str, np.ndarray], reference: str, name: str = "mean distance to the float model (px)"):
+    """Mean distance of each variant's ``(N, K, 2)`` points (original pixels) to the ``reference`` variant's."""
+    ref = np.asarray(points[reference])[..., :2]
+    return pd.Series({label: float(np.linalg.norm(np.asarray(p)[..., :2] - ref, axis=-1).mean())
+                      for label, p in points.items() if label != reference}, name=name).round(2).to_frame()

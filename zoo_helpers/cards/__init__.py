@@ -1,1 +1,15 @@
-"""TODO"""
+"""The cards layer: each card's pipeline, from its data to scored records.
+
+- :mod:`~zoo_helpers.cards.singlepose`: MoveNet person crops or whole images, decode, score;
+- :mod:`~zoo_helpers.cards.multipose`: YOLO pose images, detections, both metrics;
+- :mod:`~zoo_helpers.cards.landmarks`: hand and face landmark samples, crops and scores;
+- :mod:`~zoo_helpers.cards.handposture`: the 8x8 ToF hand-posture data, model and stream;
+- :mod:`~zoo_helpers.cards.loop`: the one loop that prepares, runs, scores and records catalog models;
+- :mod:`~zoo_helpers.cards.quantized`: the published files and every recipe scored on labels and without.
+
+Imports evaluation, quant, runtime, board, results and registry; never deploy or book.
+"""
+
+from zoo_helpers.cards import singlepose, multipose, landmarks, handposture, loop, quantized
+
+__all__ = ['handposture', 'landmarks', 'loop', 'multipose', 'quantized', 'singlepose']

@@ -23,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_helpers.board.tof import VALID_STATUS, ZONE_HEAD
+from zoo_helpers.board.tof import VALID_STATUS, ZONE_HEAD, Frame, StreamReader
+from zoo_helpers.quant.kerasquant import keras_to_int8_tflite
+from zoo_helpers.registry.assets import extract, lookup
+from zoo_helpers.runtime.models import load_model
 
 #: (name, EVK label id), in class-index order.
 CLASSES = [("None", 0), ("FlatHand", 20), ("Like", 21), ("Love", 24), ("Dislike", 25), ("BreakTime", 27),
@@ -54,7 +57,6 @@ TRAINED_KEY = "cnn2d_st_handposture_trained"
 
 def source() -> dict[str, str]:
     """The data source of the hand-posture evaluations, for result records."""
-    from zoo_helpers.registry.assets import lookup
 
     return {"data": "ST VL53L8CX hand-posture dataset", "annotations": DATASET,
             "annotations_sha256": lookup(DATASET).sha256}
@@ -77,8 +79,6 @@ def load_logs(root: str | os.PathLike[str] | None = None) -> ToFLogs:
     ((4, 64, 11448), 162)
     """
     if root is None:
-        from zoo_helpers.registry.assets import extract
-
         root = extract(DATASET)
     files = sorted(Path(root).rglob("*.npz"))
     if not files:
@@ -223,8 +223,6 @@ def leave_one_user_out(x: np.ndarray, y: np.ndarray, users: np.ndarray, epochs: 
 
 def quantized_models(model, calibration: np.ndarray, workdir: str | os.PathLike[str]) -> dict:
     """Full-integer int8 TFLite files of a trained Keras model, per-channel and per-tensor, opened (one thread)."""
-    from zoo_helpers.quant.kerasquant import keras_to_int8_tflite
-    from zoo_helpers.runtime.models import load_model
 
     return {f"int8 {g}": load_model(keras_to_int8_tflite(model, calibration, Path(workdir) / f"hp_{g}.tflite",
                                                          g == "per-channel"), num_threads=1)
@@ -276,7 +274,6 @@ def read_stream(port, frames: int, logger=None) -> list:
     Corrupt or truncated records are skipped (the reader reports them as events); terminal-mode
     predictions are ignored.
     """
-    from zoo_helpers.board.tof import Frame, StreamReader
 
     out = []
     for event in StreamReader(port, num_classes=len(CLASSES)).events(limit=frames):

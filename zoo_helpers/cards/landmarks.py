@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo_helpers.evaluation import datasets, palms, photos, preprocess, transforms
-from zoo_helpers.registry import keypoints
+from zoo_helpers.evaluation import codecs, datasets, metrics, photos, preprocess, transforms
 from zoo_helpers.evaluation.batches import Batch, Evaluation
+from zoo_helpers.registry import keypoints
+from zoo_helpers.registry.assets import fetch, lookup, registry
 
 HAND_SETS = ("freihand", "onehand10k", "panoptic")
 CROP_MODES = ("gt", "palm")
@@ -48,8 +49,6 @@ class Sample:
 
 
 def _mmpose(name: str, annotations: str | None = None) -> datasets.CocoKeypoints:
-    from zoo_helpers.registry.assets import fetch, registry
-
     for key in registry():
         if key.startswith(f"mmpose_{name}_"):
             fetch(key)  # every file of the set, from the mirror or the cache, lands next to its json
@@ -70,7 +69,6 @@ def source(annotations: tuple[str, ...]) -> dict[str, str]:
     >>> source(("mmpose_freihand_annotations",))["data"]
     'mmpose samples: mmpose_freihand_annotations'
     """
-    from zoo_helpers.registry.assets import lookup
 
     return {"data": f"mmpose samples: {', '.join(annotations)}", "annotations": ", ".join(annotations),
             "annotations_sha256": ", ".join(lookup(n).sha256 for n in annotations)}
@@ -134,7 +132,7 @@ def hand_crops(samples: list[Sample], mode: str = "gt", palm_outputs=None, palm_
     """
     if mode not in CROP_MODES:
         raise ValueError(f"unknown crop mode {mode!r}; use one of {CROP_MODES}")
-    rects = [palms.hand_rect_from_keypoints(s.keypoints[:, :2], s.keypoints[:, 2] > 0) for s in samples]
+    rects = [transforms.hand_rect_from_keypoints(s.keypoints[:, :2], s.keypoints[:, 2] > 0) for s in samples]
     found = np.ones(len(samples), bool)
     if mode == "palm":
         if palm_outputs is None or palm_batch is None:
@@ -160,7 +158,7 @@ def _palm_rects(outputs: dict[str, np.ndarray], batch: Batch) -> list:
     reg = next(v for v in outputs.values() if v.shape[-1] == 18)
     logits = next(v for v in outputs.values() if v.shape[-1] == 1)
     rects = []
-    for palms, t, s in zip(palms.decode_palms(reg, logits), batch.transforms, batch.truth, strict=True):
+    for palms, t, s in zip(codecs.decode_palms(reg, logits), batch.transforms, batch.truth, strict=True):
         if not len(palms.scores):
             rects.append(None)
             continue
@@ -168,25 +166,25 @@ def _palm_rects(outputs: dict[str, np.ndarray], batch: Batch) -> list:
         centres = t.normalized_to_original((palms.boxes[:, :2] + palms.boxes[:, 2:]) / 2)
         best = int(np.argmin(np.linalg.norm(centres - target, axis=1)))  # the palm of the annotated hand
         box = t.normalized_to_original(palms.boxes[best].reshape(2, 2)).ravel()
-        rects.append(palms.palm_to_rect(box, t.normalized_to_original(palms.keypoints[best])))
+        rects.append(transforms.palm_to_rect(box, t.normalized_to_original(palms.keypoints[best])))
     return rects
 
 
 def hand_scores(outputs: dict[str, np.ndarray], batch: Batch) -> Evaluation:
     """Score a hand landmark model's outputs for ``batch``: EPE (px), PCK@0.2, per sample and per keypoint."""
-    decoded = palms.decode_hand(outputs)
+    decoded = codecs.decode_hand(outputs)
     pred = batch.to_original(decoded["landmarks"][..., :2])
     gt = np.stack([s.keypoints for s in batch.truth])
     vis = gt[..., 2] > 0
     size = np.array([max(s.bbox[2], s.bbox[3]) for s in batch.truth])
     d = np.linalg.norm(pred - gt[..., :2], axis=-1)
-    epe = palms.epe(pred, gt[..., :2], vis)
+    epe = metrics.epe(pred, gt[..., :2], vis)
     pck = ((d <= 0.2 * size[:, None]) & vis).sum(1) / vis.sum(1)
-    metrics = {"mean EPE (px)": float(epe.mean()), "median EPE (px)": float(np.median(epe)),
-               "PCK@0.2": float(pck.mean())}
+    scores = {"mean EPE (px)": float(epe.mean()), "median EPE (px)": float(np.median(epe)),
+              "PCK@0.2": float(pck.mean())}
     per = {"EPE (px)": epe, "PCK@0.2": pck,
-           "PCK@0.2 per keypoint": palms.pck_per_point(pred, gt[..., :2], vis, size)}
-    return Evaluation(metrics, pred, batch, len(batch), batch.num_images, per)
+           "PCK@0.2 per keypoint": metrics.pck_per_point(pred, gt[..., :2], vis, size)}
+    return Evaluation(scores, pred, batch, len(batch), batch.num_images, per)
 
 
 def face_calibration(n: int, size: int = 192) -> np.ndarray:
@@ -201,26 +199,16 @@ def face_crops(samples: list[Sample], size: int = 192) -> Batch:
     return Batch(np.stack(crops), list(ts), [s.image_id for s in samples], list(samples), [], "face crops")
 
 
-def decode_face(outputs: dict[str, np.ndarray]) -> np.ndarray:
-    """``(N, 468, 2)`` mesh points in input pixels, from the output with 468 x 2 (ST) or 468 x 3 (MediaPipe) values."""
-    n = len(keypoints.layout("face468"))
-    for value in outputs.values():
-        flat = np.asarray(value).reshape(len(value), -1)
-        if flat.shape[1] in (2 * n, 3 * n):
-            return flat.reshape(len(value), n, -1)[..., :2]
-    raise ValueError(f"no {n}-point mesh output among {[np.shape(v) for v in outputs.values()]}")
-
-
 def face_scores(outputs: dict[str, np.ndarray], batch: Batch) -> Evaluation:
     """Score a face mesh model's outputs for ``batch``: per-face inter-ocular NME over the scored 68 points."""
     face68 = keypoints.layout("face68")
-    mesh_px = batch.to_original(decode_face(outputs))
+    mesh_px = batch.to_original(codecs.decode_face(outputs))
     points = face68.scored("face468")
     pred68 = face68.convert(mesh_px, "face468")
     gt68 = np.stack([s.keypoints[:, :2] for s in batch.truth])
-    nme = palms.nme_interocular(pred68, gt68, points, face68.eyes)
+    nme = metrics.nme_interocular(pred68, gt68, points, face68.eyes)
     good = nme <= FAILURE_NME
-    metrics = {"mean NME": float(nme.mean()), "median NME": float(np.median(nme)),
-               f"failures at NME > {FAILURE_NME}": float((~good).mean()),
-               "mean NME without failures": float(nme[good].mean()) if good.any() else float("nan")}
-    return Evaluation(metrics, mesh_px, batch, len(batch), batch.num_images, {"NME": nme})
+    scores = {"mean NME": float(nme.mean()), "median NME": float(np.median(nme)),
+              f"failures at NME > {FAILURE_NME}": float((~good).mean()),
+              "mean NME without failures": float(nme[good].mean()) if good.any() else float("nan")}
+    return Evaluation(scores, mesh_px, batch, len(batch), batch.num_images, {"NME": nme})

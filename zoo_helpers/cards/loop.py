@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from zoo_helpers.registry import catalog
-from zoo_helpers.evaluation import datasets
+from zoo_helpers import results, runtime
 from zoo_helpers.cards import landmarks, multipose, singlepose
+from zoo_helpers.evaluation import codecs, datasets
 from zoo_helpers.evaluation.batches import Batch, Evaluation
-from zoo_helpers.results import ANALYSIS, ANALYSIS_KIND, TFLM_ARENA, Record, Recorder, variant_label
-
-COCO_DECODERS = ("singlepose", "heatmaps", "yolo_pose")
+from zoo_helpers.registry import catalog
+from zoo_helpers.results import ANALYSIS, ANALYSIS_KIND, TFLM_ARENA, Record, Recorder
+from zoo_helpers.runtime.footprint import analyze
+from zoo_helpers.runtime.models import measure_latency
+from zoo_helpers.runtime.tflm import TFLMError, arena
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,10 @@ def describe(batch: Batch) -> str:
 
 
 def _kind(entry: catalog.Entry) -> str:
-    if entry.decoder not in COCO_DECODERS:
+    task = codecs.codec(entry.decoder).task
+    if task not in ("single pose", "multi pose"):
         raise ValueError(f"{entry.key} ({entry.decoder}) is not a COCO person model; its chapter builds its batch")
-    return "multi" if entry.decoder == "yolo_pose" else "single"
+    return task.split()[0]
 
 
 def prepare(key: str, coco: datasets.CocoKeypoints, size: tuple[int, int], options: Options = Options(),
@@ -91,18 +94,27 @@ def score(outputs: dict, key: str, batch: Batch, coco: datasets.CocoKeypoints | 
           options: Options = Options()) -> Evaluation:
     """Score a catalog model's ``outputs`` (by output name) for ``batch``, with the model's decoder and layout."""
     e = catalog.entry(key)
-    if e.decoder in ("singlepose", "heatmaps"):
-        decoded = singlepose.decode(outputs, e.decoder, options.heatmap_mode)
-        return singlepose.evaluate(decoded, batch, _need(coco), e.keypoints)
-    if e.decoder == "yolo_pose":
-        dets = multipose.detect(next(iter(outputs.values())), batch, options.nms_iou, options.score_threshold,
-                                options.max_detections)
-        return multipose.evaluate(dets, batch, _need(coco), layout=e.keypoints)
-    if e.decoder == "hand_landmarks":
-        return landmarks.hand_scores(outputs, batch)
-    if e.decoder == "face_landmarks":
-        return landmarks.face_scores(outputs, batch)
-    raise ValueError(f"{key} has decoder {e.decoder!r}, which has no landmark or keypoint score")
+    task = codecs.codec(e.decoder).task
+    if task not in SCORERS:
+        raise ValueError(f"{key} has decoder {e.decoder!r}, which has no landmark or keypoint score")
+    return SCORERS[task](outputs, e, batch, coco, options)
+
+
+def _single(outputs: dict, e: catalog.Entry, batch: Batch, coco, options: Options) -> Evaluation:
+    decoded = singlepose.decode(outputs, e.decoder, options.heatmap_mode)
+    return singlepose.evaluate(decoded, batch, _need(coco), e.keypoints)
+
+
+def _multi(outputs: dict, e: catalog.Entry, batch: Batch, coco, options: Options) -> Evaluation:
+    dets = multipose.detect(next(iter(outputs.values())), batch, options.nms_iou, options.score_threshold,
+                            options.max_detections)
+    return multipose.evaluate(dets, batch, _need(coco), layout=e.keypoints)
+
+
+#: The evaluation of each codec task (:data:`zoo_helpers.evaluation.codecs.CODECS`).
+SCORERS = {"single pose": _single, "multi pose": _multi,
+           "hand": lambda outputs, e, batch, coco, options: landmarks.hand_scores(outputs, batch),
+           "face": lambda outputs, e, batch, coco, options: landmarks.face_scores(outputs, batch)}
 
 
 def detect(model, batch: Batch, iou_threshold: float, score_threshold: float, max_detections: int = 20):
@@ -157,12 +169,12 @@ def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Opt
         kind = _kind(catalog.entry(key))
         if catalog.status(key) == "download needed":
             continue
-        model = catalog.load(key, num_threads=num_threads)
+        model = runtime.load(key, num_threads=num_threads)
         if (kind, model.input_size) not in prepared:
             prepared[kind, model.input_size] = prepare(key, coco, model.input_size, options)
         out[key] = ev = evaluate(model, key, prepared[kind, model.input_size], coco, options)
         if recorder is not None:
-            label = variant_label(catalog.entry(key).granularity)
+            label = catalog.variant_label(catalog.entry(key).granularity)
             recorder.add_evaluation(key, label, ev, coco.source(), model.path)
     return out
 
@@ -175,13 +187,11 @@ def measure_models(models: dict, latency_runs: int, recorder: Recorder,
     (one catalog key, or one per label), variant labels to models. The metrics are named as
     :data:`zoo_helpers.results.ANALYSIS` names them; ``samples`` is the number of timed invokes.
     """
-    from zoo_helpers.runtime.footprint import analyze
-    from zoo_helpers.runtime.models import measure_latency
 
     out = []
     for label, model in models.items():
         k = label if key is None else key if isinstance(key, str) else key[label]
-        variant = variant_label(catalog.entry(k).granularity) if key is None else label
+        variant = catalog.variant_label(catalog.entry(k).granularity) if key is None else label
         values = {**analyze(model.path).summary(), "host_ms": measure_latency(model, latency_runs)["median ms"]}
         metrics = {name: values[f] for f, name in ANALYSIS.items()} | _tflm_arena(model.path)
         out.append(recorder.add(k, variant, metrics, samples=latency_runs, images=0, data={"data": "the model file"},
@@ -191,7 +201,6 @@ def measure_models(models: dict, latency_runs: int, recorder: Recorder,
 
 def _tflm_arena(path) -> dict[str, float]:
     """TFLM's arena head and tail in KiB for a ``.tflite`` file TFLM can run, else nothing."""
-    from zoo_helpers.runtime.tflm import TFLMError, arena
 
     if str(path).endswith(".tflite"):
         try:
@@ -220,7 +229,6 @@ def evaluate_or_reuse(coco: datasets.CocoKeypoints, keys: list[str], options: Op
     The chapters' records are read from ``results_dir`` (:func:`zoo_helpers.results.load`); a model no chapter
     measured this way is evaluated here (and recorded by ``recorder``). Returns one record per local model.
     """
-    from zoo_helpers import results
 
     kinds = {key: options.sample_mode if _kind(catalog.entry(key)) == "single" else options.resize_mode for key in keys}
     found = {r.key: r for r in results.load(results_dir) if r.key in kinds and _matches(r, coco, kinds[r.key], options)}

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from zoo_helpers.evaluation import codecs, datasets, metrics, preprocess
-from zoo_helpers.registry import keypoints
 from zoo_helpers.evaluation.batches import Batch, Evaluation
+from zoo_helpers.registry import keypoints
 
 
 @dataclass

@@ -16,9 +16,11 @@ from typing import Literal
 
 import numpy as np
 
+from zoo_helpers import runtime
 from zoo_helpers.evaluation import codecs, datasets, metrics, preprocess, transforms
-from zoo_helpers.registry import keypoints
 from zoo_helpers.evaluation.batches import Batch, Evaluation
+from zoo_helpers.registry import keypoints
+from zoo_helpers.registry.assets import fetch
 
 SampleMode = Literal["st_subset", "person_crops"]
 SAMPLE_MODES = ("person_crops", "st_subset")
@@ -97,12 +99,10 @@ def _model_input(image: np.ndarray, person: datasets.Person, size: tuple[int, in
 
 def decode(outputs: dict[str, np.ndarray], decoder: str, heatmap_mode: codecs.HeatmapMode = "st") -> np.ndarray:
     """Decode a single-pose model's outputs to ``(N, K, 3)`` normalised [x, y, score]."""
-    out = next(iter(outputs.values()))
-    if decoder == "singlepose":
-        return codecs.decode_singlepose(out)
-    if decoder == "heatmaps":
-        return codecs.decode_heatmaps(out, mode=heatmap_mode)
-    raise ValueError(f"unknown decoder {decoder!r}")
+    c = codecs.codec(decoder)
+    if c.task != "single pose":
+        raise ValueError(f"decoder {decoder!r} is not a single-pose decoder ({c.task or 'no keypoint task'})")
+    return c.decode(outputs, heatmap_mode=heatmap_mode)
 
 
 def evaluate(keypoints_norm: np.ndarray, batch: Batch, coco: datasets.CocoKeypoints,
@@ -155,19 +155,35 @@ def _coco_results(pred_px: np.ndarray, scores: np.ndarray, batch: Batch) -> list
             for i, image_id in enumerate(batch.ids)]
 
 
-def peak_agreement(keypoints: np.ndarray, reference: np.ndarray, grid: tuple[int, int], cells: float = 1.0) -> float:
-    """Share of keypoints within ``cells`` heatmap cells of a reference model's (both ``(N, K, 3)`` normalised).
+#END
 
-    ``grid`` is the heatmap's ``(height, width)``, as in the output shape ``(B, H, W, K)``.
 
-    Exact argmax agreement is too strict for int8 heatmap models (even TFLite's two kernel sets
-    disagree on exact peaks); one cell is the resolution of ST's decoding.
+class GoldenCheckFailed(RuntimeError):
+    """Our run of a model on a published golden input differs from the published golden output."""
 
-    Examples
-    --------
-    >>> a = np.array([[[0.50, 0.50, 1.0]]]); b = np.array([[[0.52, 0.50, 1.0]]])
-    >>> peak_agreement(a, b, (48, 48))
-    1.0
+
+def coral_golden_check(tolerance: float = 0.05):
+    """Run MoveNet Lightning int8 on Coral's ``squat.bmp`` and compare with Coral's reference keypoints.
+
+    Returns a table with our and Coral's normalised x, y per keypoint and the largest deviation;
+    raises :class:`GoldenCheckFailed` when any keypoint is off by more than ``tolerance``.
     """
-    diff = np.abs(np.asarray(keypoints)[..., :2] - np.asarray(reference)[..., :2]) * np.asarray(grid[::-1])
-    return float((diff <= cells + 1e-6).all(-1).mean())
+    import csv
+
+    import pandas as pd
+
+    model = runtime.load("movenet_lightning_192")
+    x, _ = preprocess.resize(datasets.read_image(fetch("coral_squat_image")), model.input_size, mode="fit")
+    ours = codecs.decode_singlepose(model.predict_one(x[None]))[0]
+    with open(fetch("coral_squat_lightning_reference")) as fh:
+        ref = sorted(csv.DictReader(fh), key=lambda r: int(r["keypoint_id"]))
+    table = pd.DataFrame({"keypoint": keypoints.layout("coco17").names, "x (ours)": ours[:, 0], "y (ours)": ours[:, 1],
+                          "x (Coral)": [float(r["keypoint_x"]) for r in ref],
+                          "y (Coral)": [float(r["keypoint_y"]) for r in ref]})
+    table["max |diff|"] = np.maximum(abs(table["x (ours)"] - table["x (Coral)"]),
+                                     abs(table["y (ours)"] - table["y (Coral)"]))
+    worst = float(table["max |diff|"].max())
+    if worst > tolerance:
+        raise GoldenCheckFailed(f"golden test failed: a keypoint is {worst:.3f} off (tolerance {tolerance}); the "
+                                "runtime or the preprocessing no longer computes what Coral published")
+    return table

@@ -21,8 +21,12 @@ import re
 import shlex
 from pathlib import Path
 
-#: ST application post-processing type for each catalog decoder it supports.
-POSTPROCESS = {"heatmaps": "POSTPROCESS_SPE_MOVENET_UF", "yolo_pose": "POSTPROCESS_MPE_YOLO_V8_UF"}
+from zoo_helpers.evaluation.codecs import CODECS
+from zoo_helpers.registry import catalog
+from zoo_helpers.runtime.models import load_model
+
+#: Post-processing of ST's application by catalog decoder (the codec table's ``postprocess``).
+POSTPROCESS = {name: c.postprocess for name, c in CODECS.items() if c.postprocess}
 #: ``ASPECT_RATIO_*`` values of the application (ST's deploy yamls use ``crop``).
 ASPECT_RATIO = {"crop": 1, "fit": 2, "fullscreen": 3}
 COLOR_MODE = {"bgr": 0, "rgb": 1}
@@ -57,12 +61,11 @@ def defines(path: str | os.PathLike[str], decoder: str, aspect_ratio: str = "cro
 
     Examples
     --------
-    >>> from zoo_helpers import catalog
+    >>> from zoo_helpers.registry import catalog
     >>> d = defines(catalog.path("st_movenet_heatmaps_192"), "heatmaps")
     >>> d["NN_WIDTH"], d["AI_POSE_PP_POSE_KEYPOINTS_NB"], d["AI_SPE_MOVENET_POSTPROC_HEATMAP_WIDTH"]
     ('(192)', '(13)', '(48)')
     """
-    from zoo_helpers.runtime.models import load_model
 
     if decoder not in POSTPROCESS:
         raise NoAppConfigError(
@@ -84,27 +87,35 @@ def defines(path: str | os.PathLike[str], decoder: str, aspect_ratio: str = "cro
            "NN_HEIGHT": f"({height})", "NN_WIDTH": f"({width})", "NN_BPP": f"{channels}",
            **{f"COLOR_{k.upper()}": f"({v})" for k, v in COLOR_MODE.items()},
            "COLOR_MODE": f"COLOR_{color_mode.upper()}"}
-    output = model.outputs[0]
-    if decoder == "heatmaps":
-        hm_h, hm_w, keypoints = _shape(output)
-        out.update({"AI_POSE_PP_CONF_THRESHOLD": f"({float(conf_threshold)})",
-                    "AI_POSE_PP_POSE_KEYPOINTS_NB": f"({keypoints})",
-                    "AI_SPE_MOVENET_POSTPROC_HEATMAP_WIDTH": f"({hm_w})",
-                    "AI_SPE_MOVENET_POSTPROC_HEATMAP_HEIGHT": f"({hm_h})",
-                    "AI_SPE_MOVENET_POSTPROC_NB_KEYPOINTS": "(AI_POSE_PP_POSE_KEYPOINTS_NB)"})
-    else:
-        shape = tuple(int(d or 1) for d in output.shape)
-        if len(shape) != 3 or (shape[1] - 5) % 3:
-            raise ValueError(f"YOLOv8-pose output {output.name!r} has shape {shape}; (1, 5 + 3K, boxes) is expected")
-        out.update({"AI_MPE_YOLOV8_PP_NB_CLASSES": "(1)", "AI_MPE_YOLOV8_PP_TOTAL_BOXES": f"({shape[2]})",
-                    "AI_MPE_YOLOV8_PP_MAX_BOXES_LIMIT": f"({int(max_boxes)})",
-                    "AI_MPE_YOLOV8_PP_IOU_THRESHOLD": f"({float(iou_threshold)})",
-                    "AI_MPE_YOLOV8_PP_CONF_THRESHOLD": f"({float(conf_threshold)})",
-                    "AI_POSE_PP_CONF_THRESHOLD": "(AI_MPE_YOLOV8_PP_CONF_THRESHOLD)",
-                    "AI_POSE_PP_POSE_KEYPOINTS_NB": f"({(shape[1] - 5) // 3})"})
+    out.update(_BUILDERS[POSTPROCESS[decoder]](model.outputs[0], conf_threshold, iou_threshold, max_boxes))
     out.update({"WELCOME_MSG_0": '"Single/multi pose estimation"', "WELCOME_MSG_1": f'"{Path(path).name}"',
                 "WELCOME_MSG_2": '"Model running on the STM32N6 NPU"'})
     return out
+
+
+def _heatmap_defines(output, conf_threshold: float, iou_threshold: float, max_boxes: int) -> dict[str, str]:
+    hm_h, hm_w, keypoints = _shape(output)
+    return {"AI_POSE_PP_CONF_THRESHOLD": f"({float(conf_threshold)})",
+            "AI_POSE_PP_POSE_KEYPOINTS_NB": f"({keypoints})",
+            "AI_SPE_MOVENET_POSTPROC_HEATMAP_WIDTH": f"({hm_w})",
+            "AI_SPE_MOVENET_POSTPROC_HEATMAP_HEIGHT": f"({hm_h})",
+            "AI_SPE_MOVENET_POSTPROC_NB_KEYPOINTS": "(AI_POSE_PP_POSE_KEYPOINTS_NB)"}
+
+
+def _yolo_defines(output, conf_threshold: float, iou_threshold: float, max_boxes: int) -> dict[str, str]:
+    shape = tuple(int(d or 1) for d in output.shape)
+    if len(shape) != 3 or (shape[1] - 5) % 3:
+        raise ValueError(f"YOLOv8-pose output {output.name!r} has shape {shape}; (1, 5 + 3K, boxes) is expected")
+    return {"AI_MPE_YOLOV8_PP_NB_CLASSES": "(1)", "AI_MPE_YOLOV8_PP_TOTAL_BOXES": f"({shape[2]})",
+            "AI_MPE_YOLOV8_PP_MAX_BOXES_LIMIT": f"({int(max_boxes)})",
+            "AI_MPE_YOLOV8_PP_IOU_THRESHOLD": f"({float(iou_threshold)})",
+            "AI_MPE_YOLOV8_PP_CONF_THRESHOLD": f"({float(conf_threshold)})",
+            "AI_POSE_PP_CONF_THRESHOLD": "(AI_MPE_YOLOV8_PP_CONF_THRESHOLD)",
+            "AI_POSE_PP_POSE_KEYPOINTS_NB": f"({(shape[1] - 5) // 3})"}
+
+
+#: The post-processing ``#define``s of each ``POSTPROCESS_TYPE``, read from the model's output tensor.
+_BUILDERS = {"POSTPROCESS_SPE_MOVENET_UF": _heatmap_defines, "POSTPROCESS_MPE_YOLO_V8_UF": _yolo_defines}
 
 
 def header(path: str | os.PathLike[str], decoder: str, **options) -> str:
@@ -112,7 +123,7 @@ def header(path: str | os.PathLike[str], decoder: str, **options) -> str:
 
     Examples
     --------
-    >>> from zoo_helpers import catalog
+    >>> from zoo_helpers.registry import catalog
     >>> text = header(catalog.path("yolov8n_pose_256_pc"), "yolo_pose")
     >>> re.search(r"#define AI_MPE_YOLOV8_PP_TOTAL_BOXES (\\S+)", text).group(1)
     '(1344)'
@@ -122,7 +133,7 @@ def header(path: str | os.PathLike[str], decoder: str, **options) -> str:
              f" * from {Path(path).name}: every size below is read from the model's own tensors. */",
              "#ifndef APP_CONFIG", "#define APP_CONFIG", "", '#include "arm_math.h"', "", "#define USE_DCACHE", ""]
     lines += [f"#define {name} {value}" for name, value in values.items()]
-    if decoder == "heatmaps":
+    if "AI_SPE_MOVENET_POSTPROC_HEATMAP_HEIGHT" in values:
         nn_h, nn_w = int(values["NN_HEIGHT"].strip("()")), int(values["NN_WIDTH"].strip("()"))
         hm = (int(values["AI_SPE_MOVENET_POSTPROC_HEATMAP_HEIGHT"].strip("()")),
               int(values["AI_SPE_MOVENET_POSTPROC_HEATMAP_WIDTH"].strip("()")))
@@ -139,7 +150,6 @@ def for_catalog(key: str, **options) -> str:
     >>> parse(for_catalog("movenet_heatmaps_192"))["AI_POSE_PP_POSE_KEYPOINTS_NB"]
     '(17)'
     """
-    from zoo_helpers.registry import catalog
 
     return header(catalog.path(key), catalog.entry(key).decoder, **options)
 
@@ -174,11 +184,10 @@ def generate_command(path: str | os.PathLike[str], profile: str = "default", neu
 
     Examples
     --------
-    >>> from zoo_helpers import catalog
+    >>> from zoo_helpers.registry import catalog
     >>> generate_command(catalog.path("st_movenet_heatmaps_192"))  # doctest: +ELLIPSIS
     'stedgeai generate --model .../st_movenet_lightning_heatmaps_192_int8_pc.tflite --target stm32n6 ...'
     """
-    from zoo_helpers.runtime.models import load_model
 
     path = Path(path)
     dtype = load_model(path, num_threads=1).inputs[0].dtype

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_helpers.registry import catalog
+from zoo_helpers.registry import catalog, published
 
 CASTS = ("QUANTIZE", "DEQUANTIZE", "QuantizeLinear", "DequantizeLinear")
 CONV = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL", "Conv", "ConvTranspose",
@@ -256,9 +256,7 @@ def published_mp2():
     """
     import pandas as pd
 
-    from zoo_helpers.book import tables
-
-    rows = [{"card": "movenet", **r} for r in tables.rows("movenet", "mpu_inference")]
+    rows = [{"card": "movenet", **r} for r in published.rows("movenet", "mpu_inference")]
     rows += [{"card": card, **r} for card, rs in rules()["published_mp2"].items() for r in rs]
     out = []
     for r in rows:
@@ -277,7 +275,22 @@ def published_mp2():
     return pd.DataFrame(out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def mp2_check():
+    """The cards' STM32MP2 rows with %NPU beside the placement rules' prediction for the same file, where it is here.
+
+    The published figure is a share of inference time (the placement study's reading of the cards), the
+    prediction a share of MACs: they are compared by their majority unit (``agree``), not by value.
+    """
+    full = published_mp2()
+    table = full[["model", "resolution", "card quantization", "predicted %NPU (share of MACs)",
+                  "published %NPU (share of time)", "agree", "note"]].copy()
+    table["agree"] = [("—" if a is None else "yes" if a else "no, see the text") for a in full["agree"]]
+    table.attrs["caption"] = "STM32MP2: predicted MAC share on the NPU beside the cards' time share (published)"
+    return table
+
+def main(argv
+
+: list[str] | None = None) -> int:
     """``python -m zoo_helpers.deploy.placement MODEL [--json]``: the summary as JSON, or readable tables."""
     import argparse
     import json

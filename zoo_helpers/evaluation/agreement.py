@@ -8,8 +8,8 @@ reference's along both axes, in units of the input side. The default, 1/48, is o
 Only keypoints the reference is sure of (score at least ``min_score``) are counted: where the float model
 itself does not see a joint, its position carries no meaning to agree with.
 
-* :func:`keypoint_agreement`: single pose and landmarks, one set of keypoints per image;
-* :func:`detection_agreement`: multi pose; each confident reference person is matched to the candidate's
+* :func:`of_keypoints`: single pose and landmarks, one set of keypoints per image;
+* :func:`of_detections`: multi pose; each confident reference person is matched to the candidate's
   detection of highest IoU, and a person the candidate misses counts as all its keypoints disagreeing.
 
 All inputs are arrays over whole batches (vectorised NumPy); nothing here runs a model. :func:`decoded` turns
@@ -26,7 +26,7 @@ from zoo_helpers.evaluation import codecs
 TOLERANCE = 1 / 48
 
 
-def keypoint_agreement(points: np.ndarray, reference: np.ndarray, tolerance: float = TOLERANCE,
+def of_keypoints(points: np.ndarray, reference: np.ndarray, tolerance: float = TOLERANCE,
                        min_score: float = 0.0) -> float:
     """Share (%) of the reference's keypoints the candidate places within ``tolerance`` on both axes.
 
@@ -40,7 +40,7 @@ def keypoint_agreement(points: np.ndarray, reference: np.ndarray, tolerance: flo
     Examples
     --------
     >>> ref = np.array([[[0.50, 0.50, 0.9], [0.20, 0.20, 0.1]]])
-    >>> keypoint_agreement(np.array([[[0.51, 0.50, 0.8], [0.90, 0.90, 0.1]]]), ref, min_score=0.5)
+    >>> of_keypoints(np.array([[[0.51, 0.50, 0.8], [0.90, 0.90, 0.1]]]), ref, min_score=0.5)
     100.0
     """
     points, reference = np.asarray(points, float), np.asarray(reference, float)
@@ -53,7 +53,7 @@ def keypoint_agreement(points: np.ndarray, reference: np.ndarray, tolerance: flo
     return float(100.0 * close[counted].mean())
 
 
-def detection_agreement(boxes: np.ndarray, keypoints: np.ndarray, valid: np.ndarray, ref_boxes: np.ndarray,
+def of_detections(boxes: np.ndarray, keypoints: np.ndarray, valid: np.ndarray, ref_boxes: np.ndarray,
                         ref_keypoints: np.ndarray, ref_valid: np.ndarray, tolerance: float = TOLERANCE,
                         min_score: float = 0.5, iou: float = 0.5) -> float:
     """Share (%) of the confident keypoints of the reference's people that the candidate reproduces.
@@ -72,7 +72,7 @@ def detection_agreement(boxes: np.ndarray, keypoints: np.ndarray, valid: np.ndar
     Examples
     --------
     >>> b = np.array([[[0.1, 0.1, 0.5, 0.9]]]); k = np.array([[[[0.3, 0.3, 0.9]]]]); v = np.array([[True]])
-    >>> detection_agreement(b, k, v, b, k, v), detection_agreement(b, k, ~v, b, k, v)
+    >>> of_detections(b, k, v, b, k, v), of_detections(b, k, ~v, b, k, v)
     (100.0, 0.0)
     """
     ious = codecs.box_iou(np.asarray(ref_boxes, float), np.asarray(boxes, float))   # (I, Dr, Dc)
@@ -88,22 +88,45 @@ def detection_agreement(boxes: np.ndarray, keypoints: np.ndarray, valid: np.ndar
     return float(100.0 * close[counted].mean())
 
 
-def decoded(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int, int]):
-    """Normalised keypoints of a batch of outputs, by the catalog's decoder.
+def _hand_points(hand: dict[str, np.ndarray], input_size: tuple[int, int]) -> np.ndarray:
+    xy = hand["landmarks"][..., :2] / np.asarray(input_size, float)
+    return np.concatenate([xy, np.broadcast_to(hand["presence"][:, None, None], (*xy.shape[:2], 1))], -1)
 
-    Single pose and landmarks give ``(N, K, 3)`` ``[x, y, score]``; ``yolo_pose`` gives the
+
+#: How each kind of decoded output becomes what :data:`COMPARE` compares (normalised keypoints, or people).
+_COMPARABLE = {
+    "keypoints": lambda outputs, c, size: c.decode(outputs, heatmap_mode="st"),
+    "hand": lambda outputs, c, size: _hand_points(c.decode(outputs), size),
+    "detections": lambda outputs, c, size: (lambda d: (d[0], d[2], d[3]))(
+        c.decode(outputs, iou_threshold=0.5, score_threshold=0.5, max_detections=20)),
+}
+
+#: The comparison of each codec's ``agreement`` kind (see :class:`zoo_helpers.evaluation.codecs.Codec`).
+COMPARE = {"keypoints": of_keypoints, "detections": of_detections}
+
+
+def decoded(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int, int]):
+    """What :func:`compare` takes, from a batch of raw outputs, by the catalog's decoder (its codec).
+
+    Single pose and landmarks give ``(N, K, 3)`` normalised ``[x, y, score]``; YOLO pose gives the
     ``(boxes, keypoints, valid)`` of its detections after NMS (IoU 0.5, score 0.5).
     """
-    from zoo_helpers.evaluation import palms
+    c = codecs.codec(decoder)
+    if c.agreement is None:
+        raise ValueError(f"no label-free agreement for decoder {decoder!r}")
+    return _COMPARABLE[c.output](outputs, c, input_size)
 
-    out = next(iter(outputs.values()))
-    if decoder in ("singlepose", "heatmaps"):
-        return codecs.decode_singlepose(out) if decoder == "singlepose" else codecs.decode_heatmaps(out, "st")
-    if decoder == "hand_landmarks":
-        hand = palms.decode_hand(outputs)
-        xy = hand["landmarks"][..., :2] / np.asarray(input_size, float)
-        return np.concatenate([xy, np.broadcast_to(hand["presence"][:, None, None], (*xy.shape[:2], 1))], -1)
-    if decoder == "yolo_pose":
-        boxes, _, kpts, valid = codecs.yolo_detections(out, 0.5, 0.5, 20)
-        return boxes, kpts, valid
-    raise ValueError(f"no label-free agreement for decoder {decoder!r}")
+
+def compare(candidate, reference, decoder: str, min_score: float = 0.5) -> float:
+    """Label-free agreement (%) of two :func:`decoded` outputs of the same images, by the decoder's codec.
+
+    Examples
+    --------
+    >>> ref = np.array([[[0.5, 0.5, 0.9]]])
+    >>> compare(ref, ref, "heatmaps")
+    100.0
+    """
+    kind = codecs.codec(decoder).agreement
+    if kind == "detections":
+        return COMPARE[kind](*candidate, *reference, min_score=min_score)
+    return COMPARE[kind](candidate, reference, min_score=min_score)

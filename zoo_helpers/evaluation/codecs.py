@@ -12,14 +12,29 @@ Heatmaps (MoveNet heatmaps, ST MoveNet)
     quadratic fit through the peak and its two neighbours along each axis (a Taylor step on
     the discrete derivatives), clipped to half a cell. The confidence is the peak value.
 
+YOLO pose (YOLOv8n-pose, YOLO11n-pose, YOLO26-pose)
+    output ``(B, 5 + 3K, A)``: boxes, scores and keypoints, then batched NMS (:func:`yolo_detections`).
+Palm detector, hand landmarks, face mesh (MediaPipe and ST)
+    :func:`decode_palms` (SSD anchors and NMS), :func:`decode_hand` (outputs found by name and shape),
+    :func:`decode_face` (the 468-point mesh in input pixels).
+
 No Python loop runs per image or per keypoint.
+
+**The codec table.** :data:`CODECS` maps each decoder name of the catalog (``data/models.yaml``) to a
+:class:`Codec`: its decode function, the kind of output it gives, the evaluation that scores it and the
+label-free comparison that compares two models' outputs. Code that depends on the decoder looks it up here
+(:func:`codec`); no module branches on decoder names.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+
+from zoo_helpers.registry import keypoints
 
 HeatmapMode = Literal["st", "subpixel"]
 
@@ -235,3 +250,141 @@ def yolo_detections(output: np.ndarray, iou_threshold: float = 0.1, score_thresh
     idx = np.where(valid, keep, 0)
     return (np.take_along_axis(boxes, idx[..., None], 1), np.where(valid, np.take_along_axis(scores, idx, 1), 0.0),
             np.take_along_axis(kpts, idx[..., None, None], 1), valid)
+
+
+#: Input side of MediaPipe's full palm detector (pixels).
+PALM_INPUT = 192
+
+
+def palm_anchors() -> np.ndarray:
+    """``(2016, 2)`` anchor centres (normalised x, y) of MediaPipe's full palm detector, in output order."""
+    out = []
+    for stride, per_cell in ((8, 2), (16, 6)):
+        n = PALM_INPUT // stride
+        ys, xs = np.mgrid[0:n, 0:n]
+        centres = np.stack([(xs.ravel() + 0.5) / n, (ys.ravel() + 0.5) / n], -1)
+        out.append(np.repeat(centres, per_cell, axis=0))
+    return np.concatenate(out)
+
+
+@dataclass
+class Palms:
+    """Detected palms for one image, normalised to the detector input: boxes ``[x1, y1, x2, y2]``,
+    scores, and 7 keypoints ``(x, y)`` each."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+
+
+def decode_palms(regressors: np.ndarray, logits: np.ndarray, score_threshold: float = 0.5,
+                 iou_threshold: float = 0.3, max_palms: int = 2) -> list[Palms]:
+    """Decode ``(B, 2016, 18)`` regressors and ``(B, 2016, 1)`` logits, then batched NMS."""
+    raw = np.asarray(regressors, np.float32) / PALM_INPUT
+    anchors = palm_anchors()
+    if raw.shape[1:] != (len(anchors), 18):
+        raise ValueError(f"expected palm regressors (B, {len(anchors)}, 18), got {raw.shape}")
+    centre = raw[..., :2] + anchors
+    half = raw[..., 2:4] / 2
+    boxes = np.concatenate([centre - half, centre + half], -1)
+    kpts = raw[..., 4:].reshape(*raw.shape[:2], 7, 2) + anchors[:, None, :]
+    scores = 1 / (1 + np.exp(-np.clip(np.asarray(logits, np.float32)[..., 0], -100, 100)))
+    keep = batched_nms(boxes, scores, iou_threshold, score_threshold, max_palms)
+    return [Palms(boxes[b, k[k >= 0]], scores[b, k[k >= 0]], kpts[b, k[k >= 0]]) for b, k in enumerate(keep)]
+
+
+def decode_hand(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Find the hand landmark model's outputs by name and shape (not position).
+
+    MediaPipe's names: ``Identity`` screen landmarks ``(B, 63)`` in input pixels, ``Identity_1`` hand
+    presence logit, ``Identity_2`` handedness logit, ``Identity_3`` world landmarks ``(B, 63)`` in metres.
+    Returns ``landmarks`` ``(B, 21, 3)``, ``world`` ``(B, 21, 3)``, ``presence`` and ``handedness``
+    (probabilities, right hand > 0.5).
+    """
+    by_name = {name.split(":")[0]: np.asarray(v) for name, v in outputs.items()}
+    need = {"Identity": 63, "Identity_1": 1, "Identity_2": 1, "Identity_3": 63}
+    for name, width in need.items():
+        if name not in by_name or by_name[name].reshape(len(by_name[name]), -1).shape[1] != width:
+            raise ValueError(f"hand landmark output {name!r} with {width} values not found in {sorted(by_name)}")
+
+    def sig(v):
+        return 1 / (1 + np.exp(-v.reshape(-1)))
+
+    return {"landmarks": by_name["Identity"].reshape(-1, 21, 3), "world": by_name["Identity_3"].reshape(-1, 21, 3),
+            "presence": sig(by_name["Identity_1"]), "handedness": sig(by_name["Identity_2"])}
+
+
+def decode_face(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """``(N, 468, 2)`` mesh points in input pixels, from the output with 468 x 2 (ST) or 468 x 3 (MediaPipe) values."""
+    n = len(keypoints.layout("face468"))
+    for value in outputs.values():
+        flat = np.asarray(value).reshape(len(value), -1)
+        if flat.shape[1] in (2 * n, 3 * n):
+            return flat.reshape(len(value), n, -1)[..., :2]
+    raise ValueError(f"no {n}-point mesh output among {[np.shape(v) for v in outputs.values()]}")
+
+
+def _first(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    return next(iter(outputs.values()))
+
+
+def _palms(outputs: dict[str, np.ndarray], **options: Any) -> list[Palms]:
+    by_width = {np.shape(v)[-1]: v for v in outputs.values()}
+    return decode_palms(by_width[18], by_width[1], **options)
+
+
+def _classes(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    return np.asarray(_first(outputs)).argmax(-1)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one catalog decoder's outputs are decoded, scored and compared.
+
+    ``output`` is what :attr:`decode` returns: ``keypoints`` (``(N, K, 3)`` normalised ``[x, y, score]``),
+    ``detections`` (:func:`yolo_detections`' boxes, scores, keypoints and valid flags), ``hand``
+    (:func:`decode_hand`'s dict), ``mesh`` (face mesh points in input pixels), ``palms`` or ``classes``.
+    ``task`` names the evaluation of the cards layer that scores it (``single pose``, ``multi pose``,
+    ``hand``, ``face``, or ``None``); ``agreement`` the label-free comparison of two models' outputs
+    (``keypoints`` or ``detections`` in :mod:`zoo_helpers.evaluation.agreement`, or ``None``); ``postprocess``
+    the ``POSTPROCESS_TYPE`` of ST's STM32N6 pose application (``None``: the application has none).
+    """
+
+    name: str
+    decode: Callable[..., Any]
+    output: str
+    task: str | None
+    agreement: str | None
+    postprocess: str | None = None
+
+
+#: Every decoder name the catalog uses, and what it means (see :class:`Codec`).
+CODECS: dict[str, Codec] = {c.name: c for c in (
+    Codec("singlepose", lambda outputs, **_: decode_singlepose(_first(outputs)), "keypoints", "single pose",
+          "keypoints"),
+    Codec("heatmaps", lambda outputs, heatmap_mode="st", **_: decode_heatmaps(_first(outputs), heatmap_mode),
+          "keypoints", "single pose", "keypoints", "POSTPROCESS_SPE_MOVENET_UF"),
+    Codec("yolo_pose", lambda outputs, **nms: yolo_detections(_first(outputs), **nms), "detections", "multi pose",
+          "detections", "POSTPROCESS_MPE_YOLO_V8_UF"),
+    Codec("hand_landmarks", lambda outputs, **_: decode_hand(outputs), "hand", "hand", "keypoints"),
+    Codec("face_landmarks", lambda outputs, **_: decode_face(outputs), "mesh", "face", None),
+    Codec("palms", _palms, "palms", None, None),
+    Codec("classifier", lambda outputs, **_: _classes(outputs), "classes", None, None),
+)}
+
+
+def codec(decoder: str) -> Codec:
+    """The :class:`Codec` of a catalog decoder name.
+
+    Examples
+    --------
+    >>> codec("heatmaps").task, codec("yolo_pose").agreement
+    ('single pose', 'detections')
+    >>> codec("pifpaf")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown decoder 'pifpaf'; known: singlepose, heatmaps, yolo_pose, hand_landmarks, face_landmarks, palms, classifier
+    """
+    if decoder not in CODECS:
+        raise ValueError(f"unknown decoder {decoder!r}; known: {', '.join(CODECS)}")
+    return CODECS[decoder]

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo_helpers.registry.assets import fetch
+from zoo_helpers.registry.hashing import file_sha256
+
 
 class ImageError(ValueError):
     """An image file could not be decoded into RGB."""
@@ -58,7 +61,6 @@ class CocoKeypoints:
 
     def source(self) -> dict[str, str]:
         """Where the data comes from: its name, the annotation file and that file's sha256 (for result records)."""
-        from zoo_helpers.registry.hashing import file_sha256
 
         ann = self.annotations
         return {"data": self.name or str(self.image_dir), "annotations": str(ann) if ann else "",
@@ -162,7 +164,6 @@ def load_coco(coco_dir: str | os.PathLike[str] = "") -> CocoKeypoints:
         if not root.is_dir():
             raise FileNotFoundError(f"coco_dir={str(coco_dir)!r} is not a folder")
         return load_coco_keypoints(root / COCO_VAL2017[0], root / COCO_VAL2017[1], str(root))
-    from zoo_helpers.registry.assets import fetch
 
     ann = fetch("mmpose_coco_annotations")
     return load_coco_keypoints(ann, ann.parent, "mmpose COCO sample (4 val2017 images)")

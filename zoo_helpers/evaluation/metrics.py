@@ -244,3 +244,28 @@ def per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
     tp = np.diag(cm)
     with np.errstate(invalid="ignore", divide="ignore"):
         return {"precision": tp / cm.sum(0), "recall": tp / cm.sum(1), "support": cm.sum(1)}
+
+
+def epe(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Per-sample mean end-point error in pixels over labelled points: ``(N,)``."""
+    d = np.linalg.norm(np.asarray(pred_xy, float) - np.asarray(gt_xy, float), axis=-1)
+    v = np.asarray(visible, bool)
+    return (d * v).sum(-1) / np.maximum(v.sum(-1), 1)
+
+
+def pck_per_point(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_size: np.ndarray,
+                  alpha: float = 0.2) -> np.ndarray:
+    """PCK per keypoint index (``(K,)``, NaN where never labelled): within ``alpha`` x box size."""
+    d = np.linalg.norm(np.asarray(pred_xy, float) - np.asarray(gt_xy, float), axis=-1)
+    ok = d <= alpha * np.asarray(box_size, float)[:, None]
+    v = np.asarray(visible, bool)
+    with np.errstate(invalid="ignore"):
+        return (ok & v).sum(0) / v.sum(0)
+
+
+def nme_interocular(pred68: np.ndarray, gt68: np.ndarray, points: list[int], eyes: tuple[int, int]) -> np.ndarray:
+    """Per-face mean error over ``points`` divided by the distance between the ``eyes`` points (outer corners)."""
+    gt68, pred68 = np.asarray(gt68, float), np.asarray(pred68, float)
+    iod = np.linalg.norm(gt68[:, eyes[0]] - gt68[:, eyes[1]], axis=-1)
+    err = np.linalg.norm(pred68[:, points] - gt68[:, points], axis=-1).mean(-1)
+    return err / iod

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_helpers.evaluation import datasets
+from zoo_helpers.evaluation import datasets, preprocess, transforms
+from zoo_helpers.registry.assets import fetch, registry
+from zoo_helpers.registry.hashing import file_sha256
 
 #: mmpose fixtures of people that no chapter evaluates on: the default calibration images (25 in all).
 CALIBRATION_SETS = ("posetrack18", "mpii", "aic", "crowdpose", "mhp", "jhmdb", "exlpose")
@@ -52,7 +54,6 @@ def calibration_assets(n: int | None = None, calib_dir: str = "") -> list[str]:
     """
     if calib_dir:
         return []
-    from zoo_helpers.registry.assets import registry
 
     by_set: dict[str, list[str]] = {}
     for name, a in registry().items():
@@ -65,7 +66,6 @@ def calibration_assets(n: int | None = None, calib_dir: str = "") -> list[str]:
 
 def calibration_people(n: int) -> list[Path]:
     """The first ``n`` files of :func:`calibration_assets` (verified local paths)."""
-    from zoo_helpers.registry.assets import fetch
 
     names = calibration_assets()
     if n > len(names):
@@ -90,7 +90,6 @@ def calibration_images(calib_dir: str, n: int, size: tuple[int, int]) -> np.ndar
 
 def _like_st(files: list, size: tuple[int, int]) -> np.ndarray:
     """Each file decoded and resized as ST's evaluation does, stacked."""
-    from zoo_helpers.evaluation import preprocess
 
     return np.stack([preprocess.resize_like_st(datasets.read_image_like_st(f), size)[0] for f in files])
 
@@ -150,7 +149,6 @@ def people(size: tuple[int, int], coco: datasets.CocoKeypoints | None = None) ->
     coco
         A COCO keypoint sample whose images are appended (for label-free agreement, not calibration).
     """
-    from zoo_helpers.registry.assets import fetch
 
     names = [*calibration_assets(), "coral_squat_image"]
     files = [fetch(n) for n in names]
@@ -171,8 +169,6 @@ def hands(size: int = 224) -> Images:
 
 
 def _wholebody_hands(size: int) -> Images:
-    from zoo_helpers.registry.assets import fetch
-
     coco = datasets.load_coco_keypoints(fetch(WHOLEBODY), fetch(WHOLEBODY).parent)
     return _crops([(coco.image_path(a["image_id"]), a[f"{side}_box"], f"coco-wholebody {a['image_id']} {side}")
                    for a in sorted(coco.raw["annotations"], key=lambda a: a["id"])
@@ -191,7 +187,6 @@ def faces(size: int = 192) -> Images:
 
 def _boxed_crops(annotation_assets, size: int, margin: float) -> Images:
     """Square crops around every annotation box of COCO-style annotation files (no keypoint kept)."""
-    from zoo_helpers.registry.assets import fetch, registry
 
     items = []
     for asset in annotation_assets:
@@ -210,7 +205,6 @@ def _boxed_crops(annotation_assets, size: int, margin: float) -> Images:
 
 def _crops(items: list[tuple], size: int, margin: float) -> Images:
     """A ``size`` x ``size`` square crop, ``margin`` x the box's longer side, of each ``(file, box, name)``."""
-    from zoo_helpers.evaluation import preprocess, transforms
 
     crops = [preprocess.crop_box(datasets.read_image(path), transforms.square_box(box, margin), (size, size))[0]
              for path, box, _ in items]
@@ -232,12 +226,11 @@ def disjoint(files: list[Path], others: list[Path]) -> bool:
 
     Examples
     --------
-    >>> from zoo_helpers import datasets
+    >>> from zoo_helpers.evaluation import datasets
     >>> coco = datasets.load_coco()
     >>> disjoint(people((64, 64)).files, [coco.image_path(i) for i in coco.people])
     True
     """
-    from zoo_helpers.registry.hashing import file_sha256
 
     if not files or not others:
         raise ValueError("disjoint: nothing to compare (no calibration file or no sample file)")

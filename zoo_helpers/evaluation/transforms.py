@@ -200,3 +200,38 @@ def to_input(transforms: Sequence[AnyTransform], xy: np.ndarray, normalized: boo
     m = matrices(transforms).reshape(len(xy), *([1] * (xy.ndim - 2)), 2, 3)
     out = (np.linalg.inv(m[..., :2]) @ (xy - m[..., 2])[..., None])[..., 0]
     return out / _sizes(transforms).reshape(len(xy), *([1] * (xy.ndim - 2)), 2) if normalized else out
+
+
+def _rect(center: np.ndarray, side: float, angle: float) -> tuple[tuple[float, float], float, float]:
+    return (float(center[0]), float(center[1])), float(side), float(angle)
+
+
+def palm_to_rect(box_px: np.ndarray, keypoints_px: np.ndarray, scale: float = 2.6,
+                 shift_y: float = -0.5) -> tuple[tuple[float, float], float, float]:
+    """MediaPipe's hand crop from one palm (pixels): ``(center, side, angle)`` for ``crop_rotated``.
+
+    The angle turns the wrist -> middle-finger-MCP direction (keypoints 0 and 2) to point up.
+    """
+    wrist, mcp = keypoints_px[0], keypoints_px[2]
+    angle = np.pi / 2 - np.arctan2(-(mcp[1] - wrist[1]), mcp[0] - wrist[0])
+    angle = (angle + np.pi) % (2 * np.pi) - np.pi
+    w, h = box_px[2] - box_px[0], box_px[3] - box_px[1]
+    centre = (box_px[:2] + box_px[2:]) / 2
+    centre = centre + np.array([-h * shift_y * np.sin(angle), h * shift_y * np.cos(angle)])
+    return _rect(centre, max(w, h) * scale, angle)
+
+
+def hand_rect_from_keypoints(keypoints_px: np.ndarray, visible: np.ndarray,
+                             scale: float = 1.6) -> tuple[tuple[float, float], float, float]:
+    """A rotated square crop from ground-truth hand keypoints (wrist -> middle MCP up), for GT-box mode."""
+    pts = keypoints_px[visible]
+    if len(pts) < 2:
+        raise ValueError("need at least two labelled keypoints for a ground-truth crop")
+    wrist, mcp = keypoints_px[0], keypoints_px[9]
+    angle = 0.0 if not (visible[0] and visible[9]) else np.pi / 2 - np.arctan2(-(mcp[1] - wrist[1]), mcp[0] - wrist[0])
+    angle = (angle + np.pi) % (2 * np.pi) - np.pi
+    c, s = np.cos(angle), np.sin(angle)
+    rotated = (pts - pts.mean(0)) @ np.array([[c, s], [-s, c]]).T  # into the crop's frame
+    lo, hi = rotated.min(0), rotated.max(0)
+    centre = pts.mean(0) + np.array([[c, -s], [s, c]]) @ ((lo + hi) / 2)
+    return _rect(centre, float((hi - lo).max()) * scale, angle)

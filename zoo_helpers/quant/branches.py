@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_helpers.quant.equalize import depthwise, homogeneous
+from zoo_helpers.quant.onnxgraph import depthwise, homogeneous
 
 #: Nodes that carry a per-channel scale from their input(s) to their output unchanged.
 JOINS = ("Add", "Resize", "Identity", "Relu", "Pad")

@@ -7,9 +7,7 @@
   whatever the file's name claims;
 * :func:`range_ratios`: how uneven the convolutions' channel ranges are, before and after equalization;
 * :func:`agreement`: how often variants' heatmap peaks land within a cell of the published model's;
-* :func:`point_distances`: how far each variant's points are from a reference variant's;
 * :func:`int16_cost`: what 16-bit activations on a model's least faithful tensors would cost in RAM;
-* :func:`coral_golden_check`: MoveNet Lightning against Coral's published golden outputs.
 """
 
 from __future__ import annotations
@@ -18,6 +16,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from zoo_helpers.quant.equalize import channel_range_ratios
+from zoo_helpers.quant.recipes import Made
 
 
 def onnx_tensor_sqnr(reference: str | os.PathLike[str], candidate: str | os.PathLike[str],
@@ -127,36 +128,10 @@ def range_ratios(float_onnx: str | os.PathLike[str], equalized_onnx: str | os.Pa
     """The ``n`` most uneven convolutions of a float graph: channel range ratio before and after equalization."""
     import pandas as pd
 
-    from zoo_helpers.quant.equalize import channel_range_ratios
 
     table = pd.DataFrame({"before CLE": channel_range_ratios(float_onnx),
                           "after CLE": channel_range_ratios(equalized_onnx)})
     return table.sort_values("before CLE", ascending=False).head(n).round(1)
-
-
-def agreement(evaluations: dict, decoder: str, grid: tuple[int, int], reference: str = "published int8") -> dict:
-    """Per variant, the share of heatmap peaks within one cell of ``reference``'s (heatmap decoders only).
-
-    ``evaluations`` are by label, on the same batch; ``grid`` is the heatmap's (height, width). Returns
-    ``{label: {"peaks within 1 cell of published": share}}``, empty for a regression decoder.
-    """
-    from zoo_helpers.cards.singlepose import peak_agreement
-
-    if decoder != "heatmaps":
-        return {}
-    ref = evaluations[reference]
-    norm = {k: ev.batch.to_input(ev.predictions[..., :2], normalized=True) for k, ev in evaluations.items()}
-    return {k: {"peaks within 1 cell of published": peak_agreement(v, norm[reference], grid)} for k, v in norm.items()
-            if evaluations[k].batch is ref.batch}
-
-
-def point_distances(points: dict[str, np.ndarray], reference: str, name: str = "mean distance to the float model (px)"):
-    """Mean distance of each variant's ``(N, K, 2)`` points (original pixels) to the ``reference`` variant's."""
-    import pandas as pd
-
-    ref = np.asarray(points[reference])[..., :2]
-    return pd.Series({label: float(np.linalg.norm(np.asarray(p)[..., :2] - ref, axis=-1).mean())
-                      for label, p in points.items() if label != reference}, name=name).round(2).to_frame()
 
 
 def int16_cost(sqnr: dict[str, float], float_onnx: str | os.PathLike[str], worst: int = 5):
@@ -180,30 +155,25 @@ def int16_cost(sqnr: dict[str, float], float_onnx: str | os.PathLike[str], worst
     return table
 
 
-def coral_golden_check(tolerance: float = 0.05):
-    """Run MoveNet Lightning int8 on Coral's ``squat.bmp`` and compare with Coral's reference keypoints.
+def layer_sqnr(made: Made, labels: list[str], inputs: np.ndarray):
+    """Per-tensor SQNR (dB) of each of ``labels`` (those made) against its float graph, as a table.
 
-    Returns a table with our and Coral's normalised x, y per keypoint and the largest deviation;
-    raises ``AssertionError`` when any keypoint is off by more than ``tolerance``.
+    A recipe with CLE is compared with the equalized float graph (the same function, but every tensor
+    between a pair rescaled per channel; with high-bias absorption also shifted), the others with the
+    float reference. Pass images that did not calibrate: absorption is exact on the calibration images.
+
+    ``inputs`` are uint8 images (prepared for the float graph here); see
+    :func:`zoo_helpers.quant.debug.onnx_tensor_sqnr`.
     """
-    import csv
-
     import pandas as pd
 
-    from zoo_helpers.registry import catalog, keypoints
-    from zoo_helpers.evaluation import codecs, datasets, preprocess
-    from zoo_helpers.registry.assets import fetch
+    x = made.models[made.reference].prepare(inputs)
 
-    model = catalog.load("movenet_lightning_192")
-    x, _ = preprocess.resize(datasets.read_image(fetch("coral_squat_image")), model.input_size, mode="fit")
-    ours = codecs.decode_singlepose(model.predict_one(x[None]))[0]
-    with open(fetch("coral_squat_lightning_reference")) as fh:
-        ref = sorted(csv.DictReader(fh), key=lambda r: int(r["keypoint_id"]))
-    table = pd.DataFrame({"keypoint": keypoints.layout("coco17").names, "x (ours)": ours[:, 0], "y (ours)": ours[:, 1],
-                          "x (Coral)": [float(r["keypoint_x"]) for r in ref],
-                          "y (Coral)": [float(r["keypoint_y"]) for r in ref]})
-    table["max |diff|"] = np.maximum(abs(table["x (ours)"] - table["x (Coral)"]),
-                                     abs(table["y (ours)"] - table["y (Coral)"]))
-    worst = float(table["max |diff|"].max())
-    assert worst <= tolerance, f"golden test failed: a keypoint is {worst:.3f} off (tolerance {tolerance})"
-    return table
+    def reference(label: str):  # an equalized model's tensors are rescaled per channel: compare with its own float
+        recipe = made.recipes.get(label)
+        if recipe is not None and recipe.bias_absorption:
+            return made.absorption["path"]
+        return made.equalization["path"] if recipe is not None and recipe.cle else made.float_onnx
+
+    return pd.DataFrame({label: onnx_tensor_sqnr(reference(label), made.paths[label], x)
+                         for label in dict.fromkeys(labels) if label in made.paths})

@@ -25,6 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo_helpers.quant.branches import equalize_groups
+from zoo_helpers.quant.branches import groups as branch_groups
+from zoo_helpers.quant.onnxgraph import attr, depthwise, homogeneous
+
 
 @dataclass
 class _Pair:
@@ -34,16 +38,6 @@ class _Pair:
     depthwise: bool
     scale: np.ndarray  # accumulated per-channel s
     bounds: list = field(default_factory=list)  # per-channel ReLU6 bounds made for this pair
-
-
-def _attr(node, name: str, default: int) -> int:
-    return next((a.i for a in node.attribute if a.name == name), default)
-
-
-def depthwise(node, consts: dict[str, np.ndarray]) -> bool:
-    """True for a depthwise Conv (one input channel per group, as many groups as output channels)."""
-    w, group = consts[node.input[1]], _attr(node, "group", 1)
-    return group > 1 and w.shape[1] == 1 and group == w.shape[0]
 
 
 def _find_pairs(graph, consts: dict[str, np.ndarray]) -> list[_Pair]:
@@ -61,7 +55,7 @@ def _find_pairs(graph, consts: dict[str, np.ndarray]) -> list[_Pair]:
             n = consumers[cur][0]
             if n.op_type == "Conv" and n.input[0] == cur and n.input[1] in consts:
                 dw = depthwise(n, consts)
-                if _attr(n, "group", 1) == 1 or dw:
+                if attr(n, "group", 1) == 1 or dw:
                     pairs.append(_Pair(a, between, n, dw, np.ones(consts[a.input[1]].shape[0])))
                 break
             if not homogeneous(n, consts):
@@ -69,22 +63,6 @@ def _find_pairs(graph, consts: dict[str, np.ndarray]) -> list[_Pair]:
             between.append(n)
             cur = n.output[0]
     return pairs
-
-
-def homogeneous(node, consts) -> bool:
-    """True for nodes that commute with a positive per-channel scale once Clip is rewritten."""
-    if node.op_type == "Relu":
-        return True
-    if node.op_type == "Clip":
-        lo = consts.get(node.input[1]) if len(node.input) > 1 and node.input[1] else None
-        return lo is not None and float(lo) == 0.0 and len(node.input) > 2 and node.input[2] in consts
-    if node.op_type == "Pad":
-        mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
-        value = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros(())
-        pads = consts.get(node.input[1])
-        return mode == b"constant" and value is not None and float(value) == 0.0 and pads is not None \
-            and pads[1] == 0 and pads[5] == 0  # no padding along channels
-    return False
 
 
 def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sweeps: int = 8,
@@ -121,12 +99,10 @@ def equalize(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str], sw
     pruned = _prune_dead_inputs(pairs, consts)
     grouped = {"groups": 0, "channels": 0}
     if branches:
-        from zoo_helpers.quant import branches
-
-        found = branches.groups(graph, consts)
+        found = branch_groups(graph, consts)
     for _ in range(sweeps):
         if branches:
-            grouped = branches.equalize_groups(found, consts, dead)
+            grouped = equalize_groups(found, consts, dead)
         for p in pairs:
             w_a, w_b = consts[p.a.input[1]], consts[p.b.input[1]]
             r_a = np.abs(w_a).reshape(w_a.shape[0], -1).max(1)

@@ -5,7 +5,7 @@ feed it, int8 operators only (``TFLITE_BUILTINS_INT8``) so nothing falls back to
 per-channel or per-tensor weights (the converter's private per-channel switch, which ST sets too). The
 converter's own chatter (its SavedModel export log, with temporary paths, and its warning about input
 statistics that the calibration set provides) is kept off the book's pages. The published models are
-re-quantized through ONNX instead: :mod:`zoo_helpers.quant.onnxquant`.
+re-quantized through ONNX instead: :mod:`zoo_helpers.quant.recover` and :mod:`zoo_helpers.quant.recipes`.
 """
 
 from __future__ import annotations

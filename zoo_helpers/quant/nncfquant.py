@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo_helpers.quant.onnxgraph import quantize_linear
+
 #: Bias correction modes of :func:`quantize`.
 BIAS_CORRECTION = ("fast", "full")
 
@@ -80,12 +82,11 @@ def _fold_weight_quantizers(graph) -> None:
     """Store weights as int8 initializers read by ``DequantizeLinear``, as onnxruntime's QDQ files do.
 
     NNCF keeps float weights behind a ``QuantizeLinear``; each such node with constant inputs is
-    evaluated once (:func:`zoo_helpers.quant.onnxquant.quantize_linear`) and removed, so the file holds the
+    evaluated once (:func:`zoo_helpers.quant.onnxgraph.quantize_linear`) and removed, so the file holds the
     int8 weights a compiler (and :mod:`zoo_helpers.deploy.placement`) expects. The function is unchanged.
     """
     from onnx import numpy_helper
 
-    from zoo_helpers.quant.onnxquant import quantize_linear
 
     inits = {i.name: i for i in graph.initializer}
     folded = []

@@ -5,7 +5,14 @@ steps before quantization (cross-layer equalization, through branches or not, hi
 weight scale search) and NNCF's bias correction. :func:`select` reads a chapter's ``quant_recipes``
 parameter; :func:`without_cle` gives a recipe's twin without equalization (for graphs with nothing to
 equalize); :func:`by_label` and :func:`granularity` read records, which name recipes by label.
-:mod:`zoo_helpers.quant.build` builds and measures them.
+
+:func:`make` recovers the float graph of a model once and builds every chosen recipe from the same calibration
+images (never the evaluation sample: :mod:`zoo_helpers.evaluation.photos`), timing each: onnxruntime's
+``quantize_static`` (MinMax, percentile or entropy calibration, :mod:`zoo_helpers.quant.ortquant`), NNCF's
+``nncf.quantize`` with fast or full bias correction (:mod:`zoo_helpers.quant.nncfquant`), after our
+equalization (:mod:`zoo_helpers.quant.equalize`, :mod:`zoo_helpers.quant.branches`) and MSE weight scale
+search (:mod:`zoo_helpers.quant.scalesearch`), which no usable library does for ONNX here. Every recipe
+writes a QDQ ONNX file that ST Edge AI compiles. :mod:`zoo_helpers.cards.quantized` scores what was made.
 
 Examples
 --------
@@ -16,8 +23,15 @@ Examples
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+import os
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
+
+from zoo_helpers.quant import equalize, nncfquant, ortquant, recover, scalesearch
+from zoo_helpers.runtime.models import load_model
 
 GRANULARITIES = ("per-channel", "per-tensor")
 
@@ -107,3 +121,96 @@ def granularity(label: str) -> str:
     """A record's granularity from its variant label: the recipe's, else ``float`` or ``published``."""
     recipe = by_label().get(label)
     return recipe.granularity if recipe else ("float" if "float" in label else "published")
+
+
+@dataclass
+class Made:
+    """What :func:`make` built: models, files and seconds by label, the reference label, the CLE summary.
+
+    ``equalization`` is :func:`zoo_helpers.quant.equalize.equalize`'s summary of the equalized float graph (its
+    ``path`` included), made whatever the recipes, so a chapter can show what equalization did;
+    ``float_onnx`` is the float graph every recipe starts from (ONNX, also for a float TFLite source);
+    ``absorption`` the summary of the equalized graph with high biases absorbed, when a recipe asked for it.
+    """
+
+    models: dict = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    recipes: dict[str, Recipe] = field(default_factory=dict)
+    reference: str = ""
+    equalization: dict | None = None
+    calibration_files: list[Path] = field(default_factory=list)
+    float_onnx: Path | None = None
+    absorption: dict | None = None
+
+
+def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | list[Recipe],
+         num_threads: int = 2, progress: bool = True) -> Made:
+    """Build each recipe's int8 file from ``source``'s float graph and the ``calibration`` images.
+
+    ``calibration`` is a :class:`zoo_helpers.evaluation.photos.Images` (uint8 images and their files, kept in
+    ``Made.calibration_files`` for :func:`zoo_helpers.cards.quantized.evaluate`'s disjointness check); ``recipes`` are recipes or a
+    chapter's ``quant_recipes`` parameter (:func:`select`).
+
+    ``source`` is a :class:`zoo_helpers.runtime.models.Model`: for an int8 file the float graph is its weights
+    dequantized (label ``recovered float``); a float file (MediaPipe's) is its own reference
+    (``published float``). Seconds are each recipe's own quantization time plus the time of the graphs it
+    starts from (equalization, absorption, scale search: built once, counted in every recipe that uses
+    them). On a graph with no equalizable pair (YOLOv8's SiLU everywhere) a CLE recipe would make the same
+    file as its plain twin, so the twin is made instead, under its own name.
+    """
+    import onnx
+    from tqdm.auto import tqdm
+
+    workdir = Path(workdir)
+    recipes = select(recipes) if isinstance(recipes, str) else recipes
+    graph = recover.float_graph(source.path, workdir)
+    # an int8 file (even one with a float input, as Google's MoveNet) has dequantized weights to recover
+    int8 = any(n.op_type == "DequantizeLinear" for n in onnx.load(str(graph["qdq"])).graph.node)
+    rescale = recover.float_input_rescale(source) if source.inputs[0].quantized else (source.rescale or (1.0, 0.0))
+    made = Made(reference="recovered float" if int8 else "published float", float_onnx=graph["float"])
+    float_model = load_model(graph["float"], num_threads=num_threads, rescale=rescale)
+    made.models[made.reference] = float_model if int8 else source
+    made.paths[made.reference] = graph["float"] if int8 else Path(source.path)
+    calib = float_model.prepare(np.asarray(calibration.images)).astype(np.float32)
+    made.calibration_files = list(calibration.files)
+    stem = Path(source.path).stem
+    start = time.perf_counter()  # equalized once (also to show its effect), its time added to each CLE recipe
+    made.equalization = equalize.equalize(graph["float"], workdir / f"{stem}_float_cle.onnx")
+    cle_seconds = time.perf_counter() - start
+    derived: dict[str, tuple[Path, float]] = {}  # graphs made once for several recipes, with their seconds
+
+    def once(name: str, build) -> tuple[Path, float]:
+        if name not in derived:
+            begin = time.perf_counter()
+            derived[name] = (build(), time.perf_counter() - begin)
+        return derived[name]
+
+    def absorb() -> Path:
+        made.absorption = equalize.equalize(graph["float"], workdir / f"{stem}_float_hba.onnx", calibration=calib)
+        return made.absorption["path"]
+
+    if made.equalization["pairs"] == 0:  # nothing to equalize: a CLE recipe is its plain twin, named as such
+        recipes = list(dict.fromkeys(without_cle(r) for r in recipes))
+    for r in tqdm(recipes, desc="recipes", disable=not progress, leave=False):
+        src, extra = (made.equalization["path"], cle_seconds) if r.cle else (graph["float"], 0.0)
+        if r.bias_absorption:  # equalizes again with absorption: its own time replaces the CLE time
+            src, extra = once("hba", absorb)
+        elif r.branches:
+            src, extra = once("branches", lambda: equalize.equalize(
+                graph["float"], workdir / f"{stem}_float_cle_br.onnx", branches=True)["path"])
+        if r.scale_search:
+            src, seconds = once(f"mse {src}", lambda s=src: scalesearch.clip_weights(
+                s, workdir / f"{Path(s).stem}_mse.onnx")["path"])
+            extra += seconds
+        start = time.perf_counter()
+        out = workdir / f"{stem}_{r.key}.onnx"
+        per_channel = r.granularity == "per-channel"
+        if r.engine == "nncf":
+            nncfquant.quantize(src, out, calib, per_channel, r.bias_correction)
+        else:
+            ortquant.quantize_onnx(src, out, calib, per_channel, method=r.calibration)
+        made.seconds[r.label] = time.perf_counter() - start + extra
+        made.paths[r.label], made.recipes[r.label] = out, r
+        made.models[r.label] = load_model(out, num_threads=num_threads, rescale=rescale)
+    return made

@@ -1,1 +1,14 @@
-"""TODO"""
+"""The registry layer (bottom): facts and files, as data. Imports no other layer.
+
+- :mod:`~zoo_helpers.registry.hashing`: sha256 of a file, memoised while it is unchanged;
+- :mod:`~zoo_helpers.registry.downloads`: a GitHub file or a PyPI wheel member into a path;
+- :mod:`~zoo_helpers.registry.assets`: every model and data file (``data/assets.yaml``), datasets with their member
+  lists, resolved from the mirror, the cache or a verified download;
+- :mod:`~zoo_helpers.registry.keypoints`: keypoint layouts (``data/keypoints.yaml``);
+- :mod:`~zoo_helpers.registry.catalog`: every model the book runs (``data/models.yaml``);
+- :mod:`~zoo_helpers.registry.published`: every table of the cards (``data/published.yaml``).
+"""
+
+from zoo_helpers.registry import hashing, downloads, assets, keypoints, catalog, published
+
+__all__ = ['assets', 'catalog', 'downloads', 'hashing', 'keypoints', 'published']

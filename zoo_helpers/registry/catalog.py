@@ -8,7 +8,7 @@ up here by key; nothing builds a key from strings or repeats a model fact.
 
 * :func:`entries` lists the catalog (optionally one card's models), :func:`entry` finds one key and
   says which keys exist when it is unknown (or belongs to another card);
-* :func:`load` opens the model with its input domain applied; :func:`status` says where its file is
+* :func:`zoo_helpers.runtime.load` opens the model with its input domain applied; :func:`status` says where its file is
   (``mirror``, ``cache`` or ``download needed``); :func:`status_table` shows both for a card.
 """
 
@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
 
-from zoo_helpers.registry import keypoints
+from zoo_helpers.registry import assets, keypoints
 
 
 class UnknownModelError(ValueError):
@@ -101,38 +100,25 @@ def entry(key: str, card: str | None = None) -> Entry:
 
 def status(key: str) -> str:
     """Where the model's file is: ``mirror``, ``cache`` or ``download needed``."""
-    from zoo_helpers.registry import assets
 
     return assets.status(entry(key).asset)
 
 
 def path(key: str):
     """The verified local path of the model's file (fetched from the mirror, the cache or a download)."""
-    from zoo_helpers.registry import assets
 
     return assets.fetch(entry(key).asset)
 
 
-def load(key: str, num_threads: int = 2) -> Any:
-    """Open a catalog model with its input domain applied.
-
-    Returns a :class:`zoo_helpers.runtime.models.Model` for ``.tflite`` and ``.onnx`` files, a Keras model for
-    the hand-posture ``.h5`` file.
+def variant_label(granularity: str) -> str:
+    """The record label of a catalog file: ``published int8`` or ``published float``.
 
     Examples
     --------
-    >>> load("st_face_landmarks_192").rescale
-    (0.00392156862745098, 0.0)
+    >>> variant_label("float"), variant_label("per-tensor")
+    ('published float', 'published int8')
     """
-    e = entry(key)
-    file = path(key)
-    if file.suffix == ".h5":
-        import keras
-
-        return keras.models.load_model(file, compile=False)
-    from zoo_helpers.runtime.models import load_model
-
-    return load_model(file, num_threads=num_threads, rescale=e.rescale)
+    return "published float" if granularity == "float" else "published int8"
 
 
 def local(card: str) -> list[str]:
@@ -148,8 +134,6 @@ def published(card: str, decoder: str) -> dict[str, str]:
     >>> published("hand_landmarks", "hand_landmarks")
     {'published int8': 'st_hand_landmarks_224', 'published float': 'mediapipe_hand_landmark_full'}
     """
-    from zoo_helpers.results import variant_label
-
     return {variant_label(e.granularity): k for k, e in entries(card).items() if e.decoder == decoder}
 
 

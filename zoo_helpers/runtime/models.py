@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from zoo_helpers.registry import catalog
 from zoo_helpers.runtime.tensors import TensorSpec, tensor_layout
 
 
@@ -284,3 +286,22 @@ def measure_latency(model: Model, runs: int = 20, warmup: int = 3) -> dict[str, 
         times.append((time.perf_counter() - start) * 1e3)
     return {"median ms": float(np.median(times)), "p90 ms": float(np.percentile(times, 90)),
             "runs": runs, "threads": model.num_threads}
+
+
+def load(key: str, num_threads: int = 2) -> Any:
+    """Open a catalog model (:mod:`zoo_helpers.registry.catalog`) with its input domain applied.
+
+    Returns a :class:`Model` for ``.tflite`` and ``.onnx`` files, a Keras model for the hand-posture ``.h5``
+    file.
+
+    Examples
+    --------
+    >>> load("st_face_landmarks_192").rescale
+    (0.00392156862745098, 0.0)
+    """
+    file = catalog.path(key)
+    if file.suffix == ".h5":
+        import keras
+
+        return keras.models.load_model(file, compile=False)
+    return load_model(file, num_threads=num_threads, rescale=catalog.entry(key).rescale)

@@ -28,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from zoo_helpers.registry import catalog
+from zoo_helpers.runtime.models import load, load_model
+
 #: Smallest tensor arena handed to TFLM (bytes); larger models get ten times their file size.
 MIN_ARENA = 16 << 20
 
@@ -111,12 +114,11 @@ def run(path: str | os.PathLike[str], inputs: np.ndarray | dict[str, np.ndarray]
 
     Examples
     --------
-    >>> from zoo_helpers import catalog
+    >>> from zoo_helpers.registry import catalog
     >>> out = run(catalog.path("st_movenet_heatmaps_192"), np.zeros((1, 192, 192, 3), np.uint8))
     >>> next(iter(out.values())).shape
     (1, 48, 48, 13)
     """
-    from zoo_helpers.runtime.models import load_model
 
     path = Path(path)
     specs = load_model(path, num_threads=1)
@@ -143,7 +145,7 @@ def arena(path: str | os.PathLike[str], arena_size: int | None = None) -> dict[s
 
     Examples
     --------
-    >>> from zoo_helpers import catalog
+    >>> from zoo_helpers.registry import catalog
     >>> arena(catalog.path("st_movenet_heatmaps_192"))["head"]
     1788000
     """
@@ -167,7 +169,6 @@ def litert_reference(path: str | os.PathLike[str], inputs: np.ndarray) -> dict[s
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from zoo_helpers.runtime.models import load_model
 
     specs = load_model(path, num_threads=1)
     interp = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
@@ -185,14 +186,13 @@ def litert_reference(path: str | os.PathLike[str], inputs: np.ndarray) -> dict[s
 def compare_litert(key: str, images: np.ndarray) -> dict[str, float]:
     """Largest |TFLM - LiteRT| output difference for catalog model ``key`` on uint8 ``images``.
 
-    ``litert`` compares with ``catalog.load(key).predict(images)`` (LiteRT's default kernels),
+    ``litert`` compares with ``load(key).predict(images)`` (LiteRT's default kernels),
     ``litert_reference`` with LiteRT's reference kernels (:func:`litert_reference`). Both runtimes get the
     same prepared input (``Model.prepare``) and dequantize with the same parameters, so the differences are
     in the outputs' float units (a heatmap probability, a normalised coordinate...), the largest over outputs.
     """
-    from zoo_helpers.registry import catalog
 
-    model = catalog.load(key)
+    model = load(key)
     x = model.prepare(images)
     micro = run(catalog.path(key), x)
     others = {"litert": model.predict(images), "litert_reference": litert_reference(catalog.path(key), x)}
