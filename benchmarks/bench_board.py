@@ -22,8 +22,8 @@ import time
 import numpy as np
 from common import machine
 
-from zoo_helpers.registry.assets import fetch
 from zoo_helpers.board.client import BoardClient
+from zoo_helpers.registry.assets import fetch
 
 BAUD = 921_600
 

@@ -20,11 +20,10 @@ from dataclasses import replace
 import numpy as np
 from common import machine
 
-from zoo_helpers.registry import catalog
-
 from zoo_helpers import runtime
+from zoo_helpers.cards import singlepose
 from zoo_helpers.evaluation import datasets
-from zoo_helpers.cards import loop, singlepose
+from zoo_helpers.registry import catalog
 from zoo_helpers.registry.assets import fetch
 
 THREADS = 2

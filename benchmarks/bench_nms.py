@@ -9,8 +9,8 @@ Run: .venv/bin/python benchmarks/bench_nms.py   (needs ZOO_ASSETS_DIR, as `make`
 import numpy as np
 from common import machine, median_ms
 
-from zoo_helpers.evaluation import codecs, datasets
 from zoo_helpers.cards import multipose
+from zoo_helpers.evaluation import codecs, datasets
 from zoo_helpers.registry.assets import fetch
 from zoo_helpers.runtime.models import load_model
 

@@ -1,7 +1,7 @@
 """Quantization recipes on the five models of the Quantize goals: metric, label-free agreement, seconds.
 
 For MoveNet heatmaps 192 (17 kpt), ST MoveNet heatmaps 192 (13 kpt), MoveNet Lightning, the hand landmark
-model and YOLOv8n-pose 256, every recipe of ``zoo_helpers/data/build.yaml`` (or ``--recipes``) is built
+model and YOLOv8n-pose 256, every recipe of ``zoo_helpers/data/recipes.yaml`` (or ``--recipes``) is built
 from calibration images disjoint from the labelled sample, scored on the chapter's labelled default sample
 (ST mean OKS, PCK@0.2, ST mAP@0.5) and compared with the float model on every reachable unlabelled image
 of the card's kind. The published file and the float reference are rows too. A model whose float graph
@@ -21,13 +21,12 @@ from pathlib import Path
 import numpy as np
 from common import machine
 
-from zoo_helpers.registry import catalog
-
 from zoo_helpers import runtime
+from zoo_helpers.cards import landmarks, loop, quantized
+from zoo_helpers.cards.quantized import AGREEMENT, SECONDS
 from zoo_helpers.evaluation import datasets, photos
-from zoo_helpers.cards import landmarks, loop
-from zoo_helpers.quant import build, recipes
-from zoo_helpers.quant.build import AGREEMENT, SECONDS
+from zoo_helpers.quant import recipes
+from zoo_helpers.registry import catalog
 
 MODELS = {"movenet_heatmaps_192": "ST mean OKS", "st_movenet_heatmaps_192": "ST mean OKS",
           "movenet_lightning_192": "ST mean OKS", "st_hand_landmarks_224": "PCK@0.2",
@@ -54,9 +53,9 @@ def bench(key: str, metric: str, chosen: list, n_calib: int, threads: int, workd
     if catalog.entry(key).decoder == "hand_landmarks":  # re-quantize MediaPipe's float model, as the chapter
         source = runtime.load(catalog.published("hand_landmarks", "hand_landmarks")["published float"], threads)
     batch, coco, calib, images, files = data(key, published.input_size, n_calib)
-    made = build.make(source, workdir / key, calib, chosen, threads, progress=False)
+    made = recipes.make(source, workdir / key, calib, chosen, threads, progress=False)
     start = time.perf_counter()
-    evals = build.evaluate(made, {"published int8": published}, key, batch, images, coco, loop.Options(),
+    evals = quantized.evaluate(made, {"published int8": published}, key, batch, images, coco, loop.Options(),
                              data={"sample": "default"}, sample_files=files)
     print(f"{key}: evaluated in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     rows = []
@@ -79,7 +78,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("_build/work/bench_quantization"))
     args = parser.parse_args()
-    chosen = build.select(args.recipes)
+    chosen = recipes.select(args.recipes)
     rows, problems = [], []
     for key in args.models.split(","):
         try:

@@ -33,7 +33,8 @@ def test_registry_covers_every_manifest_row(mirror):
         asset = by_tail.get(key) or assets.lookup(key)  # a single entry, or a member of a dataset entry
         assert (asset.size, asset.sha256) == (size, sha)
         assert asset.url or asset.pypi, f"{asset.name} has no upstream source"
-    upstream = {p: u for p, u in re.findall(r"^\| `(github/[^`]+)` \| \d+ \| `[0-9a-f]{64}` \| (\S+) \|", text, flags=re.M)}
+    row = r"^\| `(github/[^`]+)` \| \d+ \| `[0-9a-f]{64}` \| (\S+) \|"
+    upstream = dict(re.findall(row, text, flags=re.M))
     for name, dataset in assets.registry().items():
         if dataset.members:  # every member's URL is the set's root URL plus its path, as the manifest says
             assert all(upstream[m.path] == m.url for m in assets.members(name).values()), name

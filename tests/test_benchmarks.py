@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo_helpers.evaluation import datasets
 from zoo_helpers.cards import loop
+from zoo_helpers.evaluation import datasets
 from zoo_helpers.registry.assets import fetch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -89,9 +89,9 @@ def test_handshake_floor_is_a_positive_per_packet_cost(bench):
 def test_quantization_benchmark_rows_have_the_issue_keys(mirror, bench, tmp_path):
     import bench_quantization
 
-    from zoo_helpers.quant import build
+    from zoo_helpers.quant import recipes
 
-    rows = bench_quantization.bench("st_hand_landmarks_224", "PCK@0.2", build.select("minmax_pc,minmax_pt"), 4, 2,
+    rows = bench_quantization.bench("st_hand_landmarks_224", "PCK@0.2", recipes.select("minmax_pc,minmax_pt"), 4, 2,
                                     tmp_path)
     assert [r["granularity"] for r in rows] == ["published", "float", "per-channel", "per-tensor"]
     for row in rows:

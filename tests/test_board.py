@@ -392,8 +392,8 @@ def test_every_write_has_a_deadline():
 
 
 def test_a_board_running_another_model_is_named(model):
-    from zoo_helpers.registry.assets import fetch
     from zoo_helpers.board.client import ModelMismatch
+    from zoo_helpers.registry.assets import fetch
     from zoo_helpers.runtime.models import load_model
 
     other = load_model(fetch("st_movenet_heatmaps_192_int8_pc"), num_threads=1)  # 13 keypoints, not 17

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo_helpers.registry import catalog
-from zoo_helpers.book import overview, tables
 from zoo_helpers import results
+from zoo_helpers.book import overview, tables
+from zoo_helpers.registry import catalog, published
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SKIP = {"model", "file", "match", "catalog", "from", "source_file", "section", "keypoints"}

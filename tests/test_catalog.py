@@ -3,11 +3,9 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.registry import assets, catalog, keypoints
-
 from zoo_helpers import runtime
 from zoo_helpers.evaluation import batches, preprocess, transforms
-from zoo_helpers.book import tables
+from zoo_helpers.registry import assets, catalog, keypoints, published
 
 
 def test_every_entry_names_a_registered_asset_a_card_and_a_known_layout():

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zoo_helpers.cards import singlepose
 from zoo_helpers.evaluation import datasets, photos
 from zoo_helpers.registry import keypoints
-from zoo_helpers.cards import singlepose
 from zoo_helpers.registry.assets import fetch
 
 

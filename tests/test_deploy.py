@@ -3,10 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.registry import catalog
-
-from zoo_helpers import runtime
-from zoo_helpers import deploy
+from zoo_helpers import deploy, runtime
 from zoo_helpers.board.client import ModelMismatch
 from zoo_helpers.board.emulator import start_in_thread
 

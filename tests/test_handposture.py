@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import serial
 
-from zoo_helpers.cards import handposture as hp
 from zoo_helpers.board import tof
+from zoo_helpers.cards import handposture as hp
 from zoo_helpers.registry.assets import extract
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.registry import keypoints
 from zoo_helpers.cards import landmarks
 from zoo_helpers.evaluation import codecs, metrics, preprocess, transforms
+from zoo_helpers.registry import keypoints
 
 
 def test_hand_outputs_are_found_by_name_not_position():
@@ -23,8 +23,8 @@ def test_hand_outputs_are_found_by_name_not_position():
 def test_face_outputs_by_size():
     st = {"landmarks": np.arange(936, dtype=np.float32).reshape(1, 1, 1, 936)}
     mp = {"conv2d_21": np.arange(1404, dtype=np.float32).reshape(1, 1, 1, 1404), "conv2d_31": np.zeros((1, 1, 1, 1))}
-    assert landmarks.decode_face(st)[0, 1].tolist() == [2, 3]
-    assert landmarks.decode_face(mp)[0, 1].tolist() == [3, 4]
+    assert codecs.decode_face(st)[0, 1].tolist() == [2, 3]
+    assert codecs.decode_face(mp)[0, 1].tolist() == [3, 4]
 
 
 def test_palm_decoding_on_a_hand_built_output():

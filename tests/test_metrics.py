@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from zoo_helpers.registry import keypoints
 from zoo_helpers.evaluation import metrics
+from zoo_helpers.registry import keypoints
 
 COCO = keypoints.layout("coco17").sigmas
 
@@ -89,8 +89,8 @@ def test_confusion_and_per_class_by_hand():
 
 def test_all_range_only_gives_pycocotools_own_numbers(mirror):
     """sizes=False reads the same AP/AR from pycocotools' arrays as its summarize() prints, on real GT."""
-    from zoo_helpers.registry import assets
     from zoo_helpers.evaluation import datasets
+    from zoo_helpers.registry import assets
 
     ann = assets.fetch("mmpose_coco_annotations")
     coco = datasets.load_coco_keypoints(ann, ann.parent)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from zoo_helpers.cards import loop, multipose
 from zoo_helpers.evaluation import codecs, datasets, metrics
 from zoo_helpers.registry import keypoints
-from zoo_helpers.cards import loop, multipose
 from zoo_helpers.registry.assets import fetch
 
 

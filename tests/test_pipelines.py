@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from zoo_helpers.registry import catalog
-
 from zoo_helpers import runtime
-from zoo_helpers.evaluation import datasets
 from zoo_helpers.cards import landmarks, loop
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.registry import catalog
 
 BASELINE = json.loads((ROOT / "tests" / "data" / "pipeline_baseline.json").read_text())
 

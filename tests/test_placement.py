@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from zoo_helpers.deploy import placement
 from zoo_helpers.registry import catalog
 from zoo_helpers.runtime import footprint
-from zoo_helpers.deploy import placement
 
 LOCAL_TFLITE = ["st_movenet_heatmaps_192", "movenet_heatmaps_192", "movenet_lightning_192", "yolov8n_pose_192",
                 "yolov8n_pose_256_pc", "yolov8n_pose_256_pt", "st_hand_landmarks_224", "mediapipe_hand_landmark_full"]
@@ -128,9 +128,9 @@ def test_published_mp2_rows_beside_predictions(mirror):
 
 def test_cli_json_is_the_summary(placed):
     path = placed["yolov8n_pose_256_pc"].path
-    done = subprocess.run([sys.executable, "-m", "zoo_helpers.deploy.placement", str(path), "--json"], capture_output=True,
-                          text=True, check=True)
+    module = [sys.executable, "-m", "zoo_helpers.deploy.placement"]
+    done = subprocess.run([*module, str(path), "--json"], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == placed["yolov8n_pose_256_pc"].summary()
-    text = subprocess.run([sys.executable, "-m", "zoo_helpers.deploy.placement", "yolov8n_pose_256_pc"], capture_output=True,
+    text = subprocess.run([*module, "yolov8n_pose_256_pc"], capture_output=True,
                           text=True, check=True).stdout
     assert "STM32MP2" in text and "SOFTMAX" in text and "MAC share" in text

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from zoo_helpers.book import glance, present, tables
 from zoo_helpers import results
+from zoo_helpers.book import glance, present, tables
 
 
 def test_numbers_follow_their_unit():

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.quant import debug, equalize, ortquant, recover
-from zoo_helpers.evaluation import datasets
 from zoo_helpers.cards import singlepose
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.quant import debug, equalize, ortquant, recover
 from zoo_helpers.registry.assets import fetch
 from zoo_helpers.runtime.models import load_model
 

@@ -6,25 +6,22 @@ import sys
 import numpy as np
 import pytest
 
-from zoo_helpers.registry import catalog
-
-from zoo_helpers import runtime
+from zoo_helpers import results, runtime
+from zoo_helpers.book import chapter, recipe_table
+from zoo_helpers.cards import landmarks, loop, quantized
 from zoo_helpers.evaluation import agreement, datasets, photos
-from zoo_helpers.cards import landmarks, loop
-from zoo_helpers.book import chapter
-from zoo_helpers.quant import build
-from zoo_helpers import results
+from zoo_helpers.quant import recipes
 
 KEY = "movenet_heatmaps_192"
 CHOSEN = "minmax_pc,nncf_pc,minmax_pt,nncf_cle_pt"
 
 
 def test_select_reads_the_recipe_file_and_names_unknown_keys():
-    assert [r.key for r in build.select("default")] == [r.key for r in build.load().values() if r.default]
-    assert len(build.select("all")) == len(build.load()) >= 10
-    assert [r.granularity for r in build.select("minmax_pc, cle_pt")] == ["per-channel", "per-tensor"]
+    assert [r.key for r in recipes.select("default")] == [r.key for r in recipes.load().values() if r.default]
+    assert len(recipes.select("all")) == len(recipes.load()) >= 10
+    assert [r.granularity for r in recipes.select("minmax_pc, cle_pt")] == ["per-channel", "per-tensor"]
     with pytest.raises(ValueError, match="unknown \\['cle'\\].*minmax_pc"):
-        build.select("cle")
+        recipes.select("cle")
 
 
 def test_the_quant_recipes_parameter_is_checked_before_any_work():
@@ -60,35 +57,35 @@ def movenet(mirror, tmp_path_factory):
     coco = datasets.load_coco()
     samples = loop.prepare(KEY, coco, model.input_size)
     calib = photos.calibration("", 8, model.input_size)
-    made = build.make(model, tmp_path_factory.mktemp("recipes"), calib, CHOSEN, progress=False)
+    made = recipes.make(model, tmp_path_factory.mktemp("recipes"), calib, CHOSEN, progress=False)
     run = results.Recorder("movenet", "movenet", {"variant": KEY}, tmp_path_factory.mktemp("results"))
-    build.evaluate(made, {"published int8": model}, KEY, samples, photos.people(model.input_size, coco).images,
+    quantized.evaluate(made, {"published int8": model}, KEY, samples, photos.people(model.input_size, coco).images,
                      coco, loop.Options(), run)
     return made, run
 
 
 def test_nncf_per_tensor_after_equalization_meets_the_goals_where_plain_per_tensor_collapses(movenet):
     made, run = movenet
-    table = build.table(run.select(KEY), "ST mean OKS")
+    table = recipe_table.table(run.select(KEY), "ST mean OKS")
     oks = table["ST mean OKS (%)"].astype(float)
     assert oks["our per-tensor"] < 5  # one scale per weight tensor: the collapse the chapter explains
     assert oks["NNCF per-tensor + CLE"] >= oks[["our per-channel", "NNCF per-channel"]].max() - 3
     assert oks["NNCF per-channel"] >= oks["published int8"]
-    goals = build.goals(run.select(KEY), "ST mean OKS")
+    goals = recipe_table.goals(run.select(KEY), "ST mean OKS")
     assert list(goals["met"]) == ["yes", "yes", "yes"], goals
-    assert build.best(run.select(KEY), "ST mean OKS", "per-tensor") == "NNCF per-tensor + CLE"
+    assert recipe_table.best(run.select(KEY), "ST mean OKS", "per-tensor") == "NNCF per-tensor + CLE"
 
 
 def test_recipe_records_carry_agreement_seconds_and_calibration_disjointness(movenet):
     made, run = movenet
     records = {r.variant: r for r in run.select(KEY)}
-    assert set(records) == {"published int8", "recovered float", *(r.label for r in build.select(CHOSEN))}
-    assert records["recovered float"].metrics[build.AGREEMENT] == 100.0
-    assert records["our per-tensor"].metrics[build.AGREEMENT] < 10 < records["NNCF per-channel"].metrics[
-        build.AGREEMENT]
+    assert set(records) == {"published int8", "recovered float", *(r.label for r in recipes.select(CHOSEN))}
+    assert records["recovered float"].metrics[quantized.AGREEMENT] == 100.0
+    assert records["our per-tensor"].metrics[quantized.AGREEMENT] < 10 < records["NNCF per-channel"].metrics[
+        quantized.AGREEMENT]
     for label in made.seconds:
         m = records[label].metrics
-        assert m[build.SECONDS] > 0 and m[build.DISJOINT] == 1.0 and m[build.AGREEMENT_IMAGES] == 30
+        assert m[quantized.SECONDS] > 0 and m[quantized.DISJOINT] == 1.0 and m[quantized.AGREEMENT_IMAGES] == 30
 
 
 def test_equalization_prunes_dead_inputs_and_evens_the_second_layer(movenet):
@@ -224,9 +221,8 @@ def test_equalization_through_branches_keeps_the_function_and_finds_the_residual
 
 
 def test_records_of_plain_twins_are_read_with_their_granularity():
-    from zoo_helpers.quant import recipes
 
-    twin = build.without_cle(build.load()["nncf_cle_mse_pt"])  # not in the file: made for YOLOv8's graph
-    assert twin.key not in build.load() and build.by_label()[twin.label].key == twin.key
-    assert [build.granularity(x) for x in (twin.label, "recovered float", "published int8")] == [
+    twin = recipes.without_cle(recipes.load()["nncf_cle_mse_pt"])  # not in the file: made for YOLOv8's graph
+    assert twin.key not in recipes.load() and recipes.by_label()[twin.label].key == twin.key
+    assert [recipes.granularity(x) for x in (twin.label, "recovered float", "published int8")] == [
         "per-tensor", "float", "published"]

@@ -5,13 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from zoo_helpers.registry import catalog
-
-from zoo_helpers import runtime
-from zoo_helpers.evaluation import datasets
+from zoo_helpers import results, runtime
+from zoo_helpers.book import chapter, tables
 from zoo_helpers.cards import loop
-from zoo_helpers import results
-from zoo_helpers.book import tables
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.registry import catalog
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.quant import debug
+from zoo_helpers.cards import singlepose
 from zoo_helpers.registry.assets import fetch
 from zoo_helpers.runtime.models import ModelFileError, load_model
 from zoo_helpers.runtime.tensors import TensorSpec
@@ -67,7 +67,7 @@ def test_bad_inputs_are_clear_errors(mirror, tmp_path):
 
 def test_coral_golden_squat(mirror):
     """MoveNet Lightning int8 on squat.bmp agrees with Coral's reference keypoints (x, y within 0.05)."""
-    table = debug.coral_golden_check(tolerance=0.05)
+    table = singlepose.coral_golden_check(tolerance=0.05)
     assert len(table) == 17 and table["max |diff|"].max() < 0.05
 
 

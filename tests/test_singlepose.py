@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from zoo_helpers.registry import assets, catalog
-from zoo_helpers.evaluation import datasets
-from zoo_helpers.cards import loop, singlepose
 from zoo_helpers.book import tables
+from zoo_helpers.cards import loop, singlepose
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.registry import assets, catalog
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,6 @@ def test_status_and_table_reasons(mirror, isolated_cache):
 
 def test_catalog_reuses_a_batch_already_prepared(coco, monkeypatch):
     batch = singlepose.prepare_samples(coco, (192, 192), "person_crops")
-    monkeypatch.setattr(pipelines, "prepare", lambda *a, **k: pytest.fail("the batch was prepared again"))
+    monkeypatch.setattr(loop, "prepare", lambda *a, **k: pytest.fail("the batch was prepared again"))
     runs = loop.evaluate_catalog(coco, ["movenet_lightning_192", "st_movenet_heatmaps_192"], batches=(batch,))
     assert all(ev.batch is batch for ev in runs.values())

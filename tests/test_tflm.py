@@ -4,12 +4,11 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from zoo_helpers.registry import catalog
-
 from zoo_helpers import runtime
-from zoo_helpers.evaluation import datasets
-from zoo_helpers.runtime import footprint, tflm
 from zoo_helpers.cards import loop
+from zoo_helpers.evaluation import datasets
+from zoo_helpers.registry import catalog
+from zoo_helpers.runtime import footprint, tflm
 
 
 @pytest.fixture(scope="module")

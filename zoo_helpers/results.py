@@ -165,7 +165,7 @@ class Recorder:
 
     def add_evaluation(self, key: str, variant: str, evaluation, data: dict[str, str], model=None,
                        measured_on: str | None = None) -> Record:
-        """:meth:`add` for an :class:`~zoo_helpers.evaluation.batches.Evaluation` (its metrics, counts and COCO results)."""
+        """:meth:`add` for an :class:`~zoo_helpers.evaluation.batches.Evaluation` (metrics, counts, COCO results)."""
         return self.add(key, variant, evaluation.metrics, samples=evaluation.num_samples, images=evaluation.num_images,
                         data=data, model=model, kind=evaluation.batch.kind, measured_on=measured_on,
                         coco_results=evaluation.coco_results)

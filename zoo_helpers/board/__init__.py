@@ -17,4 +17,6 @@ not import it on import; the other modules are named below. This layer imports t
 
 from zoo_helpers.board import client, codec, kernels, link, mp2, ports, replies, session, tof
 
-__all__ = ["client", "codec", "kernels", "link", "mp2", "ports", "replies", "session", "tof"]
+__all__ = [
+    "client", "codec", "kernels", "link", "mp2", "ports", "replies", "session", "tof"
+]

@@ -9,6 +9,8 @@
 - :mod:`~zoo_helpers.book.glance`: a chapter's "at a glance" findings.
 """
 
-from zoo_helpers.book import chapter, present, tables, recipe_table, plots, overview, glance
+from zoo_helpers.book import chapter, glance, overview, plots, present, recipe_table, tables
 
-__all__ = ['chapter', 'glance', 'overview', 'plots', 'present', 'recipe_table', 'tables']
+__all__ = [
+    "chapter", "glance", "overview", "plots", "present", "recipe_table", "tables"
+]

@@ -217,15 +217,16 @@ def per_point(values: dict, names: list[str], title: str, xlabel: str, source: s
 
 
 def ranges(frame):
-    """Channel range ratio per convolution before and after equalization (:func:`zoo_helpers.quant.debug.range_ratios`)."""
+    """Channel range ratio per convolution before and after CLE (:func:`~zoo_helpers.quant.debug.range_ratios`).
+    """
     return bars(frame, "Channel range ratio per convolution", "largest / smallest output-channel range (log)",
                 "offline analysis of the float graph", 1, log=True)
 
 
-def placement(files: dict):
-    """Share of each file's MACs per unit on the STM32N6 and the STM32MP2, predicted (:mod:`zoo_helpers.deploy.placement`)."""
+def mac_shares(files: dict):
+    """Share of each file's MACs per unit on the N6 and the MP2, predicted (:func:`~zoo_helpers.deploy.place`).
+    """
     import pandas as pd
-
 
     rows = {}
     for label, path in files.items():

@@ -108,7 +108,8 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
         entry["note"] = "" if m else why_missing
         out.append(entry)
     result = pd.DataFrame(out)
-    result.attrs["caption"] = f"published: {published.card_data(card)['source']} ({published.card_data(card)[table]['section']})"
+    data = published.card_data(card)
+    result.attrs["caption"] = f"published: {data['source']} ({data[table]['section']})"
     return result
 
 
@@ -185,7 +186,7 @@ def footprint_ratios(card: str, table: str, records: list[Record]) -> pd.DataFra
 TARGETS = {"n6": "STM32N6 (Neural-ART)", "mp2": "STM32MP2 (VIP)"}
 
 
-def placement(files: dict[str, Any]) -> pd.DataFrame:
+def off_npu_operators(files: dict[str, Any]) -> pd.DataFrame:
     """Operators of each file (label -> path) that leave the NPU, grouped by operator, unit and reason.
 
     Predicted from :mod:`zoo_helpers.deploy.placement`'s rules (some only inferred: the column says so), not

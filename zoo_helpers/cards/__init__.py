@@ -10,6 +10,8 @@
 Imports evaluation, quant, runtime, board, results and registry; never deploy or book.
 """
 
-from zoo_helpers.cards import singlepose, multipose, landmarks, handposture, loop, quantized
+from zoo_helpers.cards import handposture, landmarks, loop, multipose, quantized, singlepose
 
-__all__ = ['handposture', 'landmarks', 'loop', 'multipose', 'quantized', 'singlepose']
+__all__ = [
+    "handposture", "landmarks", "loop", "multipose", "quantized", "singlepose"
+]

@@ -230,7 +230,7 @@ def quantized_models(model, calibration: np.ndarray, workdir: str | os.PathLike[
 
 
 def predict_classes(model, frames: np.ndarray) -> np.ndarray:
-    """Class indices of ``(N, 8, 8, 2)`` preprocessed frames, by a Keras or a :mod:`zoo_helpers.runtime.models` model."""
+    """Class indices of ``(N, 8, 8, 2)`` preprocessed frames, by a Keras or a :class:`~zoo_helpers.runtime.Model`."""
     scores = model.predict_one(frames) if hasattr(model, "predict_one") else model.predict(frames, verbose=0)
     return np.asarray(scores).argmax(1)
 

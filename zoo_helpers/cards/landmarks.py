@@ -187,11 +187,6 @@ def hand_scores(outputs: dict[str, np.ndarray], batch: Batch) -> Evaluation:
     return Evaluation(scores, pred, batch, len(batch), batch.num_images, per)
 
 
-def face_calibration(n: int, size: int = 192) -> np.ndarray:
-    """``n`` uint8 face crops for calibration, none from :func:`face_samples` (:func:`zoo_helpers.evaluation.photos.faces`)."""
-    return photos.faces(size).first(n).images
-
-
 def face_crops(samples: list[Sample], size: int = 192) -> Batch:
     """Square crops around each face box, :data:`FACE_MARGIN` x its longer side."""
     crops, ts = zip(*(preprocess.crop_box(s.image, transforms.square_box(s.bbox, FACE_MARGIN), (size, size))

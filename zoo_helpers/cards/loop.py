@@ -1,6 +1,7 @@
 """Card pipelines: prepare a batch for a catalog model, score its outputs, and one loop over catalog models.
 
-The pieces (:mod:`~zoo_helpers.cards.singlepose`, :mod:`~zoo_helpers.cards.multipose`, :mod:`~zoo_helpers.cards.landmarks`)
+The pieces (:mod:`~zoo_helpers.cards.singlepose`, :mod:`~zoo_helpers.cards.multipose`,
+:mod:`~zoo_helpers.cards.landmarks`)
 know batches and outputs; this module combines them with the catalog, so a chapter says *which* model and
 *which* data and gets an :class:`~zoo_helpers.evaluation.batches.Evaluation` back:
 

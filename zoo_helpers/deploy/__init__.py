@@ -18,5 +18,7 @@ from zoo_helpers.deploy.placement import mp2_check, place
 from zoo_helpers.deploy.toolchain import app_config, commands
 from zoo_helpers.deploy.validation import validate, validate_models
 
-__all__ = ["app_config", "appconfig", "commands", "mp2_check", "place", "placement", "toolchain", "validate",
-           "validate_models", "validation"]
+__all__ = [
+    "app_config", "appconfig", "commands", "mp2_check", "place", "placement", "toolchain", "validate",
+    "validate_models", "validation"
+]

@@ -12,7 +12,10 @@
 Imports the registry only: never the runtime or quant layers.
 """
 
-from zoo_helpers.evaluation import transforms, preprocess, batches, codecs, metrics, datasets, photos, agreement
+from zoo_helpers.evaluation import agreement, batches, codecs, datasets, metrics, photos, preprocess, transforms
 from zoo_helpers.evaluation.codecs import CODECS, Codec, codec
 
-__all__ = ['CODECS', 'Codec', 'agreement', 'batches', 'codec', 'codecs', 'datasets', 'metrics', 'photos', 'preprocess', 'transforms']
+__all__ = [
+    "CODECS", "Codec", "agreement", "batches", "codec", "codecs", "datasets", "metrics", "photos", "preprocess",
+    "transforms"
+]

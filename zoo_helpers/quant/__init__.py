@@ -14,7 +14,21 @@ Bottom to top:
 Imports the runtime and registry layers; never evaluation, cards or book.
 """
 
-from zoo_helpers.quant import onnxgraph, recover, ortquant, nncfquant, kerasquant, branches, equalize, scalesearch, recipes, debug
+from zoo_helpers.quant import (
+    branches,
+    debug,
+    equalize,
+    kerasquant,
+    nncfquant,
+    onnxgraph,
+    ortquant,
+    recipes,
+    recover,
+    scalesearch,
+)
 from zoo_helpers.quant.recipes import Made, Recipe, make, select
 
-__all__ = ['Made', 'Recipe', 'branches', 'debug', 'equalize', 'kerasquant', 'make', 'nncfquant', 'onnxgraph', 'ortquant', 'recipes', 'recover', 'scalesearch', 'select']
+__all__ = [
+    "Made", "Recipe", "branches", "debug", "equalize", "kerasquant", "make", "nncfquant", "onnxgraph", "ortquant",
+    "recipes", "recover", "scalesearch", "select"
+]

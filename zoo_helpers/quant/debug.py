@@ -128,7 +128,6 @@ def range_ratios(float_onnx: str | os.PathLike[str], equalized_onnx: str | os.Pa
     """The ``n`` most uneven convolutions of a float graph: channel range ratio before and after equalization."""
     import pandas as pd
 
-
     table = pd.DataFrame({"before CLE": channel_range_ratios(float_onnx),
                           "after CLE": channel_range_ratios(equalized_onnx)})
     return table.sort_values("before CLE", ascending=False).head(n).round(1)

@@ -87,7 +87,6 @@ def _fold_weight_quantizers(graph) -> None:
     """
     from onnx import numpy_helper
 
-
     inits = {i.name: i for i in graph.initializer}
     folded = []
     for node in graph.node:

@@ -69,7 +69,7 @@ def load() -> dict[str, Recipe]:
     """Every recipe by key, in the file's order."""
     import yaml
 
-    path = Path(__file__).parent / "data" / "recipes.yaml"
+    path = Path(__file__).parents[1] / "data" / "recipes.yaml"
     raw = yaml.safe_load(path.read_text())["recipes"]
     out = {k: Recipe(k, **v) for k, v in raw.items()}
     for r in out.values():
@@ -149,8 +149,8 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
     """Build each recipe's int8 file from ``source``'s float graph and the ``calibration`` images.
 
     ``calibration`` is a :class:`zoo_helpers.evaluation.photos.Images` (uint8 images and their files, kept in
-    ``Made.calibration_files`` for :func:`zoo_helpers.cards.quantized.evaluate`'s disjointness check); ``recipes`` are recipes or a
-    chapter's ``quant_recipes`` parameter (:func:`select`).
+    ``Made.calibration_files`` for :func:`~zoo_helpers.cards.quantized.evaluate`'s disjointness check);
+    ``recipes`` are recipes or a chapter's ``quant_recipes`` parameter (:func:`select`).
 
     ``source`` is a :class:`zoo_helpers.runtime.models.Model`: for an int8 file the float graph is its weights
     dequantized (label ``recovered float``); a float file (MediaPipe's) is its own reference

@@ -9,6 +9,8 @@
 - :mod:`~zoo_helpers.registry.published`: every table of the cards (``data/published.yaml``).
 """
 
-from zoo_helpers.registry import hashing, downloads, assets, keypoints, catalog, published
+from zoo_helpers.registry import assets, catalog, downloads, hashing, keypoints, published
 
-__all__ = ['assets', 'catalog', 'downloads', 'hashing', 'keypoints', 'published']
+__all__ = [
+    "assets", "catalog", "downloads", "hashing", "keypoints", "published"
+]

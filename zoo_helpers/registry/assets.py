@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,7 @@ def members(name: str) -> dict[str, Asset]:
                     dataset.licence)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _members(name: str, root: str, url: str | None, listing: str, sha256: str, size: int,
              licence: str) -> dict[str, Asset]:
     text = resources.files("zoo_helpers").joinpath(listing).read_bytes()

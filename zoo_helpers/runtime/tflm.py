@@ -169,7 +169,6 @@ def litert_reference(path: str | os.PathLike[str], inputs: np.ndarray) -> dict[s
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-
     specs = load_model(path, num_threads=1)
     interp = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interp.allocate_tensors()
