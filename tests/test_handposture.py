@@ -55,9 +55,8 @@ def test_classes_follow_evk_ids():
         hp.class_indices(np.array([99]))
 
 
-def test_topology_trains_and_quantizes(logs, tmp_path):
-    from zoo_helpers.quant import kerasquant
-    from zoo_helpers.runtime.models import load_model
+def test_topology_trains_and_quantizes_through_the_recipes(logs, tmp_path):
+    from zoo_helpers.quant import recipes
 
     x, keep = hp.preprocess(logs.zone_data)
     y = hp.class_indices(logs.labels[keep])
@@ -68,13 +67,15 @@ def test_topology_trains_and_quantizes(logs, tmp_path):
     model.fit(x[train], y[train], epochs=3, batch_size=64, verbose=0)
     float_acc = (model.predict(x[val], verbose=0).argmax(1) == y[val]).mean()
     assert float_acc > 0.7
-    for per_channel in (True, False):
-        path = kerasquant.keras_to_int8_tflite(model, x[train][:200], tmp_path / f"hp_{per_channel}.tflite",
-                                               per_channel)
-        int8 = load_model(path)
-        assert int8.inputs[0].dtype == np.int8
+    made = recipes.make(model, tmp_path, x[train][:200], "default")  # a Keras model keeps the tflite recipes
+    assert list(made.recipes) == ["int8 per-channel", "int8 per-tensor"] and made.reference == "float (Keras)"
+    for label in made.recipes:
+        int8 = made.models[label]
+        assert int8.inputs[0].dtype == np.int8 and int8.path.suffix == ".tflite"
         scores = next(iter(int8.predict_array(x[val]).values()))
         assert abs((scores.argmax(1) == y[val]).mean() - float_acc) < 0.05
+    with pytest.raises(ValueError, match="do not apply to a Keras model"):
+        recipes.make(model, tmp_path, x[train][:20], "minmax_pc")
 
 
 def test_firmware_header():

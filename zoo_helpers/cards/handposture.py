@@ -24,9 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo_helpers.board.tof import VALID_STATUS, ZONE_HEAD, Frame, StreamReader
-from zoo_helpers.quant.kerasquant import keras_to_int8_tflite
 from zoo_helpers.registry.assets import extract, lookup
-from zoo_helpers.runtime.models import load_model
 
 #: (name, EVK label id), in class-index order.
 CLASSES = [("None", 0), ("FlatHand", 20), ("Like", 21), ("Love", 24), ("Dislike", 25), ("BreakTime", 27),
@@ -219,14 +217,6 @@ def leave_one_user_out(x: np.ndarray, y: np.ndarray, users: np.ndarray, epochs: 
         pred = model.predict(x[held & seen], verbose=0).argmax(1)
         out[int(user)] = float((pred == y[held & seen]).mean())
     return out
-
-
-def quantized_models(model, calibration: np.ndarray, workdir: str | os.PathLike[str]) -> dict:
-    """Full-integer int8 TFLite files of a trained Keras model, per-channel and per-tensor, opened (one thread)."""
-
-    return {f"int8 {g}": load_model(keras_to_int8_tflite(model, calibration, Path(workdir) / f"hp_{g}.tflite",
-                                                         g == "per-channel"), num_threads=1)
-            for g in ("per-channel", "per-tensor")}
 
 
 def predict_classes(model, frames: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ writes a QDQ ONNX file that ST Edge AI compiles. :mod:`zoo_helpers.cards.quantiz
 Examples
 --------
 >>> [r.key for r in select("default")]
-['minmax_pc', 'nncf_pc', 'minmax_pt', 'cle_pt', 'cle_percentile_pt', 'nncf_cle_pt', 'nncf_cle_mse_pt']
+['minmax_pc', 'nncf_pc', 'minmax_pt', 'cle_pt', 'cle_percentile_pt', 'nncf_cle_pt', 'nncf_cle_mse_pt', 'tflite_pc', 'tflite_pt']
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_helpers.quant import equalize, nncfquant, ortquant, recover, scalesearch
-from zoo_helpers.runtime.models import load_model
+from zoo_helpers.quant import equalize, kerasquant, nncfquant, ortquant, recover, scalesearch
+from zoo_helpers.runtime.models import Model, load_model
 
 GRANULARITIES = ("per-channel", "per-tensor")
+#: Each engine, as the recipe table names it (``tflite`` quantizes Keras models, the others ONNX graphs).
+ENGINES = {"onnxruntime": "onnxruntime {calibration}", "nncf": "NNCF min-max", "tflite": "TFLite converter min-max"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Recipe:
         steps = ["CLE" + (" through branches" if self.branches else "")
                  + (" + high-bias absorption" if self.bias_absorption else "")] if self.cle else []
         steps += ["MSE weight scale search"] if self.scale_search else []
-        steps.append(f"{self.engine} {self.calibration}" if self.engine == "onnxruntime" else "NNCF min-max")
+        steps.append(ENGINES[self.engine].format(calibration=self.calibration))
         if self.bias_correction != "none":
             steps.append(f"{self.bias_correction} bias correction")
         return ", ".join(steps)
@@ -73,7 +75,7 @@ def load() -> dict[str, Recipe]:
     raw = yaml.safe_load(path.read_text())["recipes"]
     out = {k: Recipe(k, **v) for k, v in raw.items()}
     for r in out.values():
-        if r.granularity not in GRANULARITIES or r.engine not in ("onnxruntime", "nncf"):
+        if r.granularity not in GRANULARITIES or r.engine not in ENGINES:
             raise ValueError(f"{path}: recipe {r.key} has granularity {r.granularity!r}, engine {r.engine!r}")
         if r.scale_search and r.granularity != "per-tensor":
             raise ValueError(f"{path}: recipe {r.key}: the scale search is for per-tensor weights")
@@ -152,7 +154,9 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
     ``Made.calibration_files`` for :func:`~zoo_helpers.cards.quantized.evaluate`'s disjointness check);
     ``recipes`` are recipes or a chapter's ``quant_recipes`` parameter (:func:`select`).
 
-    ``source`` is a :class:`zoo_helpers.runtime.models.Model`: for an int8 file the float graph is its weights
+    ``source`` is a :class:`zoo_helpers.runtime.models.Model`, or a Keras model (the hand-posture CNN trained
+    in its chapter, quantized by TFLite's converter: the ``tflite`` recipes, ``calibration`` then an array of
+    model inputs, the Keras model the reference ``float (Keras)``). For an int8 file the float graph is its weights
     dequantized (label ``recovered float``); a float file (MediaPipe's) is its own reference
     (``published float``). Seconds are each recipe's own quantization time plus the time of the graphs it
     starts from (equalization, absorption, scale search: built once, counted in every recipe that uses
@@ -163,7 +167,10 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
     from tqdm.auto import tqdm
 
     workdir = Path(workdir)
-    recipes = select(recipes) if isinstance(recipes, str) else recipes
+    keras = _is_keras(source)
+    recipes = _applicable(recipes, keras)
+    if keras:
+        return _make_keras(source, workdir, calibration, recipes, num_threads)
     graph = recover.float_graph(source.path, workdir)
     # an int8 file (even one with a float input, as Google's MoveNet) has dequantized weights to recover
     int8 = any(n.op_type == "DequantizeLinear" for n in onnx.load(str(graph["qdq"])).graph.node)
@@ -213,4 +220,39 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
         made.seconds[r.label] = time.perf_counter() - start + extra
         made.paths[r.label], made.recipes[r.label] = out, r
         made.models[r.label] = load_model(out, num_threads=num_threads, rescale=rescale)
+    return made
+
+
+def _is_keras(source) -> bool:
+    return not isinstance(source, Model) and hasattr(source, "layers")
+
+
+def _applicable(recipes: str | list[Recipe], keras: bool) -> list[Recipe]:
+    """The chosen recipes that fit the source: ``tflite`` for a Keras model, the ONNX engines for a file.
+
+    ``default`` and ``all`` keep the recipes that fit; a recipe named explicitly that does not fit is an error.
+    """
+    chosen = select(recipes) if isinstance(recipes, str) else list(recipes)
+    fits = [r for r in chosen if (r.engine == "tflite") == keras]
+    wrong = [r.key for r in chosen if r not in fits]
+    kind = "a Keras model (TFLite converter: engine tflite)" if keras else "a model file (engines onnxruntime, nncf)"
+    if not fits or (wrong and not (isinstance(recipes, str) and recipes.strip() in ("all", "default"))):
+        raise ValueError(f"recipes {wrong or [r.key for r in chosen]} do not apply to {kind}; those that do: "
+                         f"{[r.key for r in load().values() if (r.engine == 'tflite') == keras]}")
+    return fits
+
+
+def _make_keras(model, workdir: Path, calibration, recipes: list[Recipe], num_threads: int) -> Made:
+    """:func:`make` for a Keras model: one full-integer int8 ``.tflite`` per recipe, from real inputs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    made = Made(reference="float (Keras)")
+    made.models[made.reference] = model
+    calib = np.asarray(calibration, np.float32)
+    for r in recipes:
+        start = time.perf_counter()
+        out = kerasquant.keras_to_int8_tflite(model, calib, workdir / f"keras_{r.key}.tflite",
+                                              r.granularity == "per-channel")
+        made.seconds[r.label] = time.perf_counter() - start
+        made.paths[r.label], made.recipes[r.label] = out, r
+        made.models[r.label] = load_model(out, num_threads=num_threads)
     return made
