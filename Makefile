@@ -25,7 +25,7 @@ SMOKE_DIR := _build/smoke
 # Build the book; on failure print the notebook execution reports.
 JB_BUILD = $(BIN)/jupyter-book build . --path-output . $(1) || { cat _build/html/reports/*.log 2>/dev/null; exit 1; }
 
-.PHONY: book test env test-static test-unit test-notebooks test-book test-browser clean
+.PHONY: book test env chromium test-static test-unit test-notebooks test-book test-browser clean
 
 env: $(STAMP)
 
@@ -44,9 +44,10 @@ test: test-static test-unit test-notebooks test-book test-browser
 
 test-static: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q tests/test_static.py tests/test_environment.py tests/test_layering.py
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) chromium
 	$(BIN)/python -m pytest -q --doctest-modules zoo_helpers tests --ignore=tests/test_static.py --ignore=tests/test_environment.py \
 	  --ignore=tests/test_layering.py
 
@@ -64,11 +65,14 @@ test-notebooks: $(STAMP)
 test-book: $(STAMP)
 	ZOO_RESULTS_DIR=$(abspath _build/test-results) $(call JB_BUILD,-W --keep-going)
 
-# Headless Chromium over the built book (tests/browser/check_book.py); installs Debian's chromium when missing.
-test-browser: $(STAMP)
+# Debian's chromium for the browser lane and its unit tests: installed before any lane needs it (never skipped).
+chromium:
 	@[ -n "$$CHROMIUM" ] || command -v chromium > /dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
-	  else echo "test-browser needs Chromium: sudo apt-get install -y chromium (or set CHROMIUM=/path/to/it)"; exit 1; fi; }
+	  else echo "the browser tests need Chromium: sudo apt-get install -y chromium (or set CHROMIUM=/path/to/it)"; exit 1; fi; }
+
+# Headless Chromium over the built book (tests/browser/check_book.py).
+test-browser: $(STAMP) chromium
 	$(BIN)/python tests/browser/count_figures.py _build/html
 	$(BIN)/python tests/browser/check_book.py _build/html
 

@@ -1,7 +1,7 @@
 """The browser lane's checker (tests/browser/check_book.py) on small hand-made pages, without the book.
 
-The pure verdicts run everywhere; the end-to-end run over a hand-made book needs Chromium and playwright and is
-skipped without them (the lane itself fails loudly there, see test_no_chromium_fails_loudly).
+The pure verdicts run everywhere; the end-to-end run over a hand-made book needs Chromium and playwright, and
+fails without them, never skips: `make test` installs Debian's chromium before the unit lane.
 """
 
 import io
@@ -311,17 +311,18 @@ def _hand_made_book(root: Path, broken: bool) -> Path:
     return html
 
 
-def _chromium_or_skip() -> str:
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+def _chromium() -> str:
+    import playwright.sync_api  # noqa: F401  (pinned: a broken install fails here, it is not skipped)
+
     chromium = cb.find_chromium(None)
     if chromium is None:
-        pytest.skip("no Chromium on this machine (the browser lane installs it)")
+        pytest.fail("no Chromium on this machine: `make chromium` (or apt-get install -y chromium) installs it")
     return chromium
 
 
 @pytest.fixture(scope="module")
 def lane_run(tmp_path_factory):
-    chromium = _chromium_or_skip()
+    chromium = _chromium()
     root = tmp_path_factory.mktemp("book")
     html = _hand_made_book(root, broken=True)
     out = io.StringIO()
@@ -426,7 +427,7 @@ def test_screenshots_for_every_page_at_both_widths(lane_run):
 
 
 def test_a_clean_book_passes(tmp_path):
-    chromium = _chromium_or_skip()
+    chromium = _chromium()
     html = _hand_made_book(tmp_path, broken=False)
     out = io.StringIO()
     assert cb.main([str(html), "--chromium", chromium], out) == 0, out.getvalue()

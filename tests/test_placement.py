@@ -128,7 +128,7 @@ def test_published_mp2_rows_beside_predictions(mirror):
 
 def test_cli_json_is_the_summary(placed):
     path = placed["yolov8n_pose_256_pc"].path
-    module = [sys.executable, "-m", "zoo_helpers.deploy.placement"]
+    module = [sys.executable, "-m", "zoo_helpers.deploy.placement_report"]
     done = subprocess.run([*module, str(path), "--json"], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == placed["yolov8n_pose_256_pc"].summary()
     text = subprocess.run([*module, "yolov8n_pose_256_pc"], capture_output=True,

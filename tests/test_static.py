@@ -52,13 +52,6 @@ def test_follows_the_template_skeleton(path):
     assert _headings(nb) == SKELETON == _headings(nbformat.read(TEMPLATE, as_version=4))
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_short_code_cells(path):
-    nb = nbformat.read(path, as_version=4)
-    long = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and len(c.source.splitlines()) > 16]
-    assert not long, f"{path.name}: code cells {long} are longer than ~15 lines; move logic into zoo_helpers"
-
-
 def test_every_notebook_is_in_the_toc():
     files = _toc_files()
     missing = [p.name for p in NOTEBOOKS if f"notebooks/{p.stem}" not in files]

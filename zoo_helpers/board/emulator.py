@@ -279,7 +279,7 @@ def _listen_arg(spec: str) -> int | None:
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (see the module docstring)."""
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="zoo-emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help=".tflite or .onnx model the emulated board runs")
     parser.add_argument("--listen", default="pty", type=_listen_arg, help="'pty' or 'tcp:PORT' (0 picks a free port)")
     parser.add_argument("--protocol", choices=sorted(VERSIONS), default="3.2")

@@ -7,7 +7,8 @@ Modules, bottom to top:
 - :mod:`~zoo_helpers.deploy.placement`: which operators of a file ST Edge AI would put on the N6 NPU and the
   MP2 NPU/GPU (rules from ST's documentation), and the MP2 rows of the cards beside them;
 - :mod:`~zoo_helpers.deploy.toolchain`: the exact command lines a user runs to deploy a file;
-- :mod:`~zoo_helpers.deploy.validation`: a model run on a board, or on its emulator, beside the host.
+- :mod:`~zoo_helpers.deploy.validation`: a model run on a board, or on its emulator, beside the host;
+- :mod:`~zoo_helpers.deploy.placement_report`: the ``zoo-placement`` command (not imported here: it is a program).
 
 The chapters call the names below. This layer imports the board, runtime and registry layers, never the
 cards or the book.

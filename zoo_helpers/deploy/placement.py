@@ -5,7 +5,7 @@ Units: ``n6`` (ST Neural-ART) ``npu`` or ``mcu`` (Cortex-M55 software); ``mp2`` 
 computes each operator's facts (float, weight granularity, kernel, resize mode...) and takes each target's first
 matching rule, else ``unknown``; ``folded`` = Q/DQ and constants a compiler removes. MACs are counted as in
 :mod:`zoo_helpers.runtime.footprint`; shares are of MACs, the MP2 cards' %NPU / %GPU of time (:func:`published_mp2`).
-CLI: ``python -m zoo_helpers.deploy.placement MODEL [--json]``.
+CLI: ``zoo-placement MODEL [--json]`` (:mod:`zoo_helpers.deploy.placement_report`).
 """
 
 from __future__ import annotations
@@ -287,27 +287,3 @@ def mp2_check():
     table["agree"] = [("—" if a is None else "yes" if a else "no, see the text") for a in full["agree"]]
     table.attrs["caption"] = "STM32MP2: predicted MAC share on the NPU beside the cards' time share (published)"
     return table
-
-def main(argv
-
-: list[str] | None = None) -> int:
-    """``python -m zoo_helpers.deploy.placement MODEL [--json]``: the summary as JSON, or readable tables."""
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(prog="python -m zoo_helpers.deploy.placement", description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="a .tflite or .onnx file, or a catalog key")
-    parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
-    args = parser.parse_args(argv)
-    p = place(args.model if Path(args.model).is_file() else catalog.path(args.model))
-    if args.json:
-        print(json.dumps(p.summary()))
-    for target, spec in [] if args.json else rules()["targets"].items():
-        leaving = p.table(target)[["index", "op", "unit", "reason", "inferred"]]
-        print(f"\n{spec['name']}:\n{p.units(target).to_string(index=False)}\n")
-        print(leaving.to_string(index=False) if len(leaving) else "every operator stays on the NPU")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -16,8 +16,9 @@ writes a QDQ ONNX file that ST Edge AI compiles. :mod:`zoo_helpers.cards.quantiz
 
 Examples
 --------
->>> [r.key for r in select("default")]
-['minmax_pc', 'nncf_pc', 'minmax_pt', 'cle_pt', 'cle_percentile_pt', 'nncf_cle_pt', 'nncf_cle_mse_pt', 'tflite_pc', 'tflite_pt']
+>>> [r.key for r in select("default")]  # doctest: +NORMALIZE_WHITESPACE
+['minmax_pc', 'nncf_pc', 'minmax_pt', 'cle_pt', 'cle_percentile_pt', 'nncf_cle_pt', 'nncf_cle_mse_pt',
+ 'tflite_pc', 'tflite_pt']
 """
 
 from __future__ import annotations

@@ -1,0 +1,36 @@
+"""The placement report: which operators of a model ST Edge AI would keep on the N6 and MP2 NPUs, from the shell.
+
+``zoo-placement MODEL [--json]`` (or ``python -m zoo_helpers.deploy.placement_report``) takes a ``.tflite`` or
+``.onnx`` file or a catalog key and prints, per target, the share of MACs per unit and the operators that leave
+the NPU with the rule's reason (:mod:`zoo_helpers.deploy.placement`), or only the summary as JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zoo_helpers.deploy import placement
+from zoo_helpers.registry import catalog
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``zoo-placement MODEL [--json]``: the summary as JSON, or readable tables."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="zoo-placement", description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="a .tflite or .onnx file, or a catalog key")
+    parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
+    args = parser.parse_args(argv)
+    p = placement.place(args.model if Path(args.model).is_file() else catalog.path(args.model))
+    if args.json:
+        print(json.dumps(p.summary()))
+    for target, spec in [] if args.json else placement.rules()["targets"].items():
+        leaving = p.table(target)[["index", "op", "unit", "reason", "inferred"]]
+        print(f"\n{spec['name']}:\n{p.units(target).to_string(index=False)}\n")
+        print(leaving.to_string(index=False) if len(leaving) else "every operator stays on the NPU")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
