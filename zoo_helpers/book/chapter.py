@@ -1,6 +1,7 @@
 """A chapter's papermill parameters, checked before the slow work starts.
 
-``zoo_helpers/data/parameters.yaml`` says, per notebook, what each parameter may be: one of a list of
+Each card file (``zoo_helpers/data/cards/<card>.yaml``, ``parameters``) says what its chapter's parameters may be,
+``zoo_helpers/data/parameters.yaml`` what the parameters every chapter shares may be: one of a list of
 choices, a model of the card (a catalog key), an integer or a number within bounds, an existing folder,
 free text. :func:`check` reads a notebook's parameters from its namespace (the public ``str``, ``int``,
 ``float`` and ``bool`` names defined so far, i.e. the parameters cell and papermill's injected cell) and
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo_helpers.quant import recipes
-from zoo_helpers.registry import catalog
+from zoo_helpers.registry import catalog, facts
 from zoo_helpers.results import Recorder
 
 
@@ -27,10 +28,11 @@ class ParameterError(ValueError):
 
 @cache
 def specs() -> dict[str, Any]:
-    """The parameter rules of every notebook (``zoo_helpers/data/parameters.yaml``)."""
+    """The parameter rules: ``common`` (``data/parameters.yaml``) and each notebook's (its card file's)."""
     import yaml
 
-    return yaml.safe_load(resources.files("zoo_helpers").joinpath("data/parameters.yaml").read_text())
+    common = yaml.safe_load(resources.files("zoo_helpers").joinpath("data/parameters.yaml").read_text())["common"]
+    return {"common": common, "notebooks": {f["notebook"]: f["parameters"] or {} for f in facts.cards().values()}}
 
 
 def from_namespace(namespace: dict[str, Any]) -> dict[str, Any]:

@@ -257,7 +257,7 @@ def published_mp2():
     import pandas as pd
 
     rows = [{"card": "movenet", **r} for r in published.rows("movenet", "mpu_inference")]
-    rows += [{"card": card, **r} for card, rs in rules()["published_mp2"].items() for r in rs]
+    rows += [{"card": "yolov8n_pose", **r} for r in published.rows("yolov8n_pose", "mpu_npu_share")]
     out = []
     for r in rows:
         key = r.get("catalog")

@@ -20,7 +20,7 @@ Palm detector, hand landmarks, face mesh (MediaPipe and ST)
 
 No Python loop runs per image or per keypoint.
 
-**The codec table.** :data:`CODECS` maps each decoder name of the catalog (``data/models.yaml``) to a
+**The codec table.** :data:`CODECS` maps each decoder name of the catalog (the ``models`` of ``data/cards/*.yaml``) to a
 :class:`Codec`: its decode function, the kind of output it gives, the evaluation that scores it and the
 label-free comparison that compares two models' outputs. Code that depends on the decoder looks it up here
 (:func:`codec`); no module branches on decoder names.

@@ -5,12 +5,13 @@
 - :mod:`~zoo_helpers.registry.assets`: every model and data file (``data/assets.yaml``), datasets with their member
   lists, resolved from the mirror, the cache or a verified download;
 - :mod:`~zoo_helpers.registry.keypoints`: keypoint layouts (``data/keypoints.yaml``);
-- :mod:`~zoo_helpers.registry.catalog`: every model the book runs (``data/models.yaml``);
-- :mod:`~zoo_helpers.registry.published`: every table of the cards (``data/published.yaml``).
+- :mod:`~zoo_helpers.registry.facts`: each card's facts in one file (``data/cards/<card>.yaml``);
+- :mod:`~zoo_helpers.registry.catalog`: every model the book runs (the cards' ``models``);
+- :mod:`~zoo_helpers.registry.published`: every table of the cards (the cards' ``published``).
 """
 
-from zoo_helpers.registry import assets, catalog, downloads, hashing, keypoints, published
+from zoo_helpers.registry import assets, catalog, downloads, facts, hashing, keypoints, published
 
 __all__ = [
-    "assets", "catalog", "downloads", "hashing", "keypoints", "published"
+    "assets", "catalog", "downloads", "facts", "hashing", "keypoints", "published"
 ]

@@ -1,4 +1,4 @@
-"""The model catalog: every model the book runs, as data (``zoo_helpers/data/models.yaml``).
+"""The model catalog: every model the book runs, as data (the ``models`` of ``zoo_helpers/data/cards/*.yaml``).
 
 Each :class:`Entry` says which card the model belongs to, its title, its registry asset, its input
 domain (``rescale``: how a uint8 pixel becomes the model's real-valued input, or ``None`` when the raw
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from zoo_helpers.registry import assets, keypoints
+from zoo_helpers.registry import assets, facts, keypoints
 
 
 class UnknownModelError(ValueError):
@@ -53,7 +53,7 @@ def entries_all() -> dict[str, Entry]:
     """Every catalog entry by key, in the file's order."""
     import yaml
 
-    raw = yaml.safe_load(resources.files("zoo_helpers").joinpath("data/models.yaml").read_text())["models"]
+    raw = {key: {**d, "card": card} for card, f in facts.cards().items() for key, d in (f["models"] or {}).items()}
     out = {}
     for key, d in raw.items():
         d = dict(d)

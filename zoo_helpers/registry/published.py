@@ -1,6 +1,6 @@
 """The cards' published figures, as data: every table of every card, with its source and release.
 
-``zoo_helpers/data/published.yaml`` holds every table of the cards (accuracy, board times, memory, %NPU),
+The ``published`` section of each card file (``zoo_helpers/data/cards/<card>.yaml``) holds every table of the cards (accuracy, board times, memory, %NPU),
 each row as published and checked against the card text by the tests. Tables, placement checks and the
 overview read them here; nothing types a published number twice.
 """
@@ -8,16 +8,15 @@ overview read them here; nothing types a published number twice.
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Any
+
+from zoo_helpers.registry import facts
 
 
 @cache
 def published() -> dict[str, Any]:
-    """Every published card table (see ``zoo_helpers/data/published.yaml``)."""
-    import yaml
-
-    return yaml.safe_load(resources.files("zoo_helpers").joinpath("data/published.yaml").read_text())
+    """Every published card table, by card (the ``published`` section of each card file)."""
+    return {name: f["published"] for name, f in facts.cards().items()}
 
 
 def card_data(card: str) -> dict[str, Any]:
