@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 from zoo_helpers.registry import assets, facts, keypoints
 
@@ -51,7 +50,6 @@ class Entry:
 @cache
 def entries_all() -> dict[str, Entry]:
     """Every catalog entry by key, in the file's order."""
-    import yaml
 
     raw = {key: {**d, "card": card} for card, f in facts.cards().items() for key, d in (f["models"] or {}).items()}
     out = {}

@@ -1,7 +1,8 @@
 """The cards' published figures, as data: every table of every card, with its source and release.
 
-The ``published`` section of each card file (``zoo_helpers/data/cards/<card>.yaml``) holds every table of the cards (accuracy, board times, memory, %NPU),
-each row as published and checked against the card text by the tests. Tables, placement checks and the
+The ``published`` section of each card file (``zoo_helpers/data/cards/<card>.yaml``) holds every table of
+the cards (accuracy, board times, memory, %NPU), each row as published and checked against the card text by
+the tests. Tables, placement checks and the
 overview read them here; nothing types a published number twice.
 """
 
