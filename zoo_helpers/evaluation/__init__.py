@@ -6,16 +6,32 @@
 - :mod:`~zoo_helpers.evaluation.codecs`: decoders of every output kind, and the codec table (:data:`CODECS`);
 - :mod:`~zoo_helpers.evaluation.metrics`: ST's metrics, COCO's (pycocotools), PCK, EPE, NME;
 - :mod:`~zoo_helpers.evaluation.datasets`: COCO keypoint sets and robust image reading;
+- :mod:`~zoo_helpers.evaluation.labelled`: the larger labelled sets (COCO val2017 subset with YOLO-pose labels, LSP
+  Extended, a hand test video, AFLW2000-3D) as COCO ground truth;
+- :mod:`~zoo_helpers.evaluation.splits`: their fixed ``dev`` / ``test`` splits;
+- :mod:`~zoo_helpers.evaluation.uncertainty`: bootstrap intervals over images, paired differences, goal verdicts;
 - :mod:`~zoo_helpers.evaluation.photos`: unlabelled photos (calibration, agreement) and their disjointness;
 - :mod:`~zoo_helpers.evaluation.agreement`: label-free agreement of two models' outputs.
 
 Imports the registry only: never the runtime or quant layers.
 """
 
-from zoo_helpers.evaluation import agreement, batches, codecs, datasets, metrics, photos, preprocess, transforms
+from zoo_helpers.evaluation import (
+    agreement,
+    batches,
+    codecs,
+    datasets,
+    labelled,
+    metrics,
+    photos,
+    preprocess,
+    splits,
+    transforms,
+    uncertainty,
+)
 from zoo_helpers.evaluation.codecs import CODECS, Codec, codec
 
 __all__ = [
-    "CODECS", "Codec", "agreement", "batches", "codec", "codecs", "datasets", "metrics", "photos", "preprocess",
-    "transforms"
+    "CODECS", "Codec", "agreement", "batches", "codec", "codecs", "datasets", "labelled", "metrics", "photos",
+    "preprocess", "splits", "transforms", "uncertainty",
 ]

@@ -84,6 +84,44 @@ def pck(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, box_wh: np.
     return float((dist <= thr)[v].mean())
 
 
+def pck_torso(pred_xy: np.ndarray, gt_xy: np.ndarray, visible: np.ndarray, torso: np.ndarray,
+              alpha: float = 0.2) -> np.ndarray:
+    """Per-sample PCK@alpha of the torso: the share of a sample's labelled keypoints within ``alpha`` x its torso.
+
+    ``torso`` ``(N,)`` is each person's torso diameter in pixels (LSP's rule: left shoulder to right hip,
+    :func:`torso_lsp`); a sample with no labelled keypoint or no torso scores NaN (left out of means and
+    intervals).
+
+    Examples
+    --------
+    >>> gt = np.zeros((2, 2, 2)); pred = np.array([[[5., 0.], [30., 0.]], [[0., 0.], [0., 0.]]])
+    >>> pck_torso(pred, gt, np.ones((2, 2)), np.array([100., 0.])).tolist()
+    [0.5, nan]
+    """
+    v = np.asarray(visible) > 0
+    dist = np.linalg.norm(np.asarray(pred_xy, np.float64) - np.asarray(gt_xy, np.float64), axis=-1)
+    torso = np.asarray(torso, np.float64)
+    ok = (dist <= alpha * torso[:, None]) & v
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = ok.sum(-1) / v.sum(-1)
+    return np.where((v.sum(-1) > 0) & (torso > 0), out, np.nan)
+
+
+def torso_lsp(lsp14: np.ndarray) -> np.ndarray:
+    """Torso diameters ``(N,)`` of LSP people ``(N, 14, 3)``: left shoulder to right hip, NaN when either is
+    unlabelled (the definition of PCK on LSP).
+
+    Examples
+    --------
+    >>> j = np.zeros((1, 14, 3)); j[0, 9] = [0, 0, 1]; j[0, 2] = [30, 40, 1]
+    >>> torso_lsp(j).tolist()
+    [50.0]
+    """
+    j = np.asarray(lsp14, np.float64)
+    d = np.linalg.norm(j[:, 9, :2] - j[:, 2, :2], axis=-1)
+    return np.where((j[:, 9, 2] > 0) & (j[:, 2, 2] > 0), d, np.nan)
+
+
 def coco_keypoint_eval(gt: dict, results: list[dict], sigmas: np.ndarray | None = None,
                        max_dets: int = 20, sizes: bool = True) -> dict[str, float]:
     """COCO keypoint AP/AR with pycocotools.
