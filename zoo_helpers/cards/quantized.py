@@ -2,9 +2,9 @@
 
 :func:`evaluate` scores the published int8 and float files and every model :func:`zoo_helpers.quant.recipes.make`
 built on a chapter's labelled batch (through :mod:`zoo_helpers.cards.loop`), adds label-free agreement with the
-float model on unlabelled images (:func:`agreement`, :mod:`zoo_helpers.evaluation.agreement`), each recipe's
-seconds and whether its calibration images are disjoint from the sample, and writes the records that
-:mod:`zoo_helpers.book.recipe_table` renders.
+float model on unlabelled images (:func:`agreement_with_reference`, :mod:`zoo_helpers.evaluation.agreement`),
+each recipe's seconds and whether its calibration images are disjoint from the sample, and writes the records
+that :mod:`zoo_helpers.book.recipe_table` renders.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from zoo_helpers.quant.recipes import Made
 from zoo_helpers.registry import catalog
 
 
-def agreement(models: dict, reference: str, images: np.ndarray, decoder: str, min_score: float = 0.5,
-              progress: bool = False) -> dict[str, float]:
+def agreement_with_reference(models: dict, reference: str, images: np.ndarray, decoder: str,
+                             min_score: float = 0.5, progress: bool = False) -> dict[str, float]:
     """Label-free agreement (%) of every model with ``models[reference]`` on uint8 ``images``.
 
     Keypoints the reference scores under ``min_score`` are not counted (:mod:`zoo_helpers.evaluation.agreement`).
@@ -57,7 +57,7 @@ def evaluate(made: Made, published: dict, key: str | dict[str, str], batch, imag
         files = landmark_files(batch.truth)
     disjoint = float(photos.disjoint(made.calibration_files, files))
     models = {**published, **made.models}
-    agree = agreement(models, made.reference, images, decoder)
+    agree = agreement_with_reference(models, made.reference, images, decoder)
     evals = loop.evaluate_variants(models, key, batch, coco, options or loop.Options())
     for label, ev in evals.items():
         ev.metrics.update({AGREEMENT: agree[label], AGREEMENT_IMAGES: len(images)})
