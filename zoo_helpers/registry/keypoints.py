@@ -109,7 +109,7 @@ def layouts() -> dict[str, Layout]:
     Examples
     --------
     >>> sorted(layouts())
-    ['coco17', 'face468', 'face68', 'hand21', 'st13', 'wflw98']
+    ['coco17', 'face468', 'face68', 'hand21', 'lsp14', 'st13', 'wflw98']
     """
     import yaml
 
@@ -129,7 +129,7 @@ def layouts() -> dict[str, Layout]:
 
 
 def layout(name: str) -> Layout:
-    """The layout called ``name`` (``coco17``, ``st13``, ``hand21``, ``face68``, ``wflw98``, ``face468``).
+    """The layout called ``name`` (``coco17``, ``st13``, ``lsp14``, ``hand21``, ``face68``, ``wflw98``, ``face468``).
 
     Examples
     --------
