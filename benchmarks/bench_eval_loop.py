@@ -21,7 +21,7 @@ import numpy as np
 from common import machine
 
 from zoo_helpers import runtime
-from zoo_helpers.cards import singlepose
+from zoo_helpers.cards import loop, singlepose
 from zoo_helpers.evaluation import datasets
 from zoo_helpers.registry import catalog
 from zoo_helpers.registry.assets import fetch
@@ -79,11 +79,11 @@ def main():
         rows["single"][1].append(timed(lambda: invoke_only([single])))
     print(machine(THREADS))
     print(f"{n} people in {len(coco.images)} images per model; {ROUNDS} rounds, each loop beside its own reference")
-    for name, (loop, ref) in rows.items():
-        ratios = [r / t for r, t in zip(ref, loop, strict=True)]
+    for name, (times, ref) in rows.items():
+        ratios = [r / t for r, t in zip(ref, times, strict=True)]
         evals = n * (len(keys) if name == "catalog" else 1)
         print(f"{name}: {', '.join(keys) if name == 'catalog' else single}")
-        print(f"  loop {evals / np.median(loop):.0f} people/s, invoke only {evals / np.median(ref):.0f}/s; "
+        print(f"  loop {evals / np.median(times):.0f} people/s, invoke only {evals / np.median(ref):.0f}/s; "
               f"loop at {100 * np.median(ratios):.0f}% of invoke-only (median of rounds, "
               f"{100 * min(ratios):.0f}-{100 * max(ratios):.0f}%)" + (" (target >= 85%)" if name == "catalog" else ""))
 

@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("_build/work/bench_quantization"))
     args = parser.parse_args()
-    chosen = recipes.select(args.recipes)
+    chosen = recipes.applicable(args.recipes, keras=False)
     rows, problems = [], []
     for key in args.models.split(","):
         try:

@@ -39,3 +39,11 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(chapter.ParameterError) as err:
         chapter.check("hand_posture", {"epochs": 0, "louo_epochs": -2, "stream_frames": 1.5})
     assert str(err.value).count(";") == 2
+
+
+def test_recipes_that_do_not_fit_the_chapter_fail_in_setup():
+    with pytest.raises(chapter.ParameterError, match="do not apply to a Keras model"):
+        chapter.check("hand_posture", {"quant_recipes": "minmax_pc"})
+    with pytest.raises(chapter.ParameterError, match="do not apply to a model file"):
+        chapter.check("movenet", {"quant_recipes": "tflite_pc"})
+    assert chapter.check("hand_posture", {"quant_recipes": "default"}) == {"quant_recipes": "default"}

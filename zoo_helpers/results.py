@@ -7,8 +7,9 @@ from (the mmpose sample, or a ``coco_dir`` with its annotation file's sha256), t
 parameters, what it was measured on (``host CPU``, ``emulated board`` or ``board``), the package
 versions and the time.
 
-A chapter keeps a :class:`Recorder`, made from its namespace in the Setup cell (its parameters are
-checked then, by :mod:`zoo_helpers.book.chapter`); :meth:`Recorder.add` writes each record as JSON under
+A chapter keeps a :class:`Recorder`, made from its namespace in the Setup cell by
+:func:`zoo_helpers.book.chapter.recorder`, which checks the parameters first (a Recorder made directly keeps the
+namespace's public parameters unchecked); :meth:`Recorder.add` writes each record as JSON under
 ``<results_dir>/<notebook>/`` the moment it is made (a later failure loses nothing already measured)
 and, for the COCO pipelines, the predictions as a COCO keypoint results file that
 ``pycocotools.COCO.loadRes`` reads. :func:`load` reads records back (the overview reuses the chapters'),
@@ -111,6 +112,17 @@ def versions() -> dict[str, str]:
     return out
 
 
+def from_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The public ``str``, ``int``, ``float`` and ``bool`` names of ``namespace`` (a notebook's parameters).
+
+    Examples
+    --------
+    >>> from_namespace({"variant": "movenet_heatmaps_192", "limit": 0, "_i": "x = 1", "np": object()})
+    {'variant': 'movenet_heatmaps_192', 'limit': 0}
+    """
+    return {k: v for k, v in namespace.items() if not k.startswith("_") and type(v) in (str, int, float, bool)}
+
+
 class Recorder:
     """Collects and writes one chapter's records (see the module docstring).
 
@@ -126,7 +138,8 @@ class Recorder:
 
     def __init__(self, notebook: str, card: str, parameters: dict[str, Any], results_dir: str | os.PathLike[str] = "",
                  measured_on: str = "host CPU") -> None:
-        self.notebook, self.card, self.parameters = notebook, card, dict(parameters)
+        # a namespace (globals()) keeps its public parameters only; book.chapter.recorder checks them first
+        self.notebook, self.card, self.parameters = notebook, card, from_namespace(parameters)
         self.measured_on = check_source(measured_on)
         self.root = Path(results_dir) if results_dir else default_dir()
         self.dir = self.root / notebook

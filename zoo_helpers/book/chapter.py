@@ -19,7 +19,7 @@ from typing import Any
 
 from zoo_helpers.quant import recipes
 from zoo_helpers.registry import catalog, facts
-from zoo_helpers.results import Recorder
+from zoo_helpers.results import Recorder, from_namespace
 
 
 class ParameterError(ValueError):
@@ -33,17 +33,6 @@ def specs() -> dict[str, Any]:
 
     common = yaml.safe_load(resources.files("zoo_helpers").joinpath("data/parameters.yaml").read_text())["common"]
     return {"common": common, "notebooks": {f["notebook"]: f["parameters"] or {} for f in facts.cards().values()}}
-
-
-def from_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
-    """The public ``str``, ``int``, ``float`` and ``bool`` names of ``namespace`` (a notebook's parameters).
-
-    Examples
-    --------
-    >>> from_namespace({"variant": "movenet_heatmaps_192", "limit": 0, "_i": "x = 1", "np": object()})
-    {'variant': 'movenet_heatmaps_192', 'limit': 0}
-    """
-    return {k: v for k, v in namespace.items() if not k.startswith("_") and type(v) in (str, int, float, bool)}
 
 
 def _problem(name: str, value: Any, rule: dict[str, Any]) -> str | None:
@@ -73,8 +62,8 @@ def _problem(name: str, value: Any, rule: dict[str, Any]) -> str | None:
     if rule.get("text"):
         return None if isinstance(value, str) else f"{name}={value!r}: must be text"
     if rule.get("recipes"):
-        try:
-            recipes.select(value if isinstance(value, str) else "")
+        try:  # recipes that fit the chapter's model: tflite for a Keras model, the ONNX engines for a file
+            recipes.applicable(value if isinstance(value, str) else "", keras=rule["recipes"] == "tflite")
         except ValueError as exc:
             return f"{name}: {exc}"
         return None

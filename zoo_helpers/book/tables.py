@@ -1,6 +1,6 @@
 """Card tables from data: published figures beside our measurements, every number sourced.
 
-Published figures live in `the card files (`zoo_helpers/data/cards/`)` (every table of the cards, checked
+Published figures live in the card files, ``zoo_helpers/data/cards/<card>.yaml`` (every table of the cards, checked
 against the card text by the tests); measurements come from result records
 (:class:`zoo_helpers.results.Record`), the data a chapter writes of what it measured. The renderers put
 them side by side with units in the headers, the metric named, the source of each measured

@@ -13,8 +13,7 @@ import numpy as np
 
 from zoo_helpers.cards import loop
 from zoo_helpers.cards.landmarks import sample_files as landmark_files
-from zoo_helpers.evaluation import agreement as fidelity
-from zoo_helpers.evaluation import photos
+from zoo_helpers.evaluation import agreement, photos
 from zoo_helpers.quant.recipes import Made
 from zoo_helpers.registry import catalog
 
@@ -26,9 +25,9 @@ def agreement_with_reference(models: dict, reference: str, images: np.ndarray, d
     Keypoints the reference scores under ``min_score`` are not counted (:mod:`zoo_helpers.evaluation.agreement`).
     """
     size = models[reference].input_size
-    found = {label: fidelity.decoded(m.predict(images, progress=progress), decoder, size)
+    found = {label: agreement.decoded(m.predict(images, progress=progress), decoder, size)
              for label, m in models.items()}
-    return {label: fidelity.compare(v, found[reference], decoder, min_score) for label, v in found.items()}
+    return {label: agreement.compare(v, found[reference], decoder, min_score) for label, v in found.items()}
 
 
 #: Metric names :func:`evaluate` adds to each record beside the chapter's metrics.

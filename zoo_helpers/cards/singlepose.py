@@ -155,7 +155,6 @@ def _coco_results(pred_px: np.ndarray, scores: np.ndarray, batch: Batch) -> list
             for i, image_id in enumerate(batch.ids)]
 
 
-#END
 
 
 class GoldenCheckFailed(RuntimeError):

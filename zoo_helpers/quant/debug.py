@@ -6,8 +6,8 @@
 * :func:`tflite_granularity`: how many tensors of a TFLite file are quantized per-axis and per-tensor,
   whatever the file's name claims;
 * :func:`range_ratios`: how uneven the convolutions' channel ranges are, before and after equalization;
-* :func:`agreement`: how often variants' heatmap peaks land within a cell of the published model's;
 * :func:`int16_cost`: what 16-bit activations on a model's least faithful tensors would cost in RAM;
+* :func:`layer_sqnr`: the SQNR per tensor of recipes' files against the float graph each started from.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The quantization recipes of ``zoo_helpers/data/recipes.yaml``: what each one does, and choosing them.
 
-A :class:`Recipe` names an engine (onnxruntime or NNCF), a weight granularity, a calibration method and the
-steps before quantization (cross-layer equalization, through branches or not, high-bias absorption, MSE
+A :class:`Recipe` names an engine (onnxruntime, NNCF or TFLite's converter), a weight granularity, a calibration
+method and the steps before quantization (cross-layer equalization, through branches or not, high-bias absorption, MSE
 weight scale search) and NNCF's bias correction. :func:`select` reads a chapter's ``quant_recipes``
 parameter; :func:`without_cle` gives a recipe's twin without equalization (for graphs with nothing to
 equalize); :func:`by_label` and :func:`granularity` read records, which name recipes by label.
@@ -11,8 +11,10 @@ images (never the evaluation sample: :mod:`zoo_helpers.evaluation.photos`), timi
 ``quantize_static`` (MinMax, percentile or entropy calibration, :mod:`zoo_helpers.quant.ortquant`), NNCF's
 ``nncf.quantize`` with fast or full bias correction (:mod:`zoo_helpers.quant.nncfquant`), after our
 equalization (:mod:`zoo_helpers.quant.equalize`, :mod:`zoo_helpers.quant.branches`) and MSE weight scale
-search (:mod:`zoo_helpers.quant.scalesearch`), which no usable library does for ONNX here. Every recipe
-writes a QDQ ONNX file that ST Edge AI compiles. :mod:`zoo_helpers.cards.quantized` scores what was made.
+search (:mod:`zoo_helpers.quant.scalesearch`), which no usable library does for ONNX here. Every recipe of a
+model file writes a QDQ ONNX file that ST Edge AI compiles; a Keras model (the hand-posture CNN) takes the
+``tflite`` recipes, TFLite's converter (:mod:`zoo_helpers.quant.kerasquant`), and gives an int8 ``.tflite``.
+:mod:`zoo_helpers.cards.quantized` scores what was made.
 
 Examples
 --------
@@ -169,7 +171,7 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
 
     workdir = Path(workdir)
     keras = _is_keras(source)
-    recipes = _applicable(recipes, keras)
+    recipes = applicable(recipes, keras)
     if keras:
         return _make_keras(source, workdir, calibration, recipes, num_threads)
     graph = recover.float_graph(source.path, workdir)
@@ -228,10 +230,19 @@ def _is_keras(source) -> bool:
     return not isinstance(source, Model) and hasattr(source, "layers")
 
 
-def _applicable(recipes: str | list[Recipe], keras: bool) -> list[Recipe]:
+def applicable(recipes: str | list[Recipe], keras: bool) -> list[Recipe]:
     """The chosen recipes that fit the source: ``tflite`` for a Keras model, the ONNX engines for a file.
 
     ``default`` and ``all`` keep the recipes that fit; a recipe named explicitly that does not fit is an error.
+
+    Examples
+    --------
+    >>> [r.key for r in applicable("default", keras=True)]
+    ['tflite_pc', 'tflite_pt']
+    >>> applicable("minmax_pc", keras=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: recipes ['minmax_pc'] do not apply to a Keras model (TFLite converter: engine tflite); ...
     """
     chosen = select(recipes) if isinstance(recipes, str) else list(recipes)
     fits = [r for r in chosen if (r.engine == "tflite") == keras]
