@@ -96,6 +96,6 @@ def test_the_api_page_documents_every_module():
     text = (ROOT / "book" / "api.md").read_text()
     modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
                for p in (ROOT / "zoo_helpers").rglob("*.py")} - {"zoo_helpers"}
-    missing = {m for m in modules if f"{{automodule}} {m}\n" not in text}
+    missing = {m for m in modules if f".. automodule:: {m}\n" not in text}
     assert not missing, f"book/api.md does not document {sorted(missing)}"
     assert "book/api" in _toc_files()

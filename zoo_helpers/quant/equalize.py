@@ -244,7 +244,7 @@ def _prune_dead_inputs(pairs: list[_Pair], consts: dict[str, np.ndarray]) -> int
 
 
 def channel_range_ratios(onnx_path: str | os.PathLike[str]) -> dict[str, float]:
-    """Per Conv: largest / smallest nonzero per-output-channel max |w| (1 = perfectly even)."""
+    """Per Conv: largest / smallest nonzero per-output-channel max ``|w|`` (1 = perfectly even)."""
     import onnx
     from onnx import numpy_helper
 

@@ -35,7 +35,7 @@ def quantize_onnx(float_onnx: str | os.PathLike[str], out: str | os.PathLike[str
         Per-channel weights (True) or one scale per tensor (False).
     method
         How activation ranges come from the calibration outputs: ``minmax`` (their extremes), ``percentile``
-        (99.999th percentile of |x|) or ``entropy`` (the range that minimises the KL divergence of the
+        (99.999th percentile of ``|x|``) or ``entropy`` (the range that minimises the KL divergence of the
         clipped histogram); see :data:`CALIBRATION_METHODS`.
     """
     import onnx

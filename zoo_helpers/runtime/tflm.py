@@ -183,7 +183,7 @@ def litert_reference(path: str | os.PathLike[str], inputs: np.ndarray) -> dict[s
 
 
 def compare_litert(key: str, images: np.ndarray) -> dict[str, float]:
-    """Largest |TFLM - LiteRT| output difference for catalog model ``key`` on uint8 ``images``.
+    """Largest ``|TFLM - LiteRT|`` output difference for catalog model ``key`` on uint8 ``images``.
 
     ``litert`` compares with ``load(key).predict(images)`` (LiteRT's default kernels),
     ``litert_reference`` with LiteRT's reference kernels (:func:`litert_reference`). Both runtimes get the
