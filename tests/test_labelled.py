@@ -153,3 +153,28 @@ def test_a_paired_difference_is_tighter_than_two_intervals_and_verdicts_say_so()
     words = uncertainty.verdict(worse, target=-3)
     missed, low, high = (float(x) for x in re.findall(r"\d+\.\d+", words))
     assert words.startswith("missed by") and low <= 2.0 <= high and abs(missed - 2.0) < 0.15
+
+
+def _st_map(oks, valid, scores, num_gt_per_image):
+    """ST's mAP@0.5 on a subset of images (rows), as a whole-set statistic of image indices."""
+    return lambda idx: metrics.st_multipose_map(oks[idx], valid[idx], scores[idx],
+                                                int(num_gt_per_image[idx].sum()))["mAP@0.5"]
+
+
+def test_a_whole_set_metric_gets_an_interval_from_resampled_images():
+    rng = np.random.default_rng(4)
+    images, people = 120, 2
+    # each image: two people, each detected once; a detection matches (OKS 0.9) with probability 0.8
+    hit = rng.random((images, people)) < 0.8
+    oks = np.zeros((images, people, people))
+    oks[:, np.arange(people), np.arange(people)] = np.where(hit, 0.9, 0.1)
+    valid, scores = np.ones((images, people), bool), rng.random((images, people))
+    gt = np.full(images, people)
+    ci = uncertainty.resampled(_st_map(oks, valid, scores, gt), images, samples=images * people, resamples=300)
+    assert ci.low < ci.value < ci.high and ci.n == 240 and ci.images == 120
+    assert 0.02 < ci.high - ci.low < 0.3
+    same = uncertainty.resampled_difference(_st_map(oks, valid, scores, gt), _st_map(oks, valid, scores, gt),
+                                            images, resamples=200)
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)  # the same model on every resample
+    assert uncertainty.verdict(same) == "met"  # equal, exactly: an "at least" goal holds
+    assert uncertainty.verdict(same, target=0.01).startswith("missed by 0.01")

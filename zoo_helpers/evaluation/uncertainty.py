@@ -5,8 +5,10 @@ interval comes from :func:`scipy.stats.bootstrap` over **images** (a person is r
 people of one photo do not count as independent), percentile method, vectorised: each resample's statistic
 is ``sum of the resampled images' sample sums / sum of their sample counts``. Two models scored on the same
 samples are compared by a **paired** bootstrap of their per-sample difference (:func:`difference`), which is
-far tighter than two separate intervals. :func:`verdict` turns a difference and a goal into words: ``met``
-only when the whole interval clears the goal, ``missed by N (CI ...)`` when the whole interval falls short,
+far tighter than two separate intervals. A metric of the whole set that is no mean of samples (an AP, which
+ranks every detection of the set) is recomputed on each resample of images (:func:`resampled`; the paired
+difference of two models with :func:`resampled_difference`). :func:`verdict` turns a difference and a goal into
+words: ``met`` only when the whole interval clears the goal, ``missed by N (CI ...)`` when the whole interval falls short,
 otherwise ``not distinguishable at n = ...``: a goal met within noise is never called met.
 
 Examples
@@ -19,7 +21,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +99,44 @@ def difference(a: Sequence[float], b: Sequence[float], image_ids: Sequence | Non
     if a.shape != b.shape:
         raise ValueError(f"paired values differ in shape: {a.shape} and {b.shape}")
     return interval(a - b, image_ids, confidence, resamples, seed)
+
+
+def resampled(statistic: Callable[[np.ndarray], float], n_images: int, samples: int | None = None,
+              confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
+    """The interval of a whole-set ``statistic(image_indices)`` over resamples of ``n_images`` images.
+
+    ``statistic`` takes an array of image indices (with repeats) and returns the metric on those images, e.g.
+    ST's mAP on the resampled rows of its OKS matrix; ``samples`` is what the interval's ``n`` reports (the
+    people scored), the images by default.
+
+    Examples
+    --------
+    >>> hits = np.array([1.0, 0.0, 1.0, 1.0])  # one "detected" flag per image
+    >>> ci = resampled(lambda idx: hits[idx].mean(), 4, resamples=200)
+    >>> ci.value, 0.0 <= ci.low <= ci.value <= ci.high <= 1.0
+    (0.75, True)
+    """
+    from scipy.stats import bootstrap
+
+    if n_images < 1:
+        raise ValueError("no image to resample")
+    index = np.arange(n_images)
+    value = float(statistic(index))
+    n = n_images if samples is None else samples
+    if n_images == 1:
+        return Interval(value, value, value, n, 1)
+    res = bootstrap((index,), lambda idx: statistic(np.asarray(idx, int)), vectorized=False,
+                    confidence_level=confidence, n_resamples=resamples, method="percentile",
+                    rng=np.random.default_rng(seed))
+    low, high = res.confidence_interval
+    return Interval(value, float(low), float(high), n, n_images)
+
+
+def resampled_difference(a: Callable[[np.ndarray], float], b: Callable[[np.ndarray], float], n_images: int,
+                         samples: int | None = None, confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
+                         seed: int = 0) -> Interval:
+    """The paired interval of ``a(images) - b(images)``: both metrics on the same resampled images each time."""
+    return resampled(lambda idx: a(idx) - b(idx), n_images, samples, confidence, resamples, seed)
 
 
 def verdict(diff: Interval, target: float = 0.0, unit: str = "points") -> str:
