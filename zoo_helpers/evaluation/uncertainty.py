@@ -8,8 +8,8 @@ samples are compared by a **paired** bootstrap of their per-sample difference (:
 far tighter than two separate intervals. A metric of the whole set that is no mean of samples (an AP, which
 ranks every detection of the set) is recomputed on each resample of images (:func:`resampled`; the paired
 difference of two models with :func:`resampled_difference`). :func:`verdict` turns a difference and a goal into
-words: ``met`` only when the whole interval clears the goal, ``missed by N (CI ...)`` when the whole interval falls short,
-otherwise ``not distinguishable at n = ...``: a goal met within noise is never called met.
+words: ``met`` only when the whole interval clears the goal, ``missed by N (CI ...)`` when the whole interval
+falls short, otherwise ``not distinguishable at n = ...``: a goal met within noise is never called met.
 
 Examples
 --------
