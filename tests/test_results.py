@@ -134,3 +134,28 @@ def test_a_re_scored_file_keeps_what_only_the_first_record_measured(tmp_path):
     rec.add("k", "published int8", {"OKS": 0.5}, samples=40, images=9, data=data, model=model, kind="crops")
     [other] = results.load(tmp_path / "r", "movenet")  # other samples: nothing carried over
     assert other.metrics == {"OKS": 0.5}
+
+
+def test_records_keep_per_sample_scores_and_the_split(tmp_path):
+    rec = results.Recorder("movenet", "movenet", {}, tmp_path)
+    scores, images = [0.5, float("nan"), 0.9], [7, 7, 8]
+    dev = rec.add("k", "published int8", {"ST mean OKS": 0.7}, samples=3, images=2, data={"data": "x"},
+                  split="dev", per_sample={"ST OKS": scores}, sample_images=images)
+    rec.add("k", "published int8", {"ST mean OKS": 0.6}, samples=3, images=2, data={"data": "x"}, split="test",
+            per_sample={"ST OKS": [0.1, 0.2, 0.3]}, sample_images=images)
+    assert dev.slug.endswith("--dev") and len(rec.records) == 2  # dev and test do not replace each other
+    text = (tmp_path / "movenet" / f"{dev.slug}.json").read_text()
+    assert "NaN" not in text  # strict JSON: a sample with nothing to score is null
+    [back] = [r for r in results.load(tmp_path, "movenet") if r.split == "dev"]
+    assert back.per_sample["ST OKS"] == [0.5, None, 0.9] and back.sample_images == images
+    with pytest.raises(ValueError, match="differ in length"):
+        rec.add("k", "v", {"m": 1.0}, samples=3, images=2, data={}, per_sample={"m": [1.0]}, sample_images=images)
+
+
+def test_records_written_before_splits_still_load(tmp_path):
+    old = {"notebook": "m", "card": "movenet", "key": "k", "variant": "v", "metrics": {"x": 1.0}, "samples": 1,
+           "images": 1, "data": {}, "parameters": {}, "measured_on": "host CPU"}
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "k--v.json").write_text(json.dumps(old))
+    [r] = results.load(tmp_path, "m")
+    assert (r.split, r.per_sample, r.sample_images) == ("", {}, [])

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from zoo_helpers.registry.hashing import file_sha256
 
 #: What a measured number may be measured on; anything else is refused.
@@ -59,11 +61,14 @@ class Record:
     kind: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     time: str = ""
+    split: str = ""
+    per_sample: dict[str, list[float]] = field(default_factory=dict)
+    sample_images: list = field(default_factory=list)
 
     @property
     def slug(self) -> str:
-        """File-name stem: the catalog key, the variant label and the kind of samples."""
-        parts = (self.key, self.variant, self.kind)
+        """File-name stem: the catalog key, the variant label, the kind of samples and the split."""
+        parts = (self.key, self.variant, self.kind, self.split)
         return "--".join(re.sub(r"[^0-9A-Za-z]+", "-", s).strip("-").lower() for s in parts if s)
 
 
@@ -148,19 +153,30 @@ class Recorder:
 
     def add(self, key: str, variant: str, metrics: dict[str, float], *, samples: int, images: int,
             data: dict[str, str], model: str | os.PathLike[str] | None = None, kind: str = "",
-            measured_on: str | None = None, coco_results: list[dict] | None = None) -> Record:
+            measured_on: str | None = None, coco_results: list[dict] | None = None, split: str = "",
+            per_sample: dict[str, Any] | None = None, sample_images: list | None = None) -> Record:
         """Make, keep and write one record (and its COCO results file when ``coco_results`` is given).
 
         A record that replaces one of the same slug, model file, data and sample count keeps the metrics
         only the earlier one had (a chapter's catalog loop re-scores the published file the Quantize
         section scored with label-free agreement: the agreement stays in the record).
+
+        ``split`` names the part of a labelled set the samples come from (``dev`` or ``test``, see
+        :mod:`zoo_helpers.evaluation.splits`); ``per_sample`` keeps per-sample scores (each a list with one value
+        per sample, NaN where a sample has nothing to score) and ``sample_images`` each sample's image id, so
+        intervals and paired differences (:mod:`zoo_helpers.evaluation.uncertainty`) are computed from records.
         """
+        per_sample = {k: [float(x) if np.isfinite(x) else None for x in np.asarray(v, np.float64)]
+                      for k, v in (per_sample or {}).items()}  # JSON has no NaN: a sample with no score is null
+        if sample_images is not None and any(len(v) != len(sample_images) for v in per_sample.values()):
+            raise ValueError(f"{key} / {variant}: per-sample scores and sample images differ in length")
 
         model_path = Path(model) if model else None
         record = Record(self.notebook, self.card, key, variant, {k: float(v) for k, v in metrics.items()}, int(samples),
                         int(images), dict(data), self.parameters, check_source(measured_on or self.measured_on),
                         model_path.name if model_path else "", file_sha256(model_path) if model_path else "", kind,
-                        self._versions, datetime.now(UTC).isoformat(timespec="seconds"))
+                        self._versions, datetime.now(UTC).isoformat(timespec="seconds"), split, per_sample,
+                        list(sample_images or []))
         old = next((r for r in self.records if r.slug == record.slug), None)
         if old is not None and (old.model_sha256, old.data, old.samples) == (record.model_sha256, record.data,
                                                                               record.samples):
@@ -177,11 +193,16 @@ class Recorder:
         return record
 
     def add_evaluation(self, key: str, variant: str, evaluation, data: dict[str, str], model=None,
-                       measured_on: str | None = None) -> Record:
-        """:meth:`add` for an :class:`~zoo_helpers.evaluation.batches.Evaluation` (metrics, counts, COCO results)."""
+                       measured_on: str | None = None, split: str = "") -> Record:
+        """:meth:`add` for an :class:`~zoo_helpers.evaluation.batches.Evaluation`: its metrics, counts, COCO
+        results, and its per-sample scores with each sample's image (those with one value per sample)."""
+        ids = list(evaluation.batch.ids)
+        per_sample = {k: v for k, v in evaluation.per_sample.items()
+                      if np.ndim(v) == 1 and len(v) == len(ids) and not k.endswith("per keypoint")}
         return self.add(key, variant, evaluation.metrics, samples=evaluation.num_samples, images=evaluation.num_images,
                         data=data, model=model, kind=evaluation.batch.kind, measured_on=measured_on,
-                        coco_results=evaluation.coco_results)
+                        coco_results=evaluation.coco_results, split=split, per_sample=per_sample,
+                        sample_images=[int(i) if isinstance(i, int | np.integer) else str(i) for i in ids])
 
     def coco_results_path(self, key: str, variant: str) -> Path:
         """Where :meth:`add` wrote the COCO keypoint results of ``key`` / ``variant``."""
