@@ -178,3 +178,13 @@ def test_a_whole_set_metric_gets_an_interval_from_resampled_images():
     assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)  # the same model on every resample
     assert uncertainty.verdict(same) == "met"  # equal, exactly: an "at least" goal holds
     assert uncertainty.verdict(same, target=0.01).startswith("missed by 0.01")
+
+
+def test_a_split_is_a_subset_of_the_set_with_its_own_json(coco):
+    sides = splits.split("coco_val2017_mini", sorted(coco.images))
+    test = coco.subset(sides["test"], "COCO val2017 subset, test")
+    assert len(test) == len(sides["test"]) and test.name.endswith("test")
+    assert {a["image_id"] for a in test.raw["annotations"]} <= set(sides["test"])
+    assert sum(len(p) for p in test.people.values()) + sum(len(coco.people[i]) for i in sides["dev"]) == 260
+    with pytest.raises(KeyError, match="are not in"):
+        coco.subset([1, 2, 3])

@@ -66,6 +66,26 @@ class CocoKeypoints:
         return {"data": self.name or str(self.image_dir), "annotations": str(ann) if ann else "",
                 "annotations_sha256": file_sha256(ann) if ann else ""}
 
+    def subset(self, image_ids, name: str = "") -> CocoKeypoints:
+        """The same set restricted to ``image_ids`` (a split), its json too; ``name`` says which part it is.
+
+        Examples
+        --------
+        >>> coco = load_coco()
+        >>> part = coco.subset(sorted(coco.images)[:2], "first two")
+        >>> len(part), len(part.gt_json(part.images)["annotations"]) <= len(coco.raw["annotations"])
+        (2, True)
+        """
+        wanted = [i for i in image_ids if i in self.images]
+        if len(wanted) != len(set(image_ids)):
+            missing = sorted(set(image_ids) - set(self.images), key=str)[:5]
+            raise KeyError(f"images {missing} are not in {self.name or self.image_dir}")
+        keep = set(wanted)
+        raw = {**self.raw, "images": [im for im in self.raw["images"] if int(im["id"]) in keep],
+               "annotations": [a for a in self.raw["annotations"] if int(a["image_id"]) in keep]}
+        return CocoKeypoints({i: self.images[i] for i in wanted}, {i: self.people[i] for i in wanted},
+                             self.image_dir, raw, self.annotations, name or self.name)
+
     def gt_json(self, image_ids) -> dict:
         """The COCO json of these images and their annotations (person category), for pycocotools."""
         wanted = set(image_ids)
