@@ -226,3 +226,50 @@ def test_records_of_plain_twins_are_read_with_their_granularity():
     assert twin.key not in recipes.load() and recipes.by_label()[twin.label].key == twin.key
     assert [recipes.granularity(x) for x in (twin.label, "recovered float", "published int8")] == [
         "per-tensor", "float", "published"]
+
+
+def _split_records(test_scores: dict[str, list[float]], dev_values: dict[str, float]):
+    """Records of a chapter that scored on dev and test (per-sample ST OKS on test, two people per image)."""
+    from zoo_helpers.results import Record
+
+    out = []
+    for label, value in dev_values.items():
+        out.append(Record("m", "movenet", "k", label, {"ST mean OKS": value}, 100, 50, {}, {}, "host CPU",
+                          split="dev"))
+    for label, scores in test_scores.items():
+        images = [i // 2 for i in range(len(scores))]
+        out.append(Record("m", "movenet", "k", label, {"ST mean OKS": float(np.mean(scores))}, len(scores),
+                          len(set(images)), {}, {}, "host CPU", split="test", per_sample={"ST OKS": scores},
+                          sample_images=images))
+    return out
+
+
+def test_the_best_recipe_is_chosen_on_dev_and_poisoned_test_labels_do_not_move_it():
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0.3, 0.9, 400)
+    test = {"published int8": list(base), "our per-channel": list(base + 0.02), "NNCF per-channel": list(base),
+            "our per-tensor": list(base - 0.01), "NNCF per-tensor + CLE": list(base - 0.2)}
+    dev = {"published int8": 0.6, "our per-channel": 0.64, "NNCF per-channel": 0.61, "our per-tensor": 0.60,
+           "NNCF per-tensor + CLE": 0.63}  # on dev, CLE looked best; test must not change that
+    records = _split_records(test, dev)
+    assert recipe_table.best(records, "ST mean OKS", "per-tensor") == "NNCF per-tensor + CLE"
+    poisoned = _split_records({**test, "our per-tensor": list(base + 0.5)}, dev)  # test labels say otherwise
+    assert recipe_table.best(poisoned, "ST mean OKS", "per-tensor") == "NNCF per-tensor + CLE"
+    goals = recipe_table.goals(records, "ST mean OKS")
+    # the dev choice is judged on test: 20 points below per-channel, far outside 3 points, whatever the noise
+    pt = goals.loc["best per-tensor within 3 points of best per-channel"]
+    assert pt["reached by"] == "NNCF per-tensor + CLE" and pt["verdict"].startswith("missed by 19.")
+    pc = goals.loc["best per-channel at least the published int8"]
+    assert pc["verdict"] == "met"  # +2 points on every sample
+
+
+def test_a_goal_inside_the_noise_is_not_met():
+    rng = np.random.default_rng(6)
+    base = rng.uniform(0.3, 0.9, 60)
+    noisy = list(np.clip(base + rng.normal(0.0, 0.05, 60), 0, 1))
+    records = _split_records({"published int8": list(base), "our per-channel": noisy, "our per-tensor": noisy},
+                             {"published int8": 0.5, "our per-channel": 0.55, "our per-tensor": 0.5})
+    pc = recipe_table.goals(records, "ST mean OKS").loc["best per-channel at least the published int8"]
+    assert pc["met"] == "not distinguishable" and pc["verdict"].startswith("not distinguishable at n = 60")
+    shown = recipe_table.table(records, "ST mean OKS")
+    assert shown.loc["our per-channel", "n"] == 60 and " to " in shown.loc["our per-channel", "95 % CI"]

@@ -11,6 +11,12 @@ three goals the Quantize sections are held to, and says by how much a missed one
 
 Rows are found by variant label (:func:`zoo_helpers.quant.recipes.load`'s labels), metrics by the names
 :mod:`zoo_helpers.cards.quantized` records; fractions are shown in %.
+
+**Dev and test.** When the records carry splits (:mod:`zoo_helpers.evaluation.splits`), the best recipe of each
+granularity is chosen on the ``dev`` records and everything shown is the ``test`` records': the values with their
+95 % interval over images, and each goal judged by a paired bootstrap of the per-sample difference on ``test``
+(:func:`zoo_helpers.evaluation.uncertainty.verdict`: ``met``, ``missed by N (CI ...)`` or ``not distinguishable at
+n = ...``). Records without splits are read as before (one sample, plain values).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from zoo_helpers.cards.quantized import AGREEMENT, AGREEMENT_IMAGES, DISJOINT, SECONDS
+from zoo_helpers.evaluation import uncertainty
 from zoo_helpers.quant.recipes import by_label, granularity
 from zoo_helpers.results import Record
 
@@ -27,6 +34,25 @@ PER_TENSOR_GAP = 3.0
 
 #: Metrics where lower is better: the goals and "best" are defined on accuracy metrics only.
 LOWER_IS_BETTER = ("EPE", "NME")
+
+#: The per-sample score a chapter metric is the mean of (records' ``per_sample``), where the names differ.
+PER_SAMPLE = {"ST mean OKS": "ST OKS"}
+
+
+def _split(records: list[Record], split: str) -> list[Record]:
+    """The records of one split; all of them when no record has a split (the older, single-sample reading)."""
+    if not any(r.split for r in records):
+        return records
+    return [r for r in records if r.split == split]
+
+
+def _scores(record: Record, metric: str):
+    """``(values, image ids)`` of a record's per-sample scores of ``metric`` (as the table shows them), or None."""
+    values = record.per_sample.get(PER_SAMPLE.get(metric, metric))
+    if not values or len(values) != len(record.sample_images):
+        return None
+    scale = 1.0 if metric.endswith(")") else 100.0
+    return [scale * v if v is not None else float("nan") for v in values], record.sample_images
 
 
 def _value(record: Record, metric: str) -> float:
@@ -59,7 +85,8 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
     """One row per recipe / published / float record that has ``metric``, best per granularity first.
 
     The ``goal`` column says, on the best per-tensor and best per-channel rows, whether :func:`goals` are
-    met, and by how many points a missed one is missed.
+    met, and by how many points a missed one is missed; ``95 % CI`` is the value's interval over images and ``n``
+    the samples scored, where the records keep per-sample scores (module docstring).
 
     Examples
     --------
@@ -68,8 +95,11 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
     >>> table(recs, "OKS")["OKS (%) vs best per-channel"].tolist()
     [0.0, -60.0]
     """
-    rows = _rows(records, metric)
-    best_pc = (_best(rows, "per-channel") or (float("nan"),))[0]
+    shown, chosen = _split(records, "test"), _split(records, "dev")
+    rows = _rows(shown, metric)
+    choice = _rows(chosen, metric) if chosen is not shown else rows
+    pc = _best(choice, "per-channel")
+    best_pc = rows[pc[1]]["value"] if pc and pc[1] in rows else float("nan")
     frame = pd.DataFrame(rows).T
     name = metric if metric.endswith(")") else f"{metric} (%)"
     frame = frame.rename(columns={"value": name, "images": "agreement images"})
@@ -78,12 +108,17 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
     frame = frame.assign(_o=frame["granularity"].map(order), _v=-frame[name].astype(float))
     frame = frame.sort_values(["_o", "_v"]).drop(columns=["_o", "_v"])
     frame["goal"] = ""
-    for goal, row in _goals(rows, records).iterrows():
+    for goal, row in _goals(rows, records, choice=choice, metric=metric).iterrows():
         if goal.startswith("best"):
-            verdict = "met" if row["met"] == "yes" else f"missed by {row['missed by (points)']:.2f} points"
+            verdict = row["verdict"] if row.get("verdict") else (
+                "met" if row["met"] == "yes" else f"missed by {row['missed by (points)']:.2f} points")
             frame.loc[row["reached by"], "goal"] = f"{goal} ({row['target']:.2f}): {verdict}"
-    cols = ["granularity", "recipe", name, f"{name} vs best per-channel", "goal", AGREEMENT, "agreement images",
-            SECONDS, "calibration disjoint from the sample"]
+    intervals = {r.variant: _interval(r, metric) for r in shown if r.variant in rows}
+    samples = {r.variant: r.samples for r in shown}
+    frame["95 % CI"] = [intervals.get(label) or "" for label in frame.index]
+    frame["n"] = [samples.get(label, "") for label in frame.index]
+    cols = ["granularity", "recipe", name, "95 % CI", "n", f"{name} vs best per-channel", "goal", AGREEMENT,
+            "agreement images", SECONDS, "calibration disjoint from the sample"]
     frame = frame[cols]
     frame.index.name = "model"
     return frame
@@ -92,23 +127,46 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
 def goals(records: list[Record], metric: str, published: str = "published int8") -> pd.DataFrame:
     """The Quantize goals (module docstring): target, best reached, met or missed and by how many points.
 
+    With splits, the best recipes are chosen on ``dev`` and judged on ``test`` (``verdict``, paired bootstrap).
     Disjointness is read from the recipes' records (:data:`zoo_helpers.cards.quantized.DISJOINT`).
     """
-    return _goals(_rows(records, metric), records, published)
+    shown, chosen = _split(records, "test"), _split(records, "dev")
+    rows = _rows(shown, metric)
+    return _goals(rows, records, published, _rows(chosen, metric) if chosen is not shown else rows, metric)
 
 
-def _goals(rows: dict[str, dict], records: list[Record], published: str = "published int8") -> pd.DataFrame:
+def _interval(record: Record, metric: str) -> str | None:
+    scores = _scores(record, metric)
+    if scores is None:
+        return None
+    ci = uncertainty.interval(*scores)
+    return f"{ci.low:.2f} to {ci.high:.2f}"
+
+
+def _paired(records: list[Record], a: str, b: str, metric: str) -> uncertainty.Interval | None:
+    """The paired interval of ``a - b`` on the test records' per-sample scores, when both have them."""
+    found = {r.variant: _scores(r, metric) for r in _split(records, "test") if r.variant in (a, b)}
+    if None in found.values() or len(found) != 2 or found[a][1] != found[b][1]:
+        return None
+    return uncertainty.difference(found[a][0], found[b][0], found[a][1])
+
+
+def _goals(rows: dict[str, dict], records: list[Record], published: str = "published int8",
+           choice: dict[str, dict] | None = None, metric: str = "") -> pd.DataFrame:
     flags = [r.metrics[DISJOINT] for r in records if DISJOINT in r.metrics]
     calibration_disjoint = bool(min(flags)) if flags else None
-    best = {g: _best(rows, g) for g in ("per-channel", "per-tensor")}
+    choice = rows if choice is None else choice
+    picked = {g: _best(choice, g) for g in ("per-channel", "per-tensor")}
+    best = {g: (rows[p[1]]["value"], p[1]) if p and p[1] in rows else None for g, p in picked.items()}
     out = []
     if best["per-channel"] and best["per-tensor"]:
         target = best["per-channel"][0] - PER_TENSOR_GAP
         out.append(_goal(f"best per-tensor within {PER_TENSOR_GAP:g} points of best per-channel", target,
-                         *best["per-tensor"]))
+                         *best["per-tensor"], _paired(records, best["per-tensor"][1], best["per-channel"][1], metric),
+                         -PER_TENSOR_GAP))
     if best["per-channel"] and published in rows:
         out.append(_goal("best per-channel at least the published int8", rows[published]["value"],
-                         *best["per-channel"]))
+                         *best["per-channel"], _paired(records, best["per-channel"][1], published, metric), 0.0))
     checked = calibration_disjoint is not None
     out.append({"goal": "calibration images disjoint from the evaluation sample", "target": "disjoint",
                 "reached by": "sha256 of every calibration and sample file" if checked else "no record says",
@@ -119,8 +177,11 @@ def _goals(rows: dict[str, dict], records: list[Record], published: str = "publi
 
 
 def best(records: list[Record], metric: str, granularity: str) -> str:
-    """Label of our best recipe of ``granularity`` (``per-channel`` or ``per-tensor``) on ``metric``."""
-    found = _best(_rows(records, metric), granularity)
+    """Label of our best recipe of ``granularity`` (``per-channel`` or ``per-tensor``) on ``metric``.
+
+    With splits, the choice is made on the ``dev`` records: the ``test`` labels never pick a recipe.
+    """
+    found = _best(_rows(_split(records, "dev"), metric), granularity)
     if found is None:
         raise ValueError(f"no {granularity} recipe among the records")
     return found[1]
@@ -132,7 +193,14 @@ def _best(rows: dict[str, dict], granularity: str) -> tuple[float, str] | None:
                 and r["recipe"] != "as published"), default=None)
 
 
-def _goal(goal: str, target: float, value: float, label: str) -> dict:
-    return {"goal": goal, "target": round(target, 2), "reached by": label, "value": round(value, 2),
-            "met": "yes" if value >= target - 1e-9 else "no",
-            "missed by (points)": None if value >= target - 1e-9 else round(target - value, 2)}
+def _goal(goal: str, target: float, value: float, label: str, diff: uncertainty.Interval | None = None,
+          margin: float = 0.0) -> dict:
+    """One goal's row; with a paired interval ``diff`` of the two models on test, its verdict in words."""
+    out = {"goal": goal, "target": round(target, 2), "reached by": label, "value": round(value, 2),
+           "met": "yes" if value >= target - 1e-9 else "no",
+           "missed by (points)": None if value >= target - 1e-9 else round(target - value, 2)}
+    if diff is not None:
+        words = uncertainty.verdict(diff, margin)
+        out.update({"verdict": words, "met": "yes" if words == "met" else "no" if words.startswith("missed")
+                    else "not distinguishable"})
+    return out
