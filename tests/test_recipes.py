@@ -273,3 +273,27 @@ def test_a_goal_inside_the_noise_is_not_met():
     assert pc["met"] == "not distinguishable" and pc["verdict"].startswith("not distinguishable at n = 60")
     shown = recipe_table.table(records, "ST mean OKS")
     assert shown.loc["our per-channel", "n"] == 60 and " to " in shown.loc["our per-channel", "95 % CI"]
+
+
+def test_latency_records_of_a_variant_do_not_hide_its_scores():
+    from zoo_helpers.results import Record
+
+    rng = np.random.default_rng(7)
+    base = rng.uniform(0.3, 0.9, 50)
+    records = _split_records({"published int8": list(base), "our per-channel": list(base + 0.1),
+                              "our per-tensor": list(base + 0.05)},
+                             {"published int8": 0.5, "our per-channel": 0.6, "our per-tensor": 0.55})
+    records += [Record("m", "movenet", "k", label, {"host latency (ms)": 3.0}, 20, 1, {}, {}, "host CPU",
+                       kind="offline analysis and host latency") for label in ("our per-channel", "published int8")]
+    shown = recipe_table.table(records, "ST mean OKS")
+    assert shown.loc["our per-channel", "95 % CI"] and shown.loc["our per-channel", "n"] == 50
+    assert "best per-channel at least the published int8 (" in shown.loc["our per-channel", "goal"]
+    assert shown.loc["our per-channel", "goal"].endswith("met")
+    assert recipe_table.goals(records, "ST mean OKS").loc["best per-channel at least the published int8",
+                                                          "verdict"] == "met"
+
+
+def test_without_dev_records_no_recipe_is_chosen():
+    records = _split_records({"our per-channel": [0.5] * 10, "our per-tensor": [0.4] * 10}, {})
+    with pytest.raises(ValueError, match="never chosen on test"):
+        recipe_table.best(records, "ST mean OKS", "per-tensor")

@@ -43,7 +43,11 @@ def _split(records: list[Record], split: str) -> list[Record]:
     """The records of one split; all of them when no record has a split (the older, single-sample reading)."""
     if not any(r.split for r in records):
         return records
-    return [r for r in records if r.split == split]
+    found = [r for r in records if r.split == split]
+    if not found:
+        raise ValueError(f"the records have splits but none of {split!r}: recipes are chosen on dev and "
+                         "reported on test, never chosen on test")
+    return found
 
 
 def _scores(record: Record, metric: str):
@@ -113,8 +117,9 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
             verdict = row["verdict"] if row.get("verdict") else (
                 "met" if row["met"] == "yes" else f"missed by {row['missed by (points)']:.2f} points")
             frame.loc[row["reached by"], "goal"] = f"{goal} ({row['target']:.2f}): {verdict}"
-    intervals = {r.variant: _interval(r, metric) for r in shown if r.variant in rows}
-    samples = {r.variant: r.samples for r in shown}
+    scored = [r for r in shown if metric in r.metrics]  # not the footprint-and-latency records of a variant
+    intervals = {r.variant: _interval(r, metric) for r in scored}
+    samples = {r.variant: r.samples for r in scored}
     frame["95 % CI"] = [intervals.get(label) or "" for label in frame.index]
     frame["n"] = [samples.get(label, "") for label in frame.index]
     cols = ["granularity", "recipe", name, "95 % CI", "n", f"{name} vs best per-channel", "goal", AGREEMENT,
@@ -145,7 +150,8 @@ def _interval(record: Record, metric: str) -> str | None:
 
 def _paired(records: list[Record], a: str, b: str, metric: str) -> uncertainty.Interval | None:
     """The paired interval of ``a - b`` on the test records' per-sample scores, when both have them."""
-    found = {r.variant: _scores(r, metric) for r in _split(records, "test") if r.variant in (a, b)}
+    found = {r.variant: _scores(r, metric) for r in _split(records, "test")
+             if r.variant in (a, b) and metric in r.metrics}
     if None in found.values() or len(found) != 2 or found[a][1] != found[b][1]:
         return None
     return uncertainty.difference(found[a][0], found[b][0], found[a][1])
