@@ -75,6 +75,18 @@ def _coco(images: dict[int, dict], people: dict[int, list[Person]], anns: list[d
     return CocoKeypoints(images, people, image_dir, raw, annotations, name)
 
 
+def _one_person_each(entries: list[tuple[int, str, int, int, np.ndarray]], image_dir: Path, layout: str,
+                     name: str) -> CocoKeypoints:
+    """A set of one person per image from ``(image id, file name, width, height, keypoints)`` entries."""
+    images, people, anns = {}, {}, []
+    for image_id, file_name, width, height, kp in entries:
+        images[image_id] = {"id": image_id, "file_name": file_name, "width": width, "height": height}
+        person, ann = _person(image_id, image_id, kp)
+        people[image_id] = [person]
+        anns.append(ann)
+    return _coco(images, people, anns, image_dir, layout, name)
+
+
 def _label_lines(path: Path, width: int, height: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(box [x, y, w, h], keypoints (17, 3))`` in pixels, one per line of a YOLO-pose label file."""
     out = []
@@ -169,7 +181,7 @@ def lsp_joints(joints_mat: str | os.PathLike[str], image_dir: str | os.PathLike[
         raise AnnotationError(f"{joints_mat} is not LSP's joints.mat (a 'joints' matrix): {exc}") from exc
     if joints.ndim != 3 or joints.shape[:2] != (14, 3):
         raise AnnotationError(f"{joints_mat}: 'joints' must be 14 x 3 x N, got {joints.shape}")
-    images, people, anns, extra = {}, {}, [], {}
+    entries, extra = [], {}
     count = joints.shape[2] if first is None else min(first, joints.shape[2])
     for n in range(count):
         image = image_dir / f"im{n + 1:05d}.jpg"
@@ -179,13 +191,9 @@ def lsp_joints(joints_mat: str | os.PathLike[str], image_dir: str | os.PathLike[
         own[:, 2] = np.where(own[:, 2] > 0, 2.0, 0.0)  # LSP's 1 = visible
         kp = np.zeros((17, 3))
         kp[list(LSP_TO_COCO)] = own[:12]
-        width, height = _image_size(image)
-        images[n + 1] = {"id": n + 1, "file_name": image.name, "width": width, "height": height}
-        person, ann = _person(n + 1, n + 1, kp)
-        people[n + 1] = [person]
-        anns.append(ann)
+        entries.append((n + 1, image.name, *_image_size(image), kp))
         extra[n + 1] = own
-    coco = _coco(images, people, anns, image_dir, "coco17", name or str(image_dir))
+    coco = _one_person_each(entries, image_dir, "coco17", name or str(image_dir))
     coco.raw["extra"] = extra
     return coco
 
@@ -213,18 +221,9 @@ def hand_test_frames(params_mat: str | os.PathLike[str], pose_mat: str | os.Path
     uv = np.stack([cam[:, None, 0] * pose[..., 0] / z + cam[:, None, 2],
                    cam[:, None, 1] * pose[..., 1] / z + cam[:, None, 3]], -1)
     uv = (uv - box[:, None, :2]) * (crop / box[:, None, 2:3])
-    images, people, anns = {}, {}, []
-    for n, rel in enumerate(paths):
-        image = image_dir / Path(rel).name
-        if not image.is_file():
-            continue
-        image_id = int(Path(rel).stem)
-        kp = np.concatenate([uv[n], np.full((21, 1), 2.0)], -1)
-        images[image_id] = {"id": image_id, "file_name": image.name, "width": crop, "height": crop}
-        person, ann = _person(image_id, image_id, kp)
-        people[image_id] = [person]
-        anns.append(ann)
-    return _coco(images, people, anns, image_dir, "hand21", str(image_dir))
+    entries = [(int(Path(rel).stem), Path(rel).name, crop, crop, np.concatenate([uv[n], np.full((21, 1), 2.0)], -1))
+               for n, rel in enumerate(paths) if (image_dir / Path(rel).name).is_file()]
+    return _one_person_each(entries, image_dir, "hand21", str(image_dir))
 
 
 def hand_test_set() -> CocoKeypoints:
@@ -242,7 +241,7 @@ def aflw2000_3d(folder: str | os.PathLike[str]) -> CocoKeypoints:
     from scipy.io import loadmat
 
     folder = Path(folder)
-    images, people, anns = {}, {}, []
+    entries = []
     for mat in sorted(folder.glob("image*.mat")):
         image = mat.with_suffix(".jpg")
         if not image.is_file():
@@ -253,14 +252,9 @@ def aflw2000_3d(folder: str | os.PathLike[str]) -> CocoKeypoints:
             raise AnnotationError(f"{mat.name} holds no 'pt3d_68' landmarks: {exc}") from exc
         if pts.shape != (3, 68):
             raise AnnotationError(f"{mat.name}: 'pt3d_68' must be 3 x 68, got {pts.shape}")
-        image_id = int(mat.stem.removeprefix("image"))
-        width, height = _image_size(image)
-        images[image_id] = {"id": image_id, "file_name": image.name, "width": width, "height": height}
         kp = np.concatenate([pts[:2].T, np.full((68, 1), 2.0)], -1)
-        person, ann = _person(image_id, image_id, kp)
-        people[image_id] = [person]
-        anns.append(ann)
-    return _coco(images, people, anns, folder, "face68", str(folder))
+        entries.append((int(mat.stem.removeprefix("image")), image.name, *_image_size(image), kp))
+    return _one_person_each(entries, folder, "face68", str(folder))
 
 
 def aflw2000_3d_set() -> CocoKeypoints:
