@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from zoo_helpers.board import codec
+import zoo_helpers.board.codec as codec
 from zoo_helpers.board.codec import CMD, RUN, TENSOR_FLAG, CodecError
 from zoo_helpers.board.link import BoardError, Framing
 from zoo_helpers.board.ports import PORT_ERRORS, open_descriptor

@@ -27,7 +27,8 @@ import time
 
 import numpy as np
 
-from zoo_helpers.board import codec, kernels
+import zoo_helpers.board.codec as codec
+import zoo_helpers.board.kernels as kernels
 from zoo_helpers.board.codec import CMD, ERROR, FORMAT, RUN, STATE, TENSOR_FLAG
 from zoo_helpers.board.link import DEFAULT_PAYLOAD, BoardError, BoardLink, Framing, Idle, PortClosed
 from zoo_helpers.board.ports import PORT_ERRORS, FdPort, SocketPort

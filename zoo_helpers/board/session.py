@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from zoo_helpers.board import codec
+import zoo_helpers.board.codec as codec
 from zoo_helpers.board.codec import CMD, ERROR, STATE, CodecError
 from zoo_helpers.board.link import DEFAULT_PAYLOAD, BoardError, Framing, HostLink, PortClosed
 from zoo_helpers.board.ports import PORT_ERRORS

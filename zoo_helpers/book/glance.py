@@ -9,7 +9,7 @@ first cell shows it with ``{glue:md}``, although it is computed at the end.
 
 from __future__ import annotations
 
-from zoo_helpers.book import recipe_table
+import zoo_helpers.book.recipe_table as recipe_table
 from zoo_helpers.results import ANALYSIS, ANALYSIS_KIND, Record
 
 #: Metrics where a lower value is better.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_helpers.book import recipe_table
+import zoo_helpers.book.recipe_table as recipe_table
 from zoo_helpers.book.tables import footprint_ratios, metric_frame
 from zoo_helpers.deploy.placement import place
 

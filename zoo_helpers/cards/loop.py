@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import zoo_helpers.cards.landmarks as landmarks
+import zoo_helpers.cards.multipose as multipose
+import zoo_helpers.cards.singlepose as singlepose
 from zoo_helpers import results, runtime
-from zoo_helpers.cards import landmarks, multipose, singlepose
 from zoo_helpers.evaluation import codecs, datasets
 from zoo_helpers.evaluation.batches import Batch, Evaluation
 from zoo_helpers.registry import catalog

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_helpers.cards import loop
+import zoo_helpers.cards.loop as loop
 from zoo_helpers.cards.landmarks import sample_files as landmark_files
 from zoo_helpers.evaluation import agreement, photos
 from zoo_helpers.quant.recipes import Made

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo_helpers.deploy import placement
+import zoo_helpers.deploy.placement as placement
 from zoo_helpers.registry import catalog
 
 

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from zoo_helpers.deploy import appconfig
+import zoo_helpers.deploy.appconfig as appconfig
 from zoo_helpers.registry import catalog
 
 #: Tools each step needs, by executable name.

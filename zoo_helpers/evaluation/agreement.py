@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_helpers.evaluation import codecs
+import zoo_helpers.evaluation.codecs as codecs
 
 #: Agreement tolerance, as a share of the input side (one cell of a 48 x 48 heatmap).
 TOLERANCE = 1 / 48

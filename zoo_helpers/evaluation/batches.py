@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_helpers.evaluation import transforms as tf
+import zoo_helpers.evaluation.transforms as tf
 
 
 @dataclass

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_helpers.evaluation import datasets, preprocess, transforms
+import zoo_helpers.evaluation.datasets as datasets
+import zoo_helpers.evaluation.preprocess as preprocess
+import zoo_helpers.evaluation.transforms as transforms
 from zoo_helpers.registry.assets import fetch, registry
 from zoo_helpers.registry.hashing import file_sha256
 

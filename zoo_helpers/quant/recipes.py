@@ -33,7 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_helpers.quant import equalize, kerasquant, nncfquant, ortquant, recover, scalesearch
+import zoo_helpers.quant.equalize as equalize
+import zoo_helpers.quant.kerasquant as kerasquant
+import zoo_helpers.quant.nncfquant as nncfquant
+import zoo_helpers.quant.ortquant as ortquant
+import zoo_helpers.quant.recover as recover
+import zoo_helpers.quant.scalesearch as scalesearch
 from zoo_helpers.runtime.models import Model, load_model
 
 GRANULARITIES = ("per-channel", "per-tensor")

@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from zoo_helpers.registry import assets, facts, keypoints
+import zoo_helpers.registry.assets as assets
+import zoo_helpers.registry.facts as facts
+import zoo_helpers.registry.keypoints as keypoints
 
 
 class UnknownModelError(ValueError):

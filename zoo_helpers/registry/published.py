@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from zoo_helpers.registry import facts
+import zoo_helpers.registry.facts as facts
 
 
 @cache
