@@ -240,12 +240,12 @@ def mac_shares(files: dict):
 def recipes(records, metric: str):
     """Each recipe's ``metric`` and label-free agreement, best per granularity first; dashed: the per-tensor goal.
 
-    The goal line is our best per-channel score minus :data:`zoo_helpers.book.recipe_table.PER_TENSOR_GAP`.
+    The goal line is the target of the per-tensor goal (:func:`zoo_helpers.book.recipe_table.goals`): our best
+    per-channel score, chosen as the table chooses it, minus :data:`zoo_helpers.book.recipe_table.PER_TENSOR_GAP`.
     """
-
     table = recipe_table.table(records, metric)
     name = metric if metric.endswith(")") else f"{metric} (%)"
-    target = table.loc[table["granularity"] == "per-channel", name].astype(float).max() - recipe_table.PER_TENSOR_GAP
+    target = float(recipe_table.goals(records, metric).loc[recipe_table.PER_TENSOR_GOAL, "target"])
     frame = table[[name, recipe_table.AGREEMENT]]
     frame.index = [f"{label} ({g})" if g not in label else label for label, g in table["granularity"].items()]
     source = ", ".join(sorted({r.measured_on for r in records if metric in r.metrics}))

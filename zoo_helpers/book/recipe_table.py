@@ -30,6 +30,8 @@ from zoo_helpers.results import Record
 
 #: Largest allowed drop (points) from our best per-channel to our best per-tensor recipe.
 PER_TENSOR_GAP = 3.0
+#: The per-tensor goal, as :func:`goals` names it.
+PER_TENSOR_GOAL = f"best per-tensor within {PER_TENSOR_GAP:g} points of best per-channel"
 
 
 #: Metrics where lower is better: the goals and "best" are defined on accuracy metrics only.
@@ -48,6 +50,18 @@ def _split(records: list[Record], split: str) -> list[Record]:
         raise ValueError(f"the records have splits but none of {split!r}: recipes are chosen on dev and "
                          "reported on test, never chosen on test")
     return found
+
+
+def _sides(records: list[Record], metric: str) -> tuple[list[Record], dict[str, dict], dict[str, dict]]:
+    """The records that score ``metric`` shown (``test``), their rows, and the rows the best is chosen on (``dev``).
+
+    Without splits, one set of records serves both. Records without ``metric`` (a variant's footprint-and-latency
+    record) are left out here, once.
+    """
+    scored = [r for r in records if metric in r.metrics]
+    shown, chosen = _split(scored, "test"), _split(scored, "dev")
+    rows = _rows(shown, metric)
+    return shown, rows, (_rows(chosen, metric) if chosen is not shown else rows)
 
 
 def _scores(record: Record, metric: str):
@@ -99,9 +113,7 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
     >>> table(recs, "OKS")["OKS (%) vs best per-channel"].tolist()
     [0.0, -60.0]
     """
-    shown, chosen = _split(records, "test"), _split(records, "dev")
-    rows = _rows(shown, metric)
-    choice = _rows(chosen, metric) if chosen is not shown else rows
+    shown, rows, choice = _sides(records, metric)
     pc = _best(choice, "per-channel")
     best_pc = rows[pc[1]]["value"] if pc and pc[1] in rows else float("nan")
     frame = pd.DataFrame(rows).T
@@ -112,14 +124,11 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
     frame = frame.assign(_o=frame["granularity"].map(order), _v=-frame[name].astype(float))
     frame = frame.sort_values(["_o", "_v"]).drop(columns=["_o", "_v"])
     frame["goal"] = ""
-    for goal, row in _goals(rows, records, choice=choice, metric=metric).iterrows():
+    for goal, row in _goals(rows, shown, choice=choice, metric=metric).iterrows():
         if goal.startswith("best"):
-            verdict = row["verdict"] if row.get("verdict") else (
-                "met" if row["met"] == "yes" else f"missed by {row['missed by (points)']:.2f} points")
-            frame.loc[row["reached by"], "goal"] = f"{goal} ({row['target']:.2f}): {verdict}"
-    scored = [r for r in shown if metric in r.metrics]  # not the footprint-and-latency records of a variant
-    intervals = {r.variant: _interval(r, metric) for r in scored}
-    samples = {r.variant: r.samples for r in scored}
+            frame.loc[row["reached by"], "goal"] = f"{goal} ({row['target']:.2f}): {row['verdict']}"
+    intervals = {r.variant: _interval(r, metric) for r in shown}
+    samples = {r.variant: r.samples for r in shown}
     frame["95 % CI"] = [intervals.get(label) or "" for label in frame.index]
     frame["n"] = [samples.get(label, "") for label in frame.index]
     cols = ["granularity", "recipe", name, "95 % CI", "n", f"{name} vs best per-channel", "goal", AGREEMENT,
@@ -135,9 +144,8 @@ def goals(records: list[Record], metric: str, published: str = "published int8")
     With splits, the best recipes are chosen on ``dev`` and judged on ``test`` (``verdict``, paired bootstrap).
     Disjointness is read from the recipes' records (:data:`zoo_helpers.cards.quantized.DISJOINT`).
     """
-    shown, chosen = _split(records, "test"), _split(records, "dev")
-    rows = _rows(shown, metric)
-    return _goals(rows, records, published, _rows(chosen, metric) if chosen is not shown else rows, metric)
+    shown, rows, choice = _sides(records, metric)
+    return _goals(rows, shown, published, choice, metric)
 
 
 def _interval(record: Record, metric: str) -> str | None:
@@ -149,9 +157,8 @@ def _interval(record: Record, metric: str) -> str | None:
 
 
 def _paired(records: list[Record], a: str, b: str, metric: str) -> uncertainty.Interval | None:
-    """The paired interval of ``a - b`` on the test records' per-sample scores, when both have them."""
-    found = {r.variant: _scores(r, metric) for r in _split(records, "test")
-             if r.variant in (a, b) and metric in r.metrics}
+    """The paired interval of ``a - b`` on the shown records' per-sample scores, when both have them."""
+    found = {r.variant: _scores(r, metric) for r in records if r.variant in (a, b)}
     if None in found.values() or len(found) != 2 or found[a][1] != found[b][1]:
         return None
     return uncertainty.difference(found[a][0], found[b][0], found[a][1])
@@ -167,7 +174,7 @@ def _goals(rows: dict[str, dict], records: list[Record], published: str = "publi
     out = []
     if best["per-channel"] and best["per-tensor"]:
         target = best["per-channel"][0] - PER_TENSOR_GAP
-        out.append(_goal(f"best per-tensor within {PER_TENSOR_GAP:g} points of best per-channel", target,
+        out.append(_goal(PER_TENSOR_GOAL, target,
                          *best["per-tensor"], _paired(records, best["per-tensor"][1], best["per-channel"][1], metric),
                          -PER_TENSOR_GAP))
     if best["per-channel"] and published in rows:
@@ -205,6 +212,7 @@ def _goal(goal: str, target: float, value: float, label: str, diff: uncertainty.
     out = {"goal": goal, "target": round(target, 2), "reached by": label, "value": round(value, 2),
            "met": "yes" if value >= target - 1e-9 else "no",
            "missed by (points)": None if value >= target - 1e-9 else round(target - value, 2)}
+    out["verdict"] = "met" if out["met"] == "yes" else f"missed by {out['missed by (points)']:.2f} points"
     if diff is not None:
         words = uncertainty.verdict(diff, margin)
         out.update({"verdict": words, "met": "yes" if words == "met" else "no" if words.startswith("missed")

@@ -155,10 +155,8 @@ def palm_inputs(samples: list[Sample], size: tuple[int, int]) -> Batch:
 
 def _palm_rects(outputs: dict[str, np.ndarray], batch: Batch) -> list:
     """The hand crop of the palm nearest each annotated hand, or ``None`` where no palm was found."""
-    reg = next(v for v in outputs.values() if v.shape[-1] == 18)
-    logits = next(v for v in outputs.values() if v.shape[-1] == 1)
     rects = []
-    for palms, t, s in zip(codecs.decode_palms(reg, logits), batch.transforms, batch.truth, strict=True):
+    for palms, t, s in zip(codecs.codec("palms").decode(outputs), batch.transforms, batch.truth, strict=True):
         if not len(palms.scores):
             rects.append(None)
             continue

@@ -102,7 +102,8 @@ _COMPARABLE = {
 }
 
 #: The comparison of each codec's ``agreement`` kind (see :class:`zoo_helpers.evaluation.codecs.Codec`).
-COMPARE = {"keypoints": of_keypoints, "detections": of_detections}
+COMPARE = {"keypoints": of_keypoints,
+           "detections": lambda candidate, reference, **kw: of_detections(*candidate, *reference, **kw)}
 
 
 def decoded(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int, int]):
@@ -126,7 +127,4 @@ def compare(candidate, reference, decoder: str, min_score: float = 0.5) -> float
     >>> compare(ref, ref, "heatmaps")
     100.0
     """
-    kind = codecs.codec(decoder).agreement
-    if kind == "detections":
-        return COMPARE[kind](*candidate, *reference, min_score=min_score)
-    return COMPARE[kind](candidate, reference, min_score=min_score)
+    return COMPARE[codecs.codec(decoder).agreement](candidate, reference, min_score=min_score)

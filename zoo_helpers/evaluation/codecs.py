@@ -344,32 +344,45 @@ class Codec:
     ``output`` is what :attr:`decode` returns: ``keypoints`` (``(N, K, 3)`` normalised ``[x, y, score]``),
     ``detections`` (:func:`yolo_detections`' boxes, scores, keypoints and valid flags), ``hand``
     (:func:`decode_hand`'s dict), ``mesh`` (face mesh points in input pixels), ``palms`` or ``classes``.
-    ``task`` names the evaluation of the cards layer that scores it (``single pose``, ``multi pose``,
-    ``hand``, ``face``, or ``None``); ``agreement`` the label-free comparison of two models' outputs
-    (``keypoints`` or ``detections`` in :mod:`zoo_helpers.evaluation.agreement`, or ``None``); ``postprocess``
-    the ``POSTPROCESS_TYPE`` of ST's STM32N6 pose application (``None``: the application has none).
+    The output kind decides the rest (:data:`TASKS`, :data:`AGREEMENTS`): :attr:`task` names the evaluation of
+    the cards layer that scores it, :attr:`agreement` the label-free comparison of two models' outputs
+    (:mod:`zoo_helpers.evaluation.agreement`). ``postprocess`` is the ``POSTPROCESS_TYPE`` of ST's STM32N6 pose
+    application (``None``: the application has none).
     """
 
     name: str
     decode: Callable[..., Any]
     output: str
-    task: str | None
-    agreement: str | None
     postprocess: str | None = None
+
+    @property
+    def task(self) -> str | None:
+        """The evaluation that scores this output (``single pose``, ``multi pose``, ``hand``, ``face``) or None."""
+        return TASKS.get(self.output)
+
+    @property
+    def agreement(self) -> str | None:
+        """The label-free comparison of two models' outputs (``keypoints`` or ``detections``) or None."""
+        return AGREEMENTS.get(self.output)
+
+
+#: The evaluation of each output kind (``palms`` and ``classes`` have none of their own).
+TASKS = {"keypoints": "single pose", "detections": "multi pose", "hand": "hand", "mesh": "face"}
+#: The label-free comparison of each output kind (a hand's landmarks compare as keypoints).
+AGREEMENTS = {"keypoints": "keypoints", "hand": "keypoints", "detections": "detections"}
 
 
 #: Every decoder name the catalog uses, and what it means (see :class:`Codec`).
 CODECS: dict[str, Codec] = {c.name: c for c in (
-    Codec("singlepose", lambda outputs, **_: decode_singlepose(_first(outputs)), "keypoints", "single pose",
-          "keypoints"),
+    Codec("singlepose", lambda outputs, **_: decode_singlepose(_first(outputs)), "keypoints"),
     Codec("heatmaps", lambda outputs, heatmap_mode="st", **_: decode_heatmaps(_first(outputs), heatmap_mode),
-          "keypoints", "single pose", "keypoints", "POSTPROCESS_SPE_MOVENET_UF"),
-    Codec("yolo_pose", lambda outputs, **nms: yolo_detections(_first(outputs), **nms), "detections", "multi pose",
-          "detections", "POSTPROCESS_MPE_YOLO_V8_UF"),
-    Codec("hand_landmarks", lambda outputs, **_: decode_hand(outputs), "hand", "hand", "keypoints"),
-    Codec("face_landmarks", lambda outputs, **_: decode_face(outputs), "mesh", "face", None),
-    Codec("palms", _palms, "palms", None, None),
-    Codec("classifier", lambda outputs, **_: _classes(outputs), "classes", None, None),
+          "keypoints", "POSTPROCESS_SPE_MOVENET_UF"),
+    Codec("yolo_pose", lambda outputs, **nms: yolo_detections(_first(outputs), **nms), "detections",
+          "POSTPROCESS_MPE_YOLO_V8_UF"),
+    Codec("hand_landmarks", lambda outputs, **_: decode_hand(outputs), "hand"),
+    Codec("face_landmarks", lambda outputs, **_: decode_face(outputs), "mesh"),
+    Codec("palms", _palms, "palms"),
+    Codec("classifier", lambda outputs, **_: _classes(outputs), "classes"),
 )}
 
 

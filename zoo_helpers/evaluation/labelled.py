@@ -206,7 +206,7 @@ def lsp_extended_set() -> CocoKeypoints:
 
 
 def hand_test_frames(params_mat: str | os.PathLike[str], pose_mat: str | os.PathLike[str],
-                     image_dir: str | os.PathLike[str], crop: int = 256) -> CocoKeypoints:
+                     image_dir: str | os.PathLike[str], crop: int = 256, name: str = "") -> CocoKeypoints:
     """hand-graph-cnn's real-world frames with their 3D joints projected into each ``crop`` x ``crop`` image."""
     from scipy.io import loadmat
 
@@ -223,20 +223,19 @@ def hand_test_frames(params_mat: str | os.PathLike[str], pose_mat: str | os.Path
     uv = (uv - box[:, None, :2]) * (crop / box[:, None, 2:3])
     entries = [(int(Path(rel).stem), Path(rel).name, crop, crop, np.concatenate([uv[n], np.full((21, 1), 2.0)], -1))
                for n, rel in enumerate(paths) if (image_dir / Path(rel).name).is_file()]
-    return _one_person_each(entries, image_dir, "hand21", str(image_dir))
+    return _one_person_each(entries, image_dir, "hand21", name or str(image_dir))
 
 
 def hand_test_set() -> CocoKeypoints:
     """The registered hand-graph-cnn frames ``00000``-``00291`` (consecutive frames of one video)."""
     files = assets.fetch_members("hand_graph_cnn_real_test", progress=False)
     root = "data/real_world_testset"
-    coco = hand_test_frames(files[f"{root}/params.mat"], files[f"{root}/pose_gt.mat"],
-                            files[f"{root}/images/00000.jpg"].parent)
-    return CocoKeypoints(coco.images, coco.people, coco.image_dir, coco.raw, None,
-                         "hand-graph-cnn real-world test frames (292)")
+    return hand_test_frames(files[f"{root}/params.mat"], files[f"{root}/pose_gt.mat"],
+                            files[f"{root}/images/00000.jpg"].parent,
+                            name="hand-graph-cnn real-world test frames (292)")
 
 
-def aflw2000_3d(folder: str | os.PathLike[str]) -> CocoKeypoints:
+def aflw2000_3d(folder: str | os.PathLike[str], name: str = "") -> CocoKeypoints:
     """AFLW2000-3D faces of ``folder`` (``imageNNNNN.jpg`` with ``imageNNNNN.mat``), 68 fitted landmarks each."""
     from scipy.io import loadmat
 
@@ -254,12 +253,10 @@ def aflw2000_3d(folder: str | os.PathLike[str]) -> CocoKeypoints:
             raise AnnotationError(f"{mat.name}: 'pt3d_68' must be 3 x 68, got {pts.shape}")
         kp = np.concatenate([pts[:2].T, np.full((68, 1), 2.0)], -1)
         entries.append((int(mat.stem.removeprefix("image")), image.name, *_image_size(image), kp))
-    return _one_person_each(entries, folder, "face68", str(folder))
+    return _one_person_each(entries, folder, "face68", name or str(folder))
 
 
 def aflw2000_3d_set() -> CocoKeypoints:
     """The registered 16 AFLW2000-3D faces (PRNet's test images)."""
     files = assets.fetch_members("aflw2000_3d_prnet", progress=False)
-    coco = aflw2000_3d(next(iter(files.values())).parent)
-    return CocoKeypoints(coco.images, coco.people, coco.image_dir, coco.raw, None,
-                         "AFLW2000-3D (16 faces, fitted 68-point landmarks)")
+    return aflw2000_3d(next(iter(files.values())).parent, "AFLW2000-3D (16 faces, fitted 68-point landmarks)")

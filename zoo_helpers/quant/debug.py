@@ -157,9 +157,10 @@ def int16_cost(sqnr: dict[str, float], float_onnx: str | os.PathLike[str], worst
 def layer_sqnr(made: Made, labels: list[str], inputs: np.ndarray):
     """Per-tensor SQNR (dB) of each of ``labels`` (those made) against its float graph, as a table.
 
-    A recipe with CLE is compared with the equalized float graph (the same function, but every tensor
-    between a pair rescaled per channel; with high-bias absorption also shifted), the others with the
-    float reference. Pass images that did not calibrate: absorption is exact on the calibration images.
+    Each recipe is compared with the float graph it was quantized from (``Made.sources``): the equalized one for
+    a CLE recipe (the same function, but every tensor between a pair or in a branch group rescaled per channel;
+    with high-bias absorption also shifted), the float reference for the others. Pass images that did not
+    calibrate: absorption is exact on the calibration images.
 
     ``inputs`` are uint8 images (prepared for the float graph here); see
     :func:`zoo_helpers.quant.debug.onnx_tensor_sqnr`.
@@ -168,11 +169,5 @@ def layer_sqnr(made: Made, labels: list[str], inputs: np.ndarray):
 
     x = made.models[made.reference].prepare(inputs)
 
-    def reference(label: str):  # an equalized model's tensors are rescaled per channel: compare with its own float
-        recipe = made.recipes.get(label)
-        if recipe is not None and recipe.bias_absorption:
-            return made.absorption["path"]
-        return made.equalization["path"] if recipe is not None and recipe.cle else made.float_onnx
-
-    return pd.DataFrame({label: onnx_tensor_sqnr(reference(label), made.paths[label], x)
+    return pd.DataFrame({label: onnx_tensor_sqnr(made.sources.get(label, made.float_onnx), made.paths[label], x)
                          for label in dict.fromkeys(labels) if label in made.paths})

@@ -140,7 +140,11 @@ class Made:
     ``equalization`` is :func:`zoo_helpers.quant.equalize.equalize`'s summary of the equalized float graph (its
     ``path`` included), made whatever the recipes, so a chapter can show what equalization did;
     ``float_onnx`` is the float graph every recipe starts from (ONNX, also for a float TFLite source);
-    ``absorption`` the summary of the equalized graph with high biases absorbed, when a recipe asked for it.
+    ``absorption`` the summary of the equalized graph with high biases absorbed, when a recipe asked for it;
+    ``sources`` the float graph each recipe's file computes the same function as (plain, equalized pairwise or
+    through branches, with absorbed biases), its reference for per-tensor SQNR
+    (:func:`zoo_helpers.quant.debug.layer_sqnr`); a weight scale search is part of the quantization, so its
+    clipped graph is not a source.
     """
 
     models: dict = field(default_factory=dict)
@@ -152,6 +156,7 @@ class Made:
     calibration_files: list[Path] = field(default_factory=list)
     float_onnx: Path | None = None
     absorption: dict | None = None
+    sources: dict[str, Path] = field(default_factory=dict)
 
 
 def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | list[Recipe],
@@ -214,6 +219,7 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
         elif r.branches:
             src, extra = once("branches", lambda: equalize.equalize(
                 graph["float"], workdir / f"{stem}_float_cle_br.onnx", branches=True)["path"])
+        made.sources[r.label] = Path(src)
         if r.scale_search:
             src, seconds = once(f"mse {src}", lambda s=src: scalesearch.clip_weights(
                 s, workdir / f"{Path(s).stem}_mse.onnx")["path"])

@@ -174,11 +174,11 @@ def fetch_members(name: str, pattern: str = "*", *, download: bool = True, progr
 
     from tqdm.auto import tqdm
 
-    chosen = [rel for rel in members(name) if fnmatchcase(rel, pattern)]
+    found = members(name)
+    chosen = [rel for rel in found if fnmatchcase(rel, pattern)]
     if not chosen:
         raise AssetError(f"no member of dataset {name!r} matches {pattern!r}")
     bar = tqdm(chosen, desc=name, unit="file", disable=not progress or len(chosen) < 50, leave=False)
-    found = members(name)
     return {rel: _resolve(found[rel], download) for rel in bar}
 
 

@@ -38,13 +38,14 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-#: Files hashed in this process, keyed by (path, size, mtime_ns, inode) -> sha256: a file is hashed again
-#: only when it changes (notebooks fetch the same model in several cells).
-_VERIFIED: dict[tuple[str, int, int, int], str] = {}
+#: Files hashed in this process, keyed by (device, inode, size, mtime_ns) -> sha256: a file is hashed again
+#: only when it changes (notebooks fetch the same model in several cells); a verified download moved into the
+#: cache keeps its key, so it is not hashed twice.
+_VERIFIED: dict[tuple[int, int, int, int], str] = {}
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file, hashed once per process while the file does not change (size, mtime, inode).
+    """The sha256 of a file, hashed once per process while the file does not change (inode, size, mtime).
 
     Examples
     --------
@@ -56,7 +57,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     """
     path = Path(path)
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     if key not in _VERIFIED:
         _VERIFIED[key] = sha256_of(path)
     return _VERIFIED[key]
