@@ -82,3 +82,25 @@ def test_non_finite_inputs_are_refused_not_quantized(mirror):
     x[1, 5, 5, 0] = np.nan
     with pytest.raises(ValueError, match=r"NaN or infinite values \(samples \[1\]\)"):
         model.predict_array(x)
+
+
+def test_batched_predict_equals_one_sample_per_invoke_on_real_crops(mirror):
+    from zoo_helpers.evaluation import datasets
+
+    ann = fetch("mmpose_coco_annotations")
+    crops = singlepose.prepare_samples(datasets.load_coco_keypoints(ann, ann.parent), (192, 192)).images
+    path = fetch("movenet_heatmaps_192_int8_pc")
+    batched, single = load_model(path), load_model(path)
+    batched.batch_size, single.batch_size = 5, 1  # 12 crops: two full batches and a padded one
+    a, b = batched.predict(crops), single.predict(crops)
+    assert batched.batching() == "batched (5 per invoke)" and single.batching().startswith("not checked")
+    name = batched.outputs[0].name
+    assert a[name].shape == (12, 48, 48, 17) and np.array_equal(a[name], b[name])
+
+
+def test_a_graph_with_a_fixed_batch_falls_back_to_one_sample_per_invoke(mirror):
+    m = load_model(fetch("st_face_landmarks_192_int8_pc"), rescale=(1 / 255, 0.0))  # Reshape to (1, 1, 1, 936)
+    x = np.random.default_rng(0).integers(0, 255, (3, 192, 192, 3), dtype=np.uint8)
+    out = m.predict(x)["landmarks"]
+    assert m.batching().startswith("one sample per invoke (the batch axis cannot be resized")
+    assert np.array_equal(out[2], m.predict(x[2:])["landmarks"][0])

@@ -139,20 +139,76 @@ class Model:
         return out[self.outputs[0].name]
 
     def _per_sample(self, name: str, x: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
-        """Invoke on each sample of ``x`` (fed as input ``name``); dequantized outputs in one batch array each."""
+        """Run every sample of ``x`` (fed as input ``name``): :attr:`batch_size` samples per invoke where the model
+        takes a batch (checked once, see :meth:`batching`), else one; dequantized outputs in one array each."""
         from tqdm import tqdm
 
+        step = self._step(name, x)
         results = {spec.name: np.zeros((0, *(d or 0 for d in spec.shape[1:])), np.float32) for spec in self.outputs}
-        for i in tqdm(range(len(x)), disable=not progress, desc=self.path.name, unit="img"):
-            raw = self._run({name: x[i : i + 1]})
-            for spec in self.outputs:
-                value = spec.dequantize(raw[spec.name])
-                if i == 0:  # one batch array per output, filled in place (no list + concatenate)
-                    if value.ndim == 0 or value.shape[0] != 1:
-                        raise ValueError(f"output {spec.name!r} of shape {value.shape} has no batch axis; use invoke()")
-                    results[spec.name] = np.empty((len(x), *value.shape[1:]), np.float32)
-                results[spec.name][i] = value[0]
+        with tqdm(total=len(x), disable=not progress, desc=self.path.name, unit="img") as bar:
+            for start in range(0, len(x), step):
+                chunk = x[start:start + step]
+                raw = self._run({name: chunk}) if step == 1 else self._run_batch(name, chunk, step)
+                for spec in self.outputs:
+                    value = spec.dequantize(raw[spec.name])
+                    if start == 0:  # one batch array per output, filled in place (no list + concatenate)
+                        if value.ndim == 0 or value.shape[0] != step:
+                            raise ValueError(f"output {spec.name!r} of shape {value.shape} has no batch axis; "
+                                             "use invoke()")
+                        results[spec.name] = np.empty((len(x), *value.shape[1:]), np.float32)
+                    results[spec.name][start:start + len(chunk)] = value[:len(chunk)]
+                bar.update(len(chunk))
         return results
+
+    #: Samples per invoke of :meth:`predict` for a model that takes a batch (1: one sample per invoke).
+    batch_size: int = 16
+
+    def batching(self) -> str:
+        """How :meth:`predict` runs this model: ``batched (N per invoke)``, or why one sample per invoke.
+
+        A model runs batched when its input's batch axis can be resized (LiteRT's ``resize_tensor_input``, or an
+        ONNX graph whose batch axis is made symbolic) and the batched outputs of two real samples equal the
+        one-sample outputs (within 1e-4 of the output's range, float kernels sum in another order, or one
+        quantization step); checked on the
+        first :meth:`predict` of two or more samples.
+        """
+        if self._batch_state is None:
+            return "not checked yet (no predict of two or more samples)"
+        return self._batch_state if isinstance(self._batch_state, str) else f"batched ({self.batch_size} per invoke)"
+
+    _batch_state: object = None
+
+    def _step(self, name: str, x: np.ndarray) -> int:
+        if len(x) < 2 or self.batch_size < 2 or len(self.inputs) != 1:
+            return 1
+        if self._batch_state is None:
+            self._batch_state = self._check_batch(name, x)
+        return 1 if isinstance(self._batch_state, str) else self.batch_size
+
+    def _check_batch(self, name: str, x: np.ndarray):
+        try:
+            self._batch_runner = self._batched(self.batch_size)
+            both = self._run_batch(name, x[:2], self.batch_size)
+        except Exception as exc:  # the runtimes raise their own types when a batch axis cannot be resized
+            return f"one sample per invoke (the batch axis cannot be resized: {str(exc).splitlines()[0][:120]})"
+        for i in (0, 1):
+            one = self._run({name: x[i:i + 1]})
+            for spec in self.outputs:
+                a, b = spec.dequantize(one[spec.name])[0], spec.dequantize(both[spec.name])[i]
+                step = float(np.max(spec.scale)) if spec.quantized else 0.0
+                if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=max(step, 1e-4 * np.ptp(a) + 1e-7)):
+                    return f"one sample per invoke (batched output {spec.name!r} differs from one-sample output)"
+        return True
+
+    def _run_batch(self, name: str, chunk: np.ndarray, step: int) -> dict[str, np.ndarray]:
+        """Run ``chunk`` (at most ``step`` samples) in one invoke, padded to ``step`` with its last sample."""
+        if len(chunk) < step:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - len(chunk), axis=0)])
+        return self._batch_runner({name: np.ascontiguousarray(chunk)})
+
+    def _batched(self, n: int):
+        """A function running ``n`` samples per invoke (raises when the model cannot take them)."""
+        raise NotImplementedError
 
 
 class TFLiteModel(Model):
@@ -188,6 +244,22 @@ class TFLiteModel(Model):
         self._interp.invoke()
         return {d["name"]: self._interp.get_tensor(d["index"]) for d in self._out}
 
+    def _batched(self, n: int):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interp = Interpreter(model_path=str(self.path), num_threads=self.num_threads)
+        first = interp.get_input_details()[0]
+        interp.resize_tensor_input(first["index"], [n, *first["shape"][1:]])
+        interp.allocate_tensors()
+        outs = interp.get_output_details()
+
+        def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            interp.set_tensor(first["index"], feed[first["name"]])
+            interp.invoke()
+            return {d["name"]: interp.get_tensor(d["index"]) for d in outs}
+
+        return run
+
 
 class OnnxModel(Model):
     """An ``.onnx`` model run with onnxruntime on the CPU."""
@@ -216,6 +288,21 @@ class OnnxModel(Model):
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [s.name for s in self.outputs]
         return dict(zip(names, self._session.run(names, feed), strict=True))
+
+    def _batched(self, n: int):
+        import onnx
+        import onnxruntime as ort
+
+        graph = onnx.load(str(self.path))
+        for value in (graph.graph.input[0], *graph.graph.output):
+            value.type.tensor_type.shape.dim[0].dim_param = "batch"
+        del graph.graph.value_info[:]  # onnxruntime infers the shapes again, with the symbolic batch
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.num_threads
+        opts.log_severity_level = 4  # a graph that cannot take the batch fails the check, quietly
+        session = ort.InferenceSession(graph.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        names = [s.name for s in self.outputs]
+        return lambda feed: dict(zip(names, session.run(names, feed), strict=True))
 
 
 def load_model(
