@@ -16,7 +16,7 @@ def test_every_parameter_has_a_rule_and_the_defaults_pass(path):
 
 
 @pytest.mark.parametrize("notebook,bad,message", [
-    ("movenet", {"limit": -1}, r"limit=-1: must be within \[0, inf\]"),
+    ("movenet", {"n_test": -1}, r"n_test=-1: must be within \[0, inf\]"),
     ("movenet", {"variant": "movenet_nope"}, r"unknown variant 'movenet_nope' for card 'movenet'; variants: .*"
                                              r"movenet_heatmaps_192"),
     ("movenet", {"variant": "yolov8n_pose_256_pc"}, "'yolov8n_pose_256_pc' is a yolov8n_pose model"),

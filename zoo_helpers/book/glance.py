@@ -36,13 +36,17 @@ def findings(records: list[Record], metric: str, published: float | None = None)
     >>> findings(r, "OKS")[1]
     'Best: published int8 (80.0 %); worst: our per-tensor (10.0 %), a gap of 70.0 points.'
     """
-    scored = [r for r in records if metric in r.metrics and r.kind != ANALYSIS_KIND]
+    every = [r for r in records if metric in r.metrics and r.kind != ANALYSIS_KIND]
+    scored = [r for r in every if r.split == "test"] if any(r.split for r in every) else every  # dev only chooses
     if not scored:
         return [f"No record of {metric} in this run."]
     label = {id(r): r.variant if len({x.key for x in scored}) == 1 else f"{r.key} ({r.variant})" for r in scored}
     first = next((r for r in scored if r.variant.startswith("published")), scored[0])
-    out = [f"{label[id(first)]} scores {_value(metric, first.metrics[metric])} {metric} on {first.samples} samples "
-           f"from {first.images} images ({first.measured_on}{', ' + first.kind if first.kind else ''})"
+    ci = recipe_table.interval_of(first, metric)
+    out = [f"{label[id(first)]} scores {_value(metric, first.metrics[metric])} {metric}"
+           + (f" (95 % CI {ci.low:.1f} to {ci.high:.1f})" if ci and not metric.endswith(")") else "")
+           + f" on {first.samples} samples from {first.images} images ({first.measured_on}"
+           f"{', ' + first.kind if first.kind else ''}{', ' + first.split if first.split else ''})"
            + (f"; the card publishes {published:.2f} % on its own, larger data set." if published is not None
               else ".")]
     if len(scored) > 1:
@@ -53,7 +57,7 @@ def findings(records: list[Record], metric: str, published: float | None = None)
         out.append(f"Best: {label[id(best)]} ({_value(metric, best.metrics[metric])}); worst: {label[id(worst)]} "
                    f"({_value(metric, worst.metrics[metric])}), a gap of {gap_text}.")
     by_variant = {r.variant: r for r in scored}
-    recipe = _recipe_finding(scored, metric, by_variant)
+    recipe = _recipe_finding(every, metric, by_variant)
     if recipe:
         out.append(recipe)
     elif "our per-channel" in by_variant and "our per-tensor" in by_variant:

@@ -137,12 +137,14 @@ def _short(label: str, limit: int = 42) -> str:
     return label if len(label) <= limit else f"{label[: limit // 2]}…{label[-(limit // 2 - 1):]}"
 
 
-def bars(frame, title: str, xlabel: str, source: str, reference: float | None = None, log: bool = False):
+def bars(frame, title: str, xlabel: str, source: str, reference: float | None = None, log: bool = False,
+         errors: dict | None = None):
     """Grouped horizontal bars: one group per row of ``frame`` (layers, keypoints, models), one colour per column.
 
     ``source`` says what the numbers were measured on (``host CPU``, ``emulated board``, ``published``) and
-    is written into the title; ``reference`` draws a vertical line (e.g. 1 for a measured/published ratio).
-    Long row names are shortened in the middle. Returns the matplotlib figure.
+    is written into the title; ``reference`` draws a vertical line (e.g. 1 for a measured/published ratio);
+    ``errors`` maps a column to ``(low, high)`` arrays (its 95 % interval per row, NaN where none), drawn as
+    whiskers. Long row names are shortened in the middle. Returns the matplotlib figure.
     """
     import matplotlib.pyplot as plt
 
@@ -155,8 +157,12 @@ def bars(frame, title: str, xlabel: str, source: str, reference: float | None = 
     y = np.arange(rows)
     for j, col in enumerate(frame.columns):
         values = frame[col].to_numpy()
+        xerr = None
+        if errors and col in errors:
+            low, high = (np.asarray(e, float) for e in errors[col])
+            xerr = np.nan_to_num(np.stack([values - low, high - values]), nan=0.0).clip(0)
         ax.barh(y + (j - (cols - 1) / 2) * height, np.where(np.isfinite(values), values, np.nan), height,
-                label=str(col))
+                label=str(col), xerr=xerr, error_kw={"lw": 0.8, "capsize": 2})
     ax.set_yticks(y, [_short(r) for r in frame.index], fontsize=7)
     ax.invert_yaxis()
     if reference is not None:
@@ -237,17 +243,22 @@ def mac_shares(files: dict):
                 "predicted from the placement rules, not measured")
 
 
-def recipes(records, metric: str):
+def recipes(records, metric: str, choose_by: str | None = None):
     """Each recipe's ``metric`` and label-free agreement, best per granularity first; dashed: the per-tensor goal.
 
     The goal line is the target of the per-tensor goal (:func:`zoo_helpers.book.recipe_table.goals`): our best
     per-channel score, chosen as the table chooses it, minus :data:`zoo_helpers.book.recipe_table.PER_TENSOR_GAP`.
     """
-    table = recipe_table.table(records, metric)
+    table = recipe_table.table(records, metric, choose_by)
     name = metric if metric.endswith(")") else f"{metric} (%)"
-    target = float(recipe_table.goals(records, metric).loc[recipe_table.PER_TENSOR_GOAL, "target"])
+    target = float(recipe_table.goals(records, metric, choose_by=choose_by).loc[recipe_table.PER_TENSOR_GOAL,
+                                                                                 "target"])
     frame = table[[name, recipe_table.AGREEMENT]]
     frame.index = [f"{label} ({g})" if g not in label else label for label, g in table["granularity"].items()]
+    shown = {r.variant: r for r in records if metric in r.metrics and r.split in ("test", "")}
+    found = [recipe_table.interval_of(shown[label], metric) if label in shown else None for label in table.index]
+    errors = {name: ([c.low if c else np.nan for c in found], [c.high if c else np.nan for c in found])}
     source = ", ".join(sorted({r.measured_on for r in records if metric in r.metrics}))
-    return bars(frame, f"{metric}, agreement with float", "%", f"{source}; dashed: per-tensor goal {target:.1f}",
-                reference=target)
+    n = ", ".join(sorted({f"n = {r.samples}" for r in shown.values()}))
+    return bars(frame, f"{metric} ({n}, 95 % CI), agreement with float", "%",
+                f"{source}; dashed: per-tensor goal {target:.1f}", reference=target, errors=errors)

@@ -52,16 +52,19 @@ def _split(records: list[Record], split: str) -> list[Record]:
     return found
 
 
-def _sides(records: list[Record], metric: str) -> tuple[list[Record], dict[str, dict], dict[str, dict]]:
-    """The records that score ``metric`` shown (``test``), their rows, and the rows the best is chosen on (``dev``).
+def _sides(records: list[Record], metric: str, choose_by: str | None = None) -> tuple[list[Record], dict[str, dict],
+                                                                                    dict[str, dict]]:
+    """The records that score ``metric`` shown (``test``), their rows, and the rows the best is chosen on (``dev``,
+    by ``choose_by``, the same metric by default: e.g. the label-free agreement on dev images).
 
-    Without splits, one set of records serves both. Records without ``metric`` (a variant's footprint-and-latency
+    Without splits, one set of records serves both. Records without the metric (a variant's footprint-and-latency
     record) are left out here, once.
     """
-    scored = [r for r in records if metric in r.metrics]
-    shown, chosen = _split(scored, "test"), _split(scored, "dev")
+    choose_by = choose_by or metric
+    shown = _split([r for r in records if metric in r.metrics], "test")
+    chosen = _split([r for r in records if choose_by in r.metrics], "dev")
     rows = _rows(shown, metric)
-    return shown, rows, (_rows(chosen, metric) if chosen is not shown else rows)
+    return shown, rows, (rows if chosen is shown and choose_by == metric else _rows(chosen, choose_by))
 
 
 def _scores(record: Record, metric: str):
@@ -99,12 +102,13 @@ def _rows(records: list[Record], metric: str) -> dict[str, dict]:
     return rows
 
 
-def table(records: list[Record], metric: str) -> pd.DataFrame:
+def table(records: list[Record], metric: str, choose_by: str | None = None) -> pd.DataFrame:
     """One row per recipe / published / float record that has ``metric``, best per granularity first.
 
     The ``goal`` column says, on the best per-tensor and best per-channel rows, whether :func:`goals` are
     met, and by how many points a missed one is missed; ``95 % CI`` is the value's interval over images and ``n``
-    the samples scored, where the records keep per-sample scores (module docstring).
+    the samples scored, where the records keep per-sample scores (module docstring). ``choose_by`` is the metric
+    the best of each granularity is chosen by on ``dev`` (default ``metric``).
 
     Examples
     --------
@@ -113,7 +117,7 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
     >>> table(recs, "OKS")["OKS (%) vs best per-channel"].tolist()
     [0.0, -60.0]
     """
-    shown, rows, choice = _sides(records, metric)
+    shown, rows, choice = _sides(records, metric, choose_by)
     pc = _best(choice, "per-channel")
     best_pc = rows[pc[1]]["value"] if pc and pc[1] in rows else float("nan")
     frame = pd.DataFrame(rows).T
@@ -138,22 +142,27 @@ def table(records: list[Record], metric: str) -> pd.DataFrame:
     return frame
 
 
-def goals(records: list[Record], metric: str, published: str = "published int8") -> pd.DataFrame:
+def goals(records: list[Record], metric: str, published: str = "published int8",
+          choose_by: str | None = None) -> pd.DataFrame:
     """The Quantize goals (module docstring): target, best reached, met or missed and by how many points.
 
     With splits, the best recipes are chosen on ``dev`` and judged on ``test`` (``verdict``, paired bootstrap).
     Disjointness is read from the recipes' records (:data:`zoo_helpers.cards.quantized.DISJOINT`).
     """
-    shown, rows, choice = _sides(records, metric)
+    shown, rows, choice = _sides(records, metric, choose_by)
     return _goals(rows, shown, published, choice, metric)
 
 
-def _interval(record: Record, metric: str) -> str | None:
+def interval_of(record: Record, metric: str) -> uncertainty.Interval | None:
+    """The 95 % interval over images of a record's ``metric`` (in %, as the tables show it), from its per-sample
+    scores; None when the record keeps none."""
     scores = _scores(record, metric)
-    if scores is None:
-        return None
-    ci = uncertainty.interval(*scores)
-    return f"{ci.low:.2f} to {ci.high:.2f}"
+    return None if scores is None else uncertainty.interval(*scores)
+
+
+def _interval(record: Record, metric: str) -> str | None:
+    ci = interval_of(record, metric)
+    return None if ci is None else f"{ci.low:.2f} to {ci.high:.2f}"
 
 
 def _paired(records: list[Record], a: str, b: str, metric: str) -> uncertainty.Interval | None:
@@ -194,7 +203,7 @@ def best(records: list[Record], metric: str, granularity: str) -> str:
 
     With splits, the choice is made on the ``dev`` records: the ``test`` labels never pick a recipe.
     """
-    found = _best(_rows(_split(records, "dev"), metric), granularity)
+    found = _best(_rows(_split([r for r in records if metric in r.metrics], "dev"), metric), granularity)
     if found is None:
         raise ValueError(f"no {granularity} recipe among the records")
     return found[1]

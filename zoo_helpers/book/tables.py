@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import zoo_helpers.book.recipe_table as recipe_table
 from zoo_helpers.deploy.placement import place
 from zoo_helpers.registry import published
 from zoo_helpers.registry.catalog import status
@@ -48,12 +49,14 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
     for row in data["accuracy"]["rows"]:
         r = by_key.get(row.get("catalog")) if row.get("catalog") else None
         m = {"value": r.metrics[metric], "people": r.samples, "images": r.images,
-             "source": f"{r.measured_on}, {r.kind}" if r.kind else r.measured_on} if r else None
+             "ci": recipe_table.interval_of(r, metric),
+             "source": ", ".join(x for x in (r.measured_on, r.kind, r.split) if x)} if r else None
         out.append({
             "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}",
             **({"kpt": row["keypoints"]} if "keypoints" in row else {}),
             f"published {metric} (%)": float(row["value"]),
             f"measured {metric} (%)": 100 * m["value"] if m else None,
+            "95 % CI": f"{m['ci'].low:.2f} to {m['ci'].high:.2f}" if m and m["ci"] else "",
             "scored on": (f"{m['people']} people / {m['images']} images" if m
                           else why_missing or _why(row.get("catalog"))),
             "measured on": check_source(m["source"]) if m else "—",

@@ -4,14 +4,15 @@
 - :mod:`~zoo_helpers.cards.multipose`: YOLO pose images, detections, both metrics;
 - :mod:`~zoo_helpers.cards.landmarks`: hand and face landmark samples, crops and scores;
 - :mod:`~zoo_helpers.cards.handposture`: the 8x8 ToF hand-posture data, model and stream;
+- :mod:`~zoo_helpers.cards.protocol`: the labelled sets' dev and test parts, prepared once per input size;
 - :mod:`~zoo_helpers.cards.loop`: the one loop that prepares, runs, scores and records catalog models;
 - :mod:`~zoo_helpers.cards.quantized`: the published files and every recipe scored on labels and without.
 
 Imports evaluation, quant, runtime, board, results and registry; never deploy or book.
 """
 
-from zoo_helpers.cards import handposture, landmarks, loop, multipose, quantized, singlepose
+from zoo_helpers.cards import handposture, landmarks, loop, multipose, protocol, quantized, singlepose
 
 __all__ = [
-    "handposture", "landmarks", "loop", "multipose", "quantized", "singlepose"
+    "handposture", "landmarks", "loop", "multipose", "protocol", "quantized", "singlepose"
 ]

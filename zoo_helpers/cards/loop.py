@@ -157,13 +157,15 @@ def evaluate_variants(models: dict, key: str | dict[str, str], batch: Batch, coc
 
 def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Options = Options(),
                      num_threads: int = 2, recorder: Recorder | None = None,
-                     batches: tuple[Batch, ...] = ()) -> dict[str, Evaluation]:
+                     batches: tuple[Batch, ...] = (), split: str = "",
+                     data: dict[str, str] | None = None) -> dict[str, Evaluation]:
     """Evaluate several COCO catalog models (single and multi pose) on the same data.
 
     Each batch is prepared once per kind and input size. Only models whose file is already local (mirror
     or cache) are run; the others are left out, and :func:`zoo_helpers.book.tables.accuracy_table` says why.
     With a ``recorder``, each evaluation is written as a record labelled ``published int8``. ``batches``
-    already prepared with the same options (e.g. by :func:`prepare` for a chapter's Evaluate section) are reused.
+    already prepared with the same options (e.g. by :func:`prepare` for a chapter's Evaluate section) are reused;
+    ``split`` and ``data`` (default ``coco.source()``) go into the records.
     """
     prepared = {("multi" if b.kind in ("fit", "padding") else "single", (b.images.shape[2], b.images.shape[1])): b
                 for b in batches}
@@ -174,12 +176,22 @@ def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Opt
             continue
         model = runtime.load(key, num_threads=num_threads)
         if (kind, model.input_size) not in prepared:
-            prepared[kind, model.input_size] = prepare(key, coco, model.input_size, options)
+            prepared[kind, model.input_size] = made = prepare(key, coco, model.input_size, options)
+            same = [b.kind for (k, _), b in prepared.items() if k == kind and b is not made]
+            made.kind = same[0] if same else made.kind  # a part's kind ("person_crops, LSP") at every size
         out[key] = ev = evaluate(model, key, prepared[kind, model.input_size], coco, options)
         if recorder is not None:
             label = catalog.variant_label(catalog.entry(key).granularity)
-            recorder.add_evaluation(key, label, ev, coco.source(), model.path)
+            recorder.add_evaluation(key, label, ev, data or coco.source(), model.path, split=split)
     return out
+
+
+def evaluate_parts(parts: dict, keys: list[str], options: Options = Options(), num_threads: int = 2,
+                   recorder: Recorder | None = None) -> dict[str, dict[str, Evaluation]]:
+    """:func:`evaluate_catalog` on each ``test`` part of :mod:`zoo_helpers.cards.protocol` (their batches reused
+    for models of their input size), recorded with the part's split and kind; by part label, then key."""
+    return {label: evaluate_catalog(p.coco, keys, options, num_threads, recorder, (p.batch,), p.split, p.data())
+            for label, p in parts.items() if p.split == "test"}
 
 
 def measure_models(models: dict, latency_runs: int, recorder: Recorder,

@@ -4,7 +4,9 @@
 built on a chapter's labelled batch (through :mod:`zoo_helpers.cards.loop`), adds label-free agreement with the
 float model on unlabelled images (:func:`agreement_with_reference`, :mod:`zoo_helpers.evaluation.agreement`),
 each recipe's seconds and whether its calibration images are disjoint from the sample, and writes the records
-that :mod:`zoo_helpers.book.recipe_table` renders.
+that :mod:`zoo_helpers.book.recipe_table` renders. :func:`evaluate_parts` does the same on the protocol's parts
+(:mod:`zoo_helpers.cards.protocol`): every model runs once on each part; the ``dev`` part's outputs give both its
+labelled scores and the label-free agreement, so a choice made by either never sees a ``test`` image.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import numpy as np
 
 import zoo_helpers.cards.loop as loop
 from zoo_helpers.cards.landmarks import sample_files as landmark_files
+from zoo_helpers.cards.protocol import Part
 from zoo_helpers.evaluation import agreement, photos
+from zoo_helpers.evaluation.batches import Evaluation
 from zoo_helpers.quant.recipes import Made
 from zoo_helpers.registry import catalog
 
@@ -66,3 +70,51 @@ def evaluate(made: Made, published: dict, key: str | dict[str, str], batch, imag
             k = key if isinstance(key, str) else key[label]
             recorder.add_evaluation(k, label, ev, data or coco.source(), models[label].path)
     return evals
+
+
+def evaluate_parts(made: Made, published: dict, key: str | dict[str, str], parts: dict[str, Part],
+                   options=None, recorder=None, agreement_part: str | None = None,
+                   progress: bool = True) -> dict[str, dict[str, Evaluation]]:
+    """Score the published models and every recipe on each of ``parts``, with agreement on a ``dev`` part.
+
+    Each model runs once per part (batched where it can be, :meth:`zoo_helpers.runtime.models.Model.predict`).
+    The label-free agreement with ``made.reference`` is measured on ``agreement_part`` (by default the largest
+    ``dev`` part; never a ``test`` one) from the same outputs its labels are scored on, and added to every record
+    of the model (:data:`AGREEMENT`, :data:`AGREEMENT_IMAGES`), with, for a recipe, :data:`SECONDS` and
+    :data:`DISJOINT` (no calibration file has the content of an image of any part). Returns the evaluations by
+    part label, then model label; with a ``recorder`` each is a record with its part's ``split`` and kind.
+    """
+    from tqdm.auto import tqdm
+
+    dev = [label for label, p in parts.items() if p.split == "dev"]
+    agreement_part = agreement_part or max(dev, key=lambda label: len(parts[label].batch), default=None)
+    if agreement_part is None or parts[agreement_part].split != "dev":
+        raise ValueError(f"label-free agreement runs on a dev part (parts: {list(parts)}), never on test")
+    models = {**published, **made.models}
+    keys = {label: key if isinstance(key, str) else key[label] for label in models}
+    decoder = catalog.entry(keys[made.reference]).decoder
+    disjoint = float(photos.disjoint(made.calibration_files, [f for p in parts.values() for f in p.files()]))
+    order = [agreement_part, *[label for label in parts if label != agreement_part]]
+    evals: dict[str, dict[str, Evaluation]] = {label: {} for label in order}
+    found = {}
+    with tqdm(total=len(order) * len(models), desc="models x parts") as bar:
+        for part_label in order:
+            part = parts[part_label]
+            for label, model in models.items():
+                outputs = model.predict(part.batch.images)
+                evals[part_label][label] = loop.score(outputs, keys[label], part.batch, part.coco,
+                                                      options or loop.Options())
+                if part_label == agreement_part:
+                    found[label] = agreement.decoded(outputs, decoder, model.input_size)
+                bar.update()
+    agree = {label: agreement.compare(v, found[made.reference], decoder) for label, v in found.items()}
+    n_agree = len(parts[agreement_part].batch)
+    for part_label in order:
+        for label, ev in evals[part_label].items():
+            ev.metrics.update({AGREEMENT: agree[label], AGREEMENT_IMAGES: n_agree})
+            if label in made.seconds:
+                ev.metrics.update({SECONDS: made.seconds[label], DISJOINT: disjoint})
+            if recorder is not None:
+                part = parts[part_label]
+                recorder.add_evaluation(keys[label], label, ev, part.data(), models[label].path, split=part.split)
+    return {label: evals[label] for label in parts}

@@ -24,6 +24,8 @@ from zoo_helpers.registry.assets import fetch
 
 SampleMode = Literal["st_subset", "person_crops"]
 SAMPLE_MODES = ("person_crops", "st_subset")
+#: LSP's own metric: the share of labelled joints within 0.2 x the torso (:func:`metrics.pck_torso`).
+TORSO_PCK = "PCK@0.2 torso"
 #: Person crops are squares around the GT box, this much larger than its longer side.
 CROP_MARGIN = 1.25
 
@@ -111,7 +113,8 @@ def evaluate(keypoints_norm: np.ndarray, batch: Batch, coco: datasets.CocoKeypoi
 
     The ground truth (COCO-17) is mapped to the model's keypoint ``layout`` (e.g. ``st13``), whose
     sigmas both OKS metrics use. Returns ST's mean OKS (frame-normalised, as the card), COCO keypoint
-    AP/AR from pycocotools on the same predictions (in original pixels) and PCK@0.1 of the box.
+    AP/AR from pycocotools on the same predictions (in original pixels) and PCK@0.1 of the box; on LSP (a set
+    whose ``raw["extra"]`` keeps its 14 joints) also :data:`TORSO_PCK`, per sample too.
     """
     lay = keypoints.layout(layout) if isinstance(layout, str) else layout
     n, k = keypoints_norm.shape[:2]
@@ -130,11 +133,17 @@ def evaluate(keypoints_norm: np.ndarray, batch: Batch, coco: datasets.CocoKeypoi
     vis = gt[..., 2] > 0
     oks = metrics.st_oks(keypoints_norm[..., :2], gt_norm, vis, boxes[:, 2] * boxes[:, 3] / frame_area, lay.sigmas)
     out = {"ST mean OKS": float(oks.mean()), "PCK@0.1": metrics.pck(pred_px, gt[..., :2], vis, boxes[:, 2:])}
+    per_sample = {"ST OKS": oks}
+    extra = coco.raw.get("extra")
+    if extra:  # LSP: PCK@0.2 of the torso, on the joints the model and the set share
+        torso = metrics.torso_lsp(np.stack([extra[i] for i in batch.ids]))
+        per_sample[TORSO_PCK] = metrics.pck_torso(pred_px, gt[..., :2], vis, torso)
+        out[TORSO_PCK] = float(np.nanmean(per_sample[TORSO_PCK]))
     results = _coco_results(pred_px, keypoints_norm[..., 2], batch)
     coco_ap = metrics.coco_keypoint_eval(_coco_gt(batch, coco, lay), results, sigmas=lay.sigmas, sizes=False)
     out.update({f"COCO {name}": v for name, v in coco_ap.items() if name in ("AP", "AP50", "AP75", "AR")})
     predictions = np.concatenate([pred_px, keypoints_norm[..., 2:]], axis=-1)
-    return Evaluation(out, predictions, batch, n, batch.num_images, {"ST OKS": oks}, results)
+    return Evaluation(out, predictions, batch, n, batch.num_images, per_sample, results)
 
 
 def _coco_gt(batch: Batch, coco: datasets.CocoKeypoints, lay: keypoints.Layout) -> dict:

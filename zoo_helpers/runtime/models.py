@@ -191,6 +191,9 @@ class Model:
             both = self._run_batch(name, x[:2], self.batch_size)
         except Exception as exc:  # the runtimes raise their own types when a batch axis cannot be resized
             return f"one sample per invoke (the batch axis cannot be resized: {str(exc).splitlines()[0][:120]})"
+        short = [s.name for s in self.outputs if np.ndim(both[s.name]) == 0 or len(both[s.name]) != self.batch_size]
+        if short:
+            return f"one sample per invoke (batched output {short[0]!r} has no batch of {self.batch_size})"
         for i in (0, 1):
             one = self._run({name: x[i:i + 1]})
             for spec in self.outputs:

@@ -1,0 +1,101 @@
+"""The evaluation protocol on the real sets: dev/test parts, torso PCK, agreement only on dev, records by split."""
+
+import numpy as np
+import pytest
+
+from zoo_helpers import results, runtime
+from zoo_helpers.book import recipe_table
+from zoo_helpers.cards import loop, protocol, quantized, singlepose
+from zoo_helpers.evaluation import labelled, photos
+from zoo_helpers.quant import recipes
+
+KEY = "movenet_heatmaps_192"
+
+
+@pytest.fixture(scope="module")
+def parts(mirror):
+    return protocol.single_pose((192, 192), n_test=30, n_dev=40)
+
+
+def test_parts_are_disjoint_sides_of_the_fixed_split_and_record_their_set(parts):
+    assert list(parts) == ["LSP dev", "LSP test", "COCO test"]
+    lsp_dev, lsp_test = set(parts["LSP dev"].batch.ids), set(parts["LSP test"].batch.ids)
+    assert len(lsp_dev) == 40 and len(lsp_test) == 30 and not lsp_dev & lsp_test
+    # the first test images by number; every one of them is on the test side of the registered rule
+    everything = labelled.lsp_extended_set()
+    test_side = protocol.side(everything, "lsp_extended_2000", "test")
+    assert sorted(lsp_test) == sorted(test_side.images)[:30]
+    assert (len(parts["COCO test"].batch), parts["COCO test"].batch.num_images) == (179, 65)
+    assert parts["LSP test"].batch.kind == "person_crops, LSP" and parts["COCO test"].data()["part"] == "COCO test"
+    # the calibration photos share no content with any part
+    calib = photos.calibration_files("", 8)
+    assert photos.disjoint(calib, [f for p in parts.values() for f in p.files()])
+
+
+def test_a_side_with_a_bad_name_or_limit_is_refused(mirror):
+    coco = labelled.coco_val2017_set()
+    with pytest.raises(ValueError, match="split must be 'dev' or 'test'"):
+        protocol.side(coco, "coco_val2017_mini", "train")
+    with pytest.raises(ValueError, match="limit must be 0"):
+        protocol.side(coco, "coco_val2017_mini", "test", -1)
+
+
+def test_torso_pck_on_lsp_by_hand(parts):
+    """Ground truth scores 1; moving every point 0.25 torso to the right scores 0; 0.15 torso scores 1."""
+    part = parts["LSP test"]
+    gt = np.stack([p.keypoints for p in part.batch.truth])
+    extra = np.stack([part.coco.raw["extra"][i] for i in part.batch.ids])
+    torso = np.linalg.norm(extra[:, 9, :2] - extra[:, 2, :2], axis=-1)  # L shoulder to R hip, by hand
+    for shift, expected in ((0.0, 1.0), (0.15, 1.0), (0.25, 0.0)):
+        moved = gt[..., :2] + np.stack([shift * torso, np.zeros_like(torso)], -1)[:, None]
+        norm = part.batch.to_input(moved, normalized=True)
+        pred = np.concatenate([norm, np.ones((*norm.shape[:2], 1))], -1)
+        ev = singlepose.evaluate(pred, part.batch, part.coco, "coco17")
+        assert ev.metrics[singlepose.TORSO_PCK] == pytest.approx(expected)
+        assert len(ev.per_sample[singlepose.TORSO_PCK]) == len(part.batch)
+
+
+@pytest.fixture(scope="module")
+def scored(parts, tmp_path_factory):
+    model = runtime.load(KEY)
+    made = recipes.make(model, tmp_path_factory.mktemp("recipes"), photos.calibration("", 4, (192, 192)),
+                        "minmax_pc,minmax_pt", progress=False)
+    run = results.Recorder("movenet", "movenet", {}, tmp_path_factory.mktemp("results"))
+    evals = quantized.evaluate_parts(made, {"published int8": model}, KEY, parts, recorder=run, progress=False)
+    return made, model, run, evals
+
+
+def test_every_model_runs_on_every_part_with_agreement_from_dev_only(scored, parts):
+    made, model, run, evals = scored
+    assert set(evals) == set(parts) and all(set(e) == {"published int8", *made.models} for e in evals.values())
+    splits = {(r.variant, r.kind, r.split) for r in run.records}
+    assert len(splits) == 3 * 4  # 4 models x (LSP dev, LSP test, COCO test)
+    for r in run.records:
+        assert r.metrics[quantized.AGREEMENT_IMAGES] == 40  # the dev part's photos, in every record
+        assert len(r.per_sample["ST OKS"]) == r.samples == len(r.sample_images)
+    # the agreement is the same as comparing the models' outputs on the dev crops directly
+    dev = parts["LSP dev"].batch.images
+    direct = quantized.agreement_with_reference({"published int8": model, **made.models}, made.reference, dev,
+                                                "heatmaps")
+    got = {r.variant: r.metrics[quantized.AGREEMENT] for r in run.records}
+    assert got == pytest.approx(direct)
+    with pytest.raises(ValueError, match="never on test"):
+        quantized.evaluate_parts(made, {}, KEY, parts, agreement_part="LSP test")
+
+
+def test_the_recipe_table_shows_test_and_chooses_on_dev(scored):
+    _, _, run, _ = scored
+    shown = recipe_table.table(protocol.judged(run.records, "LSP"), "ST mean OKS")
+    lsp_test = {r.variant: 100 * r.metrics["ST mean OKS"] for r in protocol.tested(run.records, "LSP")}
+    assert shown["ST mean OKS (%)"].astype(float).to_dict() == pytest.approx(lsp_test)
+    assert set(shown["n"]) == {30}
+    coco = recipe_table.table(protocol.judged(run.records, "COCO"), "ST mean OKS")
+    assert set(coco["n"]) == {179}
+
+
+def test_catalog_models_on_the_test_parts_are_recorded_by_part(parts, tmp_path):
+    run = results.Recorder("movenet", "movenet", {}, tmp_path)
+    out = loop.evaluate_parts(parts, ["movenet_lightning_192"], recorder=run)
+    assert set(out) == {"LSP test", "COCO test"}
+    assert sorted((r.kind, r.split, r.samples) for r in run.records) == [("person_crops, COCO", "test", 179),
+                                                                         ("person_crops, LSP", "test", 30)]

@@ -1,0 +1,123 @@
+"""The book's evaluation protocol: labelled sets split into ``dev`` and ``test``, each side prepared once as a batch.
+
+Every chapter is judged the same way (:mod:`zoo_helpers.evaluation.splits` for the rule):
+
+* a :class:`Part` is one side of one labelled set, prepared for one model input size (images read, decoded and
+  cropped once, shared by every model of that size);
+* choices (the best recipe, a threshold) are made on the ``dev`` parts, by their labels or by label-free agreement;
+  the tables, goals and glance report the ``test`` parts, which nothing is tuned on;
+* calibration images come from a third pool (:mod:`zoo_helpers.evaluation.photos`), checked disjoint from every
+  part by content hash.
+
+:func:`single_pose` gives the MoveNet chapter's parts: LSP Extended ``dev`` (every dev image by default: the
+recipe choice and the label-free agreement, at least 1,000 images), the first ``n_test`` LSP ``test`` images (by
+image number) and the COCO val2017 subset's ``test`` people (or those of your ``coco_dir``, split by the same
+rule). A record's ``kind`` names the sample mode and the set (``person_crops, LSP``), its ``split`` the side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import zoo_helpers.cards.singlepose as singlepose
+from zoo_helpers.evaluation import datasets, labelled, splits
+from zoo_helpers.evaluation.batches import Batch
+from zoo_helpers.results import Record
+
+
+@dataclass
+class Part:
+    """One side (``split``) of one labelled set, as a batch for one input size.
+
+    ``name`` is the set's short name (``LSP``, ``COCO``), ``set_name`` its split rule's name
+    (:data:`zoo_helpers.evaluation.splits.SETS`), ``coco`` its ground truth restricted to this side.
+    """
+
+    name: str
+    set_name: str
+    split: str
+    coco: datasets.CocoKeypoints
+    batch: Batch
+
+    @property
+    def label(self) -> str:
+        """``LSP test``, ``COCO dev``, ..."""
+        return f"{self.name} {self.split}"
+
+    def files(self) -> list[Path]:
+        """The image files of the part's samples (for the calibration disjointness check)."""
+        return [self.coco.image_path(i) for i in dict.fromkeys(self.batch.ids)]
+
+    def data(self) -> dict[str, str]:
+        """Where the part comes from, for its result records."""
+        return {**self.coco.source(), "set": self.set_name, "part": self.label}
+
+
+def side(coco: datasets.CocoKeypoints, set_name: str, split: str, limit: int = 0) -> datasets.CocoKeypoints:
+    """The images of ``coco`` on one side of ``set_name``'s split, the first ``limit`` by id (0: all).
+
+    Examples
+    --------
+    >>> coco = labelled.coco_val2017_set()
+    >>> test = side(coco, "coco_val2017_mini", "test")
+    >>> len(test), sum(len(p) for p in test.people.values())
+    (108, 179)
+    """
+    if split not in ("dev", "test"):
+        raise ValueError(f"split must be 'dev' or 'test', got {split!r}")
+    if limit < 0:
+        raise ValueError(f"limit must be 0 (all) or positive, got {limit}")
+    ids = splits.split(set_name, sorted(coco.images))[split]
+    ids = ids[:limit] if limit else ids
+    if not ids:
+        raise ValueError(f"no image of {coco.name or set_name} falls in {split!r}")
+    return coco.subset(ids, f"{coco.name}, {split}")
+
+
+def _part(name: str, set_name: str, split: str, coco: datasets.CocoKeypoints, size: tuple[int, int], mode: str,
+          limit: int, progress: bool) -> Part:
+    own = side(coco, set_name, split, limit)
+    batch = singlepose.prepare_samples(own, size, mode, progress=progress)
+    batch.kind = f"{mode}, {name}"
+    return Part(name, set_name, split, own, batch)
+
+
+def single_pose(size: tuple[int, int], mode: str = "person_crops", n_test: int = 500, n_dev: int = 0,
+                coco_dir: str = "", progress: bool = False) -> dict[str, Part]:
+    """The single-pose chapter's parts by label: ``LSP dev``, ``LSP test`` and ``COCO test`` (module docstring).
+
+    ``n_test`` / ``n_dev``: at most this many LSP images of each side (0: all); ``coco_dir``: a COCO folder of
+    your own instead of the registered val2017 subset.
+    """
+    lsp = labelled.lsp_extended_set()
+    coco = datasets.load_coco(coco_dir) if coco_dir else labelled.coco_val2017_set()
+    parts = [_part("LSP", "lsp_extended_2000", "dev", lsp, size, mode, n_dev, progress),
+             _part("LSP", "lsp_extended_2000", "test", lsp, size, mode, n_test, progress),
+             _part("COCO", "coco_val2017_mini", "test", coco, size, mode, 0, progress)]
+    return {p.label: p for p in parts}
+
+
+def judged(records: list[Record], name: str) -> list[Record]:
+    """The records a table of set ``name`` reads: every ``dev`` record (where choices are made) and the ``test``
+    records of that set (what is shown).
+
+    Examples
+    --------
+    >>> rec = lambda kind, split: Record("m", "c", "k", "v", {}, 1, 1, {}, {}, "host CPU", kind=kind, split=split)
+    >>> [(r.kind, r.split) for r in judged([rec("x, LSP", "dev"), rec("x, LSP", "test"), rec("x, COCO", "test")],
+    ...                                    "COCO")]
+    [('x, LSP', 'dev'), ('x, COCO', 'test')]
+    """
+    return [r for r in records if r.split == "dev"] + tested(records, name)
+
+
+def tested(records: list[Record], name: str | None = None) -> list[Record]:
+    """The ``test`` records, of set ``name`` only when given (what a chapter's tables and glance show)."""
+    return [r for r in records if r.split == "test" and (name is None or r.kind.endswith(f", {name}"))]
+
+
+def describe(parts: dict[str, Part]) -> str:
+    """One line per part: samples, images, kind, and the files it could not read."""
+    return "\n".join(f"{label}: {len(p.batch)} samples from {p.batch.num_images} images ({p.batch.kind}); "
+                     f"skipped: {'; '.join(p.batch.skipped) or 'none'}" for label, p in parts.items())
