@@ -64,6 +64,7 @@ class Record:
     split: str = ""
     per_sample: dict[str, list[float]] = field(default_factory=dict)
     sample_images: list = field(default_factory=list)
+    matches: dict[str, list] = field(default_factory=dict)
 
     @property
     def slug(self) -> str:
@@ -154,7 +155,8 @@ class Recorder:
     def add(self, key: str, variant: str, metrics: dict[str, float], *, samples: int, images: int,
             data: dict[str, str], model: str | os.PathLike[str] | None = None, kind: str = "",
             measured_on: str | None = None, coco_results: list[dict] | None = None, split: str = "",
-            per_sample: dict[str, Any] | None = None, sample_images: list | None = None) -> Record:
+            per_sample: dict[str, Any] | None = None, sample_images: list | None = None,
+            matches: dict[str, list] | None = None) -> Record:
         """Make, keep and write one record (and its COCO results file when ``coco_results`` is given).
 
         A record that replaces one of the same slug, model file, data and sample count keeps the metrics
@@ -164,7 +166,8 @@ class Recorder:
         ``split`` names the part of a labelled set the samples come from (``dev`` or ``test``, see
         :mod:`zoo_helpers.evaluation.splits`); ``per_sample`` keeps per-sample scores (each a list with one value
         per sample, NaN where a sample has nothing to score) and ``sample_images`` each sample's image id, so
-        intervals and paired differences (:mod:`zoo_helpers.evaluation.uncertainty`) are computed from records.
+        intervals and paired differences (:mod:`zoo_helpers.evaluation.uncertainty`) are computed from records;
+        ``matches`` keeps ST's multi-pose matches, from which ST's mAP is rescored on resampled images.
         """
         per_sample = {k: [float(x) if np.isfinite(x) else None for x in np.asarray(v, np.float64)]
                       for k, v in (per_sample or {}).items()}  # JSON has no NaN: a sample with no score is null
@@ -176,7 +179,7 @@ class Recorder:
                         int(images), dict(data), self.parameters, check_source(measured_on or self.measured_on),
                         model_path.name if model_path else "", file_sha256(model_path) if model_path else "", kind,
                         self._versions, datetime.now(UTC).isoformat(timespec="seconds"), split, per_sample,
-                        list(sample_images or []))
+                        list(sample_images or []), dict(matches or {}))
         old = next((r for r in self.records if r.slug == record.slug), None)
         if old is not None and (old.model_sha256, old.data, old.samples) == (record.model_sha256, record.data,
                                                                               record.samples):
@@ -202,6 +205,7 @@ class Recorder:
         return self.add(key, variant, evaluation.metrics, samples=evaluation.num_samples, images=evaluation.num_images,
                         data=data, model=model, kind=evaluation.batch.kind, measured_on=measured_on,
                         coco_results=evaluation.coco_results, split=split, per_sample=per_sample,
+                        matches=evaluation.matches,
                         sample_images=[int(i) if isinstance(i, int | np.integer) else str(i) for i in ids])
 
     def coco_results_path(self, key: str, variant: str) -> Path:

@@ -21,10 +21,11 @@ n = ...``). Records without splits are read as before (one sample, plain values)
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from zoo_helpers.cards.quantized import AGREEMENT, AGREEMENT_IMAGES, DISJOINT, SECONDS
-from zoo_helpers.evaluation import uncertainty
+from zoo_helpers.evaluation import metrics, uncertainty
 from zoo_helpers.quant.recipes import by_label, granularity
 from zoo_helpers.results import Record
 
@@ -153,11 +154,38 @@ def goals(records: list[Record], metric: str, published: str = "published int8",
     return _goals(rows, shown, published, choice, metric)
 
 
+def _whole(record: Record, metric: str):
+    """``metric`` of a resample of the record's images (a function of image indices, in %), for ST's multi-pose mAP
+    from the record's matches; None otherwise.
+
+    Unmatched detections scoring below every true positive never change the AP of any resample (they come after its
+    last true positive), so they are dropped once here.
+    """
+    if metric != "ST mAP@0.5" or not record.matches:
+        return None
+    m = {k: np.asarray(v) for k, v in record.matches.items()}
+    hit = m["oks"] > 0.5
+    keep = hit | (m["score"] >= (m["score"][hit].min() if hit.any() else np.inf))
+    image, score, oks = m["image"][keep], m["score"][keep], m["oks"][keep]
+    return lambda idx: 100 * metrics.st_map_of_images(image, score, oks, m["gt_per_image"], idx)
+
+
+_INTERVALS: dict[tuple, uncertainty.Interval | None] = {}
+
+
 def interval_of(record: Record, metric: str) -> uncertainty.Interval | None:
-    """The 95 % interval over images of a record's ``metric`` (in %, as the tables show it), from its per-sample
-    scores; None when the record keeps none."""
-    scores = _scores(record, metric)
-    return None if scores is None else uncertainty.interval(*scores)
+    """The 95 % interval over images of a record's ``metric`` (in %, as the tables show it): from its per-sample
+    scores, or, for ST's multi-pose mAP, by rescoring resamples of its images from its matches; None when the
+    record keeps neither. Computed once per record and metric."""
+    key = (record.slug, record.time, record.model_sha256, record.samples, metric)
+    if key not in _INTERVALS:
+        whole = _whole(record, metric)
+        if whole is not None:
+            _INTERVALS[key] = uncertainty.resampled(whole, len(record.matches["gt_per_image"]), record.samples)
+        else:
+            scores = _scores(record, metric)
+            _INTERVALS[key] = None if scores is None else uncertainty.interval(*scores)
+    return _INTERVALS[key]
 
 
 def _interval(record: Record, metric: str) -> str | None:
@@ -167,8 +195,15 @@ def _interval(record: Record, metric: str) -> str | None:
 
 def _paired(records: list[Record], a: str, b: str, metric: str) -> uncertainty.Interval | None:
     """The paired interval of ``a - b`` on the shown records' per-sample scores, when both have them."""
-    found = {r.variant: _scores(r, metric) for r in records if r.variant in (a, b)}
-    if None in found.values() or len(found) != 2 or found[a][1] != found[b][1]:
+    pair = {r.variant: r for r in records if r.variant in (a, b)}
+    if len(pair) != 2 or pair[a].sample_images != pair[b].sample_images:
+        return None
+    whole = {label: _whole(r, metric) for label, r in pair.items()}
+    if None not in whole.values():
+        return uncertainty.resampled_difference(whole[a], whole[b], len(pair[a].matches["gt_per_image"]),
+                                                pair[a].samples)
+    found = {label: _scores(r, metric) for label, r in pair.items()}
+    if None in found.values():
         return None
     return uncertainty.difference(found[a][0], found[b][0], found[a][1])
 

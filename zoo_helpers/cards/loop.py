@@ -167,8 +167,8 @@ def evaluate_catalog(coco: datasets.CocoKeypoints, keys: list[str], options: Opt
     already prepared with the same options (e.g. by :func:`prepare` for a chapter's Evaluate section) are reused;
     ``split`` and ``data`` (default ``coco.source()``) go into the records.
     """
-    prepared = {("multi" if b.kind in ("fit", "padding") else "single", (b.images.shape[2], b.images.shape[1])): b
-                for b in batches}
+    prepared = {("multi" if b.kind.split(",")[0] in ("fit", "padding") else "single",
+                 (b.images.shape[2], b.images.shape[1])): b for b in batches}
     out = {}
     for key in keys:
         kind = _kind(catalog.entry(key))

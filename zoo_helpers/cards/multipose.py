@@ -73,7 +73,11 @@ def detect(output: np.ndarray, batch: Batch, iou_threshold: float = 0.1,
 
 def evaluate(dets: Detections, batch: Batch, coco: datasets.CocoKeypoints, coco_max_dets: int = 20,
              layout: str | keypoints.Layout = "coco17") -> Evaluation:
-    """ST's mAP (their matching, normalised coordinates) and COCO keypoint AP/AR, with the layout's sigmas."""
+    """ST's mAP (their matching, normalised coordinates) and COCO keypoint AP/AR, with the layout's sigmas.
+
+    The evaluation keeps ST's matches (``matches``: each detection's image, score and matched OKS, and each image's
+    scored people), from which a bootstrap over images rescores ST's mAP without matching again
+    (:func:`zoo_helpers.evaluation.metrics.st_map_of_images`)."""
     people = [[p for p in persons if not p.iscrowd and p.bbox[2] > 0 and p.bbox[3] > 0] for persons in batch.truth]
     n = max((len(p) for p in people), default=0)
     if n == 0:
@@ -90,6 +94,9 @@ def evaluate(dets: Detections, batch: Batch, coco: datasets.CocoKeypoints, coco_
     oks = metrics.oks_matrix(dets.keypoints[..., :2] / wh[:, None, None], gt[..., :2] / wh[:, None, None],
                              gt[..., 2], area, sigmas)
     out = {f"ST {k}": v for k, v in metrics.st_multipose_map(oks, dets.valid, dets.scores, num_gt).items()}
+    image, score, matched = metrics.st_matches(oks, dets.valid, dets.scores)
+    matches = {"image": image.tolist(), "score": score.tolist(), "oks": matched.tolist(),
+               "gt_per_image": (gt[..., 2] > 0).any(-1).sum(-1).tolist()}
     results = [{"image_id": image_id, "category_id": 1, "keypoints": dets.keypoints[r, d].ravel().tolist(),
                 "score": float(dets.scores[r, d])}
                for r, image_id in enumerate(batch.ids) for d in np.flatnonzero(dets.valid[r])]
@@ -97,4 +104,4 @@ def evaluate(dets: Detections, batch: Batch, coco: datasets.CocoKeypoints, coco_
                                          sizes=False)
     out.update({f"COCO {k}": coco_ap[k] for k in ("AP", "AP50", "AP75", "AR")})
     scored = sum(len(p) for p in people)
-    return Evaluation(out, dets.keypoints, batch, scored, len(batch), {}, results, dets)
+    return Evaluation(out, dets.keypoints, batch, scored, len(batch), {}, results, dets, matches)

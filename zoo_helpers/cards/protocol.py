@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import zoo_helpers.cards.multipose as multipose
 import zoo_helpers.cards.singlepose as singlepose
 from zoo_helpers.evaluation import datasets, labelled, splits
 from zoo_helpers.evaluation.batches import Batch
@@ -31,7 +32,8 @@ class Part:
     """One side (``split``) of one labelled set, as a batch for one input size.
 
     ``name`` is the set's short name (``LSP``, ``COCO``), ``set_name`` its split rule's name
-    (:data:`zoo_helpers.evaluation.splits.SETS`), ``coco`` its ground truth restricted to this side.
+    (:data:`zoo_helpers.evaluation.splits.SETS`), ``coco`` its ground truth restricted to this side; a part that is
+    not ``labelled`` serves label-free agreement only (its labels are not of the chapter's task).
     """
 
     name: str
@@ -39,6 +41,7 @@ class Part:
     split: str
     coco: datasets.CocoKeypoints
     batch: Batch
+    labelled: bool = True
 
     @property
     def label(self) -> str:
@@ -96,6 +99,24 @@ def single_pose(size: tuple[int, int], mode: str = "person_crops", n_test: int =
              _part("LSP", "lsp_extended_2000", "test", lsp, size, mode, n_test, progress),
              _part("COCO", "coco_val2017_mini", "test", coco, size, mode, 0, progress)]
     return {p.label: p for p in parts}
+
+
+def multi_pose(size: tuple[int, int], resize_mode: str = "fit", n_dev: int = 0,
+               coco_dir: str = "") -> dict[str, Part]:
+    """The YOLO chapter's parts: ``LSP dev`` (whole people photos, for the label-free agreement that chooses the
+    recipes; LSP labels one person a photo, so it is not scored) and ``COCO test`` (every test image of the COCO
+    val2017 subset, or of your ``coco_dir``, people or not, scored with the card's metric).
+    """
+    lsp = labelled.lsp_extended_set()
+    coco = datasets.load_coco(coco_dir) if coco_dir else labelled.coco_val2017_set()
+    out = {}
+    for name, set_name, split, data, limit, scored in (("LSP", "lsp_extended_2000", "dev", lsp, n_dev, False),
+                                                       ("COCO", "coco_val2017_mini", "test", coco, 0, True)):
+        own = side(data, set_name, split, limit)
+        batch = multipose.prepare_images(own, size, resize_mode)
+        batch.kind = f"{resize_mode}, {name}"
+        out[f"{name} {split}"] = Part(name, set_name, split, own, batch, scored)
+    return out
 
 
 def judged(records: list[Record], name: str) -> list[Record]:

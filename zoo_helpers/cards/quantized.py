@@ -77,7 +77,8 @@ def evaluate_parts(made: Made, published: dict, key: str | dict[str, str], parts
                    progress: bool = True) -> dict[str, dict[str, Evaluation]]:
     """Score the published models and every recipe on each of ``parts``, with agreement on a ``dev`` part.
 
-    Each model runs once per part (batched where it can be, :meth:`zoo_helpers.runtime.models.Model.predict`).
+    Each model runs once per part (batched where it can be, :meth:`zoo_helpers.runtime.models.Model.predict`); a part
+    that is not ``labelled`` gives the agreement alone (one record per model, no evaluation).
     The label-free agreement with ``made.reference`` is measured on ``agreement_part`` (by default the largest
     ``dev`` part; never a ``test`` one) from the same outputs its labels are scored on, and added to every record
     of the model (:data:`AGREEMENT`, :data:`AGREEMENT_IMAGES`), with, for a recipe, :data:`SECONDS` and
@@ -97,18 +98,26 @@ def evaluate_parts(made: Made, published: dict, key: str | dict[str, str], parts
     order = [agreement_part, *[label for label in parts if label != agreement_part]]
     evals: dict[str, dict[str, Evaluation]] = {label: {} for label in order}
     found = {}
-    with tqdm(total=len(order) * len(models), desc="models x parts") as bar:
+    with tqdm(total=len(order) * len(models), desc="models x parts", disable=not progress) as bar:
         for part_label in order:
             part = parts[part_label]
             for label, model in models.items():
                 outputs = model.predict(part.batch.images)
-                evals[part_label][label] = loop.score(outputs, keys[label], part.batch, part.coco,
-                                                      options or loop.Options())
+                if part.labelled:
+                    evals[part_label][label] = loop.score(outputs, keys[label], part.batch, part.coco,
+                                                          options or loop.Options())
                 if part_label == agreement_part:
                     found[label] = agreement.decoded(outputs, decoder, model.input_size)
                 bar.update()
     agree = {label: agreement.compare(v, found[made.reference], decoder) for label, v in found.items()}
     n_agree = len(parts[agreement_part].batch)
+    if recorder is not None and not parts[agreement_part].labelled:  # the agreement alone, where a choice reads it
+        part = parts[agreement_part]
+        for label in models:
+            extra = {SECONDS: made.seconds[label], DISJOINT: disjoint} if label in made.seconds else {}
+            recorder.add(keys[label], label, {AGREEMENT: agree[label], AGREEMENT_IMAGES: n_agree, **extra},
+                         samples=n_agree, images=part.batch.num_images, data=part.data(), model=models[label].path,
+                         kind=part.batch.kind, split=part.split)
     for part_label in order:
         for label, ev in evals[part_label].items():
             ev.metrics.update({AGREEMENT: agree[label], AGREEMENT_IMAGES: n_agree})

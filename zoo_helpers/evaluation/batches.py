@@ -12,7 +12,8 @@ its ground truth. The same type serves
 
 An :class:`Evaluation` is what every evaluator returns: metrics by the names the tables show, the
 predictions in original pixels, per-sample scores, and (for the COCO pipelines) the COCO-format
-results that ``pycocotools.COCO.loadRes`` reads. Evaluators take model outputs, never models.
+results that ``pycocotools.COCO.loadRes`` reads; for multi pose, ST's matches (``matches``, see
+:func:`zoo_helpers.cards.multipose.evaluate`) for intervals of its mAP. Evaluators take model outputs, never models.
 """
 
 from __future__ import annotations
@@ -109,3 +110,4 @@ class Evaluation:
     per_sample: dict[str, np.ndarray] = field(default_factory=dict)
     coco_results: list[dict] | None = None
     detections: Any = None
+    matches: dict[str, list] | None = None

@@ -231,11 +231,23 @@ def st_multipose_map(oks: np.ndarray, pred_valid: np.ndarray, scores: np.ndarray
     dict
         ``mAP@0.5`` and ``mAP@[0.5:0.95]`` in [0, 1].
     """
-    t = np.arange(0.5, 0.96, 0.05) if thresholds is None else np.asarray(thresholds)
+    _, score, matched_oks = st_matches(oks, pred_valid, scores)
+    if oks.shape[1] == 0 or num_gt == 0:
+        raise ValueError("no ground truth to score against")
+    return st_map_of_matches(score, matched_oks, num_gt, thresholds)
+
+
+def st_matches(oks: np.ndarray, pred_valid: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, ...]:
+    """ST's matching (see :func:`st_multipose_map`), image by image: ``(image, score, matched OKS)`` of every real
+    detection, in image order (0 OKS for a detection that matched no person).
+
+    Matching never looks across images, so a resample of images (a bootstrap) is scored from these arrays alone
+    (:func:`st_map_of_images`), without matching again.
+    """
     oks = np.where(np.asarray(pred_valid)[:, None, :], oks, -1.0)
     i_count, n, m = oks.shape
-    if n == 0 or num_gt == 0:
-        raise ValueError("no ground truth to score against")
+    if n == 0:
+        return np.zeros(0, int), np.zeros(0), np.zeros(0)
     best_gt = oks.argmax(1)                                        # (I, M) each prediction's GT
     best_oks = np.take_along_axis(oks, best_gt[:, None, :], 1)[:, 0]
     picked = np.where(best_gt[:, None, :] == np.arange(n)[None, :, None], oks, -np.inf)  # (I, N, M)
@@ -246,13 +258,46 @@ def st_multipose_map(oks: np.ndarray, pred_valid: np.ndarray, scores: np.ndarray
     matched[rows[0], winner[rows]] = True
     matched_oks = np.where(matched, best_oks, 0.0)
     valid = np.asarray(pred_valid)
-    order = np.argsort(-np.asarray(scores)[valid], kind="stable")
-    tp = (matched_oks[valid][order][:, None] > t[None, :]).astype(np.float64)   # (D, T)
+    return np.nonzero(valid)[0], np.asarray(scores, np.float64)[valid], matched_oks[valid]
+
+
+def st_map_of_matches(score: np.ndarray, matched_oks: np.ndarray, num_gt: int,
+                      thresholds: np.ndarray | None = None) -> dict[str, float]:
+    """ST's AP from matched detections (:func:`st_matches`): all sorted by score, 101-point Ultralytics AP."""
+    t = np.arange(0.5, 0.96, 0.05) if thresholds is None else np.asarray(thresholds)
+    order = np.argsort(-np.asarray(score), kind="stable")
+    tp = (np.asarray(matched_oks)[order][:, None] > t[None, :]).astype(np.float64)   # (D, T)
     tp_cum = np.cumsum(tp, 0)
     recall = tp_cum / num_gt
     precision = tp_cum / np.arange(1, len(order) + 1)[:, None]
     aps = np.array([_ultralytics_ap(recall[:, k], precision[:, k]) for k in range(len(t))])
     return {"mAP@0.5": float(aps[0]), "mAP@[0.5:0.95]": float(aps.mean())}
+
+
+def st_map_of_images(image: np.ndarray, score: np.ndarray, matched_oks: np.ndarray, gt_per_image: np.ndarray,
+                     images: np.ndarray) -> float:
+    """ST's mAP@0.5 on a resample ``images`` (indices, repeats allowed) of the scored images, from their matches.
+
+    ``image``, ``score``, ``matched_oks``: :func:`st_matches` (sorted by image); ``gt_per_image``: each image's
+    scored people. With ``images`` = every index once it equals :func:`st_multipose_map`'s mAP@0.5.
+
+    Examples
+    --------
+    >>> image, score, ok = np.array([0, 0, 1]), np.array([0.9, 0.3, 0.8]), np.array([0.9, 0.0, 0.7])
+    >>> st_map_of_images(image, score, ok, np.array([1, 1]), np.arange(2)) == 1.0
+    True
+    """
+    image, gt = np.asarray(image), np.asarray(gt_per_image)
+    images = np.asarray(images, int)
+    start = np.searchsorted(image, np.arange(len(gt)))
+    count = np.bincount(image, minlength=len(gt))
+    lengths = count[images]
+    first = np.repeat(start[images] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    pick = first + np.arange(lengths.sum())
+    num_gt = int(gt[images].sum())
+    if num_gt == 0:
+        return float("nan")
+    return st_map_of_matches(np.asarray(score)[pick], np.asarray(matched_oks)[pick], num_gt, [0.5])["mAP@0.5"]
 
 
 def _ultralytics_ap(recall: np.ndarray, precision: np.ndarray) -> float:
