@@ -86,7 +86,7 @@ def test_every_model_runs_on_every_part_with_agreement_from_dev_only(scored, par
 def test_the_recipe_table_shows_test_and_chooses_on_dev(scored):
     _, _, run, _ = scored
     shown = recipe_table.table(protocol.judged(run.records, "LSP"), "ST mean OKS")
-    lsp_test = {r.variant: 100 * r.metrics["ST mean OKS"] for r in protocol.tested(run.records, "LSP")}
+    lsp_test = {r.variant: 100 * r.metrics["ST mean OKS"] for r in protocol.shown(run.records, "LSP")}
     assert shown["ST mean OKS (%)"].astype(float).to_dict() == pytest.approx(lsp_test)
     assert set(shown["n"]) == {30}
     coco = recipe_table.table(protocol.judged(run.records, "COCO"), "ST mean OKS")
@@ -99,3 +99,32 @@ def test_catalog_models_on_the_test_parts_are_recorded_by_part(parts, tmp_path):
     assert set(out) == {"LSP test", "COCO test"}
     assert sorted((r.kind, r.split, r.samples) for r in run.records) == [("person_crops, COCO", "test", 179),
                                                                          ("person_crops, LSP", "test", 30)]
+
+
+def test_st_map_of_resampled_images_equals_st_map_on_those_images(mirror):
+    """Rescoring a resample from the matches gives what ST's whole metric gives on the resampled set, built anew."""
+    from zoo_helpers.evaluation import metrics
+
+    rng = np.random.default_rng(3)
+    n_img, n_gt, n_det = 12, 3, 6
+    gt = rng.random((n_img, n_gt, 17, 2))
+    vis = rng.random((n_img, n_gt, 17)) > 0.3
+    area = rng.uniform(0.05, 0.3, (n_img, n_gt))
+    pred = gt[:, rng.integers(0, n_gt, n_det)] + rng.normal(0, 0.03, (n_img, n_det, 17, 2))
+    valid = rng.random((n_img, n_det)) > 0.2
+    scores = rng.random((n_img, n_det))
+    oks = metrics.oks_matrix(pred, gt, vis, area, np.full(17, 0.07))
+    image, score, matched = metrics.st_matches(oks, valid, scores)
+    per_image = vis.any(-1).sum(-1)
+    full = metrics.st_multipose_map(oks, valid, scores, int(per_image.sum()))["mAP@0.5"]
+    assert metrics.st_map_of_images(image, score, matched, per_image, np.arange(n_img)) == pytest.approx(full)
+    idx = np.array([3, 3, 0, 7, 11, 5, 5, 5])
+    again = metrics.st_multipose_map(oks[idx], valid[idx], scores[idx], int(per_image[idx].sum()))["mAP@0.5"]
+    assert metrics.st_map_of_images(image, score, matched, per_image, idx) == pytest.approx(again)
+
+
+def test_yolo_parts_keep_lsp_for_agreement_only_and_score_coco_test(mirror):
+    parts = protocol.multi_pose((256, 256), n_dev=12)
+    assert {k: (p.split, p.labelled, len(p.batch)) for k, p in parts.items()} == {
+        "LSP dev": ("dev", False, 12), "COCO test": ("test", True, parts["COCO test"].batch.num_images)}
+    assert parts["COCO test"].batch.num_images >= 100 and parts["COCO test"].batch.kind == "fit, COCO"

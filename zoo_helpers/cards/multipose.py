@@ -34,7 +34,8 @@ class Detections:
 
 def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: preprocess.Mode = "fit",
                    limit: int | None = None) -> Batch:
-    """Resize every image with at least one person annotation; unreadable files are skipped and listed.
+    """Resize every image of the set (people or not: a detector is judged on images without people too);
+    unreadable files are skipped and listed.
 
     Examples
     --------
@@ -43,7 +44,7 @@ def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: pr
     >>> prepare_images(datasets.load_coco_keypoints(ann, ann.parent), (256, 256)).images.shape
     (4, 256, 256, 3)
     """
-    ids = [i for i, people in coco.people.items() if people][: limit or None]
+    ids = list(coco.images)[: limit or None]
     images, found, kept, skipped = [], [], [], []
     for image_id in ids:
         try:
@@ -58,7 +59,7 @@ def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: pr
         found.append(t)
         kept.append(image_id)
     stacked = np.stack(images) if images else np.zeros((0, size[1], size[0], 3), np.uint8)
-    return Batch(stacked, found, kept, [coco.people[i] for i in kept], skipped, mode)
+    return Batch(stacked, found, kept, [coco.people.get(i, []) for i in kept], skipped, mode)
 
 
 def detect(output: np.ndarray, batch: Batch, iou_threshold: float = 0.1,

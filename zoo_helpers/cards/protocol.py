@@ -65,7 +65,7 @@ def side(coco: datasets.CocoKeypoints, set_name: str, split: str, limit: int = 0
     >>> coco = labelled.coco_val2017_set()
     >>> test = side(coco, "coco_val2017_mini", "test")
     >>> len(test), sum(len(p) for p in test.people.values())
-    (108, 179)
+    (140, 229)
     """
     if split not in ("dev", "test"):
         raise ValueError(f"split must be 'dev' or 'test', got {split!r}")
@@ -130,10 +130,10 @@ def judged(records: list[Record], name: str) -> list[Record]:
     ...                                    "COCO")]
     [('x, LSP', 'dev'), ('x, COCO', 'test')]
     """
-    return [r for r in records if r.split == "dev"] + tested(records, name)
+    return [r for r in records if r.split == "dev"] + shown(records, name)
 
 
-def tested(records: list[Record], name: str | None = None) -> list[Record]:
+def shown(records: list[Record], name: str | None = None) -> list[Record]:
     """The ``test`` records, of set ``name`` only when given (what a chapter's tables and glance show)."""
     return [r for r in records if r.split == "test" and (name is None or r.kind.endswith(f", {name}"))]
 

@@ -14,7 +14,9 @@ YOLO-pose labels (:func:`yolo_pose_labels`, :func:`coco_val2017_set`)
     sources cover here, the official area is 0.54 of the box at the median, 0.39 to 0.71 from the 10th to the
     90th percentile), there are no crowd regions (a detection inside one counts as a false
     positive) and people without keypoints are missing (a detection of one counts as a false positive too), so
-    AP on label-only images is, if anything, lower than COCO's own.
+    AP on label-only images is, if anything, lower than COCO's own. An image of the folder that neither covers
+    (the converter writes no file for an image without a non-crowd person with keypoints) is kept with no
+    person: a detection there counts as a false positive, as on the label-only images.
 LSP Extended (:func:`lsp_joints`, :func:`lsp_extended_set`)
     ``joints.mat``: 14 joints x (x, y, visible) per person, one person per image. People are stored in COCO's 17
     keypoints: the 12 limb joints LSP shares with COCO, nose, eyes and ears unlabelled; the set's own neck and
@@ -112,9 +114,9 @@ def yolo_pose_labels(label_dir: str | os.PathLike[str], image_dir: str | os.Path
                      annotations: str | os.PathLike[str] | None = None, name: str = "") -> CocoKeypoints:
     """COCO ground truth from a YOLO-pose label folder, joined with a COCO json where both cover an image.
 
-    Images are the files of ``image_dir`` that the json or a label file covers (ids from the COCO file
-    names); see the module docstring for what stands in for a label-only image's area, crowds and unlabelled
-    people.
+    Images are the ``.jpg`` files of ``image_dir`` (ids from the COCO file names): the json's, those of a label
+    file, and the others with no person; see the module docstring for what stands in for a label-only image's
+    area, crowds and unlabelled people.
     """
     label_dir, image_dir = Path(label_dir), Path(image_dir)
     base = load_coco_keypoints(annotations, image_dir, name) if annotations else None
@@ -139,18 +141,25 @@ def yolo_pose_labels(label_dir: str | os.PathLike[str], image_dir: str | os.Path
             next_id += 1
             people[image_id].append(person)
             anns.append(ann)
+    for image in sorted(image_dir.glob("*.jpg")):  # neither source covers it: no person with keypoints
+        if image.stem.isdigit() and int(image.stem) not in images:
+            width, height = _image_size(image)
+            images[int(image.stem)] = {"id": int(image.stem), "file_name": image.name, "width": width,
+                                       "height": height}
+            people[int(image.stem)] = []
     return _coco(images, people, anns, image_dir, "coco17", name or str(label_dir),
                  Path(annotations) if annotations else None)
 
 
 def coco_val2017_set() -> CocoKeypoints:
-    """The registered COCO val2017 subset: 159 images, ground truth for the people of 122 of them.
+    """The registered COCO val2017 subset: 159 images (79 with COCO's json, 43 more with YOLO-pose labels, 37 with
+    no person with keypoints).
 
     Examples
     --------
     >>> coco = coco_val2017_set()
     >>> len(coco), sum(len(p) for p in coco.people.values())  # 118 annotations of the json, 142 from labels
-    (122, 260)
+    (159, 260)
     """
     images = assets.fetch_members("coco_val2017_mini", progress=False)
     labels = assets.fetch_members("coco_val2017_yolo_labels", progress=False)
