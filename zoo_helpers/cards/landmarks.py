@@ -95,6 +95,24 @@ def hand_samples(sets: tuple[str, ...] = HAND_SETS) -> list[Sample]:
     return out
 
 
+def samples_of(coco: datasets.CocoKeypoints, name: str) -> list[Sample]:
+    """One :class:`Sample` per annotated person of a labelled set (:mod:`zoo_helpers.evaluation.labelled`), its
+    image read once.
+
+    Examples
+    --------
+    >>> from zoo_helpers.evaluation import labelled
+    >>> hands = samples_of(labelled.hand_test_set().subset([0, 1]), "real hands")
+    >>> len(hands), hands[0].keypoints.shape, hands[0].image.shape
+    (2, (21, 3), (256, 256, 3))
+    """
+    out = []
+    for image_id, people in coco.people.items():
+        image = datasets.read_image(coco.image_path(image_id))
+        out += [Sample(name, image_id, image, p.keypoints, p.bbox) for p in people]
+    return out
+
+
 def sample_files(samples: list[Sample]) -> list:
     """The image file of each sample (for calibration disjointness checks)."""
     def load(name: str) -> datasets.CocoKeypoints:  # COCO-WholeBody faces come from the COCO fixture's images

@@ -139,19 +139,19 @@ def evaluate(model, key: str, batch: Batch, coco: datasets.CocoKeypoints | None 
 
 def evaluate_variants(models: dict, key: str | dict[str, str], batch: Batch, coco: datasets.CocoKeypoints | None = None,
                       options: Options = Options(), recorder: Recorder | None = None,
-                      data: dict[str, str] | None = None) -> dict[str, Evaluation]:
+                      data: dict[str, str] | None = None, split: str = "") -> dict[str, Evaluation]:
     """Evaluate several variants of a model (label -> model) on the same batch, recording each.
 
     ``key`` is the catalog key the variants are scored as (one for all, or one per label): a re-quantized
     model is scored like the catalog model it was made from. With a ``recorder``, every evaluation is
-    written as a result record (``data`` defaults to ``coco.source()``).
+    written as a result record (``data`` defaults to ``coco.source()``) of the labelled set's ``split``.
     """
     out = {}
     for label, model in models.items():
         k = key if isinstance(key, str) else key[label]
         out[label] = ev = evaluate(model, k, batch, coco, options)
         if recorder is not None:
-            recorder.add_evaluation(k, label, ev, data or _need(coco).source(), model.path)
+            recorder.add_evaluation(k, label, ev, data or _need(coco).source(), model.path, split=split)
     return out
 
 

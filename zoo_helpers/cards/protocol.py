@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import zoo_helpers.cards.landmarks as landmarks
 import zoo_helpers.cards.multipose as multipose
 import zoo_helpers.cards.singlepose as singlepose
 from zoo_helpers.evaluation import datasets, labelled, splits
@@ -116,6 +117,21 @@ def multi_pose(size: tuple[int, int], resize_mode: str = "fit", n_dev: int = 0,
         batch = multipose.prepare_images(own, size, resize_mode)
         batch.kind = f"{resize_mode}, {name}"
         out[f"{name} {split}"] = Part(name, set_name, split, own, batch, scored)
+    return out
+
+
+def hands(size: int = 224) -> dict[str, Part]:
+    """The hand chapter's parts: ``real hands dev`` and ``real hands test``, the hand-graph-cnn video frames split in
+    runs of 25 consecutive frames (:data:`zoo_helpers.evaluation.splits.FRAMES_PER_GROUP`), each hand cropped from
+    its annotated keypoints (``gt`` crops; the chapter makes the palm detector's crops of the same samples).
+    """
+    coco = labelled.hand_test_set()
+    out = {}
+    for split in ("dev", "test"):
+        own = side(coco, "hand_graph_cnn_real_test", split)
+        batch = landmarks.hand_crops(landmarks.samples_of(own, "real hands"), "gt", size=size)
+        batch.kind = f"{batch.kind}, real hands"
+        out[f"real hands {split}"] = Part("real hands", "hand_graph_cnn_real_test", split, own, batch)
     return out
 
 
