@@ -39,7 +39,7 @@ PER_TENSOR_GOAL = f"best per-tensor within {PER_TENSOR_GAP:g} points of best per
 LOWER_IS_BETTER = ("EPE", "NME")
 
 #: The per-sample score a chapter metric is the mean of (records' ``per_sample``), where the names differ.
-PER_SAMPLE = {"ST mean OKS": "ST OKS"}
+PER_SAMPLE = {"ST mean OKS": "ST OKS", "mean NME": "NME", "mean EPE (px)": "EPE (px)"}
 
 
 def _split(records: list[Record], split: str) -> list[Record]:

@@ -136,6 +136,33 @@ def mcu_card(card: str, record: Record) -> pd.DataFrame:
         index=["activation RAM", "weights flash", "inference time"])
 
 
+def intervals(records: list[Record], metric: str) -> pd.DataFrame:
+    """Each record's ``metric`` with its 95 % interval over images and ``n`` (what scored it in the row label).
+
+    Records that do not keep per-sample scores (or matches) show an empty interval.
+
+    Examples
+    --------
+    >>> r = Record("m", "c", "k", "published int8", {"mean NME": 0.05}, 3, 3, {}, {}, "host CPU", kind="face crops",
+    ...            split="test", per_sample={"NME": [0.04, 0.05, 0.06]}, sample_images=[1, 2, 3])
+    >>> intervals([r], "mean NME").iloc[0]["mean NME (%)"]
+    5.0
+    """
+    rows = {}
+    for r in records:
+        if metric not in r.metrics:
+            continue
+        ci = recipe_table.interval_of(r, metric)
+        name = metric if metric.endswith(")") else f"{metric} (%)"
+        rows[f"{r.variant} / {r.kind}" if r.kind else r.variant] = {
+            name: round(r.metrics[metric] * (1 if metric.endswith(")") else 100), 2),
+            "95 % CI": f"{ci.low:.2f} to {ci.high:.2f}" if ci else "", "n": r.samples,
+            "measured on": check_source(r.measured_on)}
+    if not rows:
+        raise ValueError(f"no record of {metric}")
+    return pd.DataFrame(rows).T
+
+
 def metrics_table(records: list[Record], extra: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
     """One row per record, one column per metric.
 

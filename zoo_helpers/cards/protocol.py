@@ -135,6 +135,17 @@ def hands(size: int = 224) -> dict[str, Part]:
     return out
 
 
+def faces(size: int = 192) -> dict[str, Part]:
+    """The head chapter's labelled part: ``AFLW2000-3D test``, the 16 faces (all ``test``: no choice is made on
+    them), each cropped from its 68 fitted landmarks' extent, :data:`zoo_helpers.cards.landmarks.FACE_MARGIN` x its
+    longer side (the chapter adds the mmpose faces, also ``test``).
+    """
+    own = side(labelled.aflw2000_3d_set(), "aflw2000_3d_prnet", "test")
+    batch = landmarks.face_crops(landmarks.samples_of(own, "aflw2000-3d"), size)
+    batch.kind = f"{batch.kind}, AFLW2000-3D"
+    return {"AFLW2000-3D test": Part("AFLW2000-3D", "aflw2000_3d_prnet", "test", own, batch)}
+
+
 def judged(records: list[Record], name: str) -> list[Record]:
     """The records a table of set ``name`` reads: every ``dev`` record (where choices are made) and the ``test``
     records of that set (what is shown).
