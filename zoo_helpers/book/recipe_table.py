@@ -193,8 +193,9 @@ def _interval(record: Record, metric: str) -> str | None:
     return None if ci is None else f"{ci.low:.2f} to {ci.high:.2f}"
 
 
-def _paired(records: list[Record], a: str, b: str, metric: str) -> uncertainty.Interval | None:
-    """The paired interval of ``a - b`` on the shown records' per-sample scores, when both have them."""
+def paired(records: list[Record], a: str, b: str, metric: str) -> uncertainty.Interval | None:
+    """The paired interval of ``a - b`` (variant labels) on the records' per-sample scores (or, for ST's multi-pose
+    mAP, on resampled images), when both keep them for the same samples; None otherwise."""
     pair = {r.variant: r for r in records if r.variant in (a, b)}
     if len(pair) != 2 or pair[a].sample_images != pair[b].sample_images:
         return None
@@ -219,11 +220,11 @@ def _goals(rows: dict[str, dict], records: list[Record], published: str = "publi
     if best["per-channel"] and best["per-tensor"]:
         target = best["per-channel"][0] - PER_TENSOR_GAP
         out.append(_goal(PER_TENSOR_GOAL, target,
-                         *best["per-tensor"], _paired(records, best["per-tensor"][1], best["per-channel"][1], metric),
+                         *best["per-tensor"], paired(records, best["per-tensor"][1], best["per-channel"][1], metric),
                          -PER_TENSOR_GAP))
     if best["per-channel"] and published in rows:
         out.append(_goal("best per-channel at least the published int8", rows[published]["value"],
-                         *best["per-channel"], _paired(records, best["per-channel"][1], published, metric), 0.0))
+                         *best["per-channel"], paired(records, best["per-channel"][1], published, metric), 0.0))
     checked = calibration_disjoint is not None
     out.append({"goal": "calibration images disjoint from the evaluation sample", "target": "disjoint",
                 "reached by": "sha256 of every calibration and sample file" if checked else "no record says",

@@ -163,6 +163,39 @@ def intervals(records: list[Record], metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def differences(records: list[Record], metric: str, reference: str) -> pd.DataFrame:
+    """Every variant's ``metric`` minus the ``reference`` variant's on the same samples, with the paired 95 % interval
+    (bootstrap over images of the per-sample differences), one row per variant and kind of samples.
+
+    ``distinguishable`` says whether the interval excludes 0.
+
+    Examples
+    --------
+    >>> mk = lambda v, xs: Record("m", "c", "k", v, {"mean NME": sum(xs) / 4}, 4, 4, {}, {}, "host CPU",
+    ...                          kind="faces", split="test", per_sample={"NME": xs}, sample_images=[1, 2, 3, 4])
+    >>> t = differences([mk("float", [0.05, 0.06, 0.07, 0.08]), mk("int8", [0.06, 0.07, 0.08, 0.09])], "mean NME",
+    ...                 "float")
+    >>> t.iloc[0]["difference (points)"], t.iloc[0]["distinguishable"]
+    (1.0, 'yes')
+    """
+    rows = {}
+    for kind in dict.fromkeys(r.kind for r in records):
+        same = [r for r in records if r.kind == kind and metric in r.metrics]
+        for r in same:
+            if r.variant == reference:
+                continue
+            d = recipe_table.paired(same, r.variant, reference, metric)
+            if d is not None:
+                rows[f"{r.variant} / {kind}" if kind else r.variant] = {
+                    "difference (points)": round(d.value, 2), "95 % CI": f"{d.low:.2f} to {d.high:.2f}", "n": d.n,
+                    "distinguishable": "yes" if d.low > 0 or d.high < 0 else "no"}
+    if not rows:
+        raise ValueError(f"no pair of records with per-sample {metric!r} against {reference!r}")
+    table = pd.DataFrame(rows).T
+    table.attrs["caption"] = f"{metric}: each model minus {reference}, paired on the same samples"
+    return table
+
+
 def metrics_table(records: list[Record], extra: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
     """One row per record, one column per metric.
 
