@@ -137,7 +137,8 @@ def mcu_card(card: str, record: Record) -> pd.DataFrame:
 
 
 def intervals(records: list[Record], metric: str) -> pd.DataFrame:
-    """Each record's ``metric`` with its 95 % interval over images and ``n`` (what scored it in the row label).
+    """Each record's ``metric`` with its 95 % interval over images, ``n`` and the chapter that recorded it (rows
+    named by variant and kind of samples, and by model where the records hold several).
 
     Records that do not keep per-sample scores (or matches) show an empty interval.
 
@@ -149,15 +150,16 @@ def intervals(records: list[Record], metric: str) -> pd.DataFrame:
     5.0
     """
     rows = {}
+    several = len({r.key for r in records if metric in r.metrics}) > 1
     for r in records:
         if metric not in r.metrics:
             continue
         ci = recipe_table.interval_of(r, metric)
         name = metric if metric.endswith(")") else f"{metric} (%)"
-        rows[f"{r.variant} / {r.kind}" if r.kind else r.variant] = {
+        rows[" / ".join(x for x in (r.key if several else "", r.variant, r.kind) if x)] = {
             name: round(r.metrics[metric] * (1 if metric.endswith(")") else 100), 2),
             "95 % CI": f"{ci.low:.2f} to {ci.high:.2f}" if ci else "", "n": r.samples,
-            "measured on": check_source(r.measured_on)}
+            "measured on": check_source(r.measured_on), "recorded by": r.notebook}
     if not rows:
         raise ValueError(f"no record of {metric}")
     return pd.DataFrame(rows).T

@@ -226,9 +226,10 @@ def _tflm_arena(path) -> dict[str, float]:
     return {}
 
 
-def _matches(record: Record, coco: datasets.CocoKeypoints, kind: str, options: Options) -> bool:
-    """A record measured on the same data, the same kind of samples and the same options (those it names)."""
-    if record.data.get("annotations_sha256") != coco.source()["annotations_sha256"] or record.kind != kind:
+def _matches(record: Record, coco: datasets.CocoKeypoints, kind: str, options: Options, split: str = "") -> bool:
+    """A record measured on the same data, split, kind of samples and options (those it names)."""
+    if (record.data.get("annotations_sha256") != coco.source()["annotations_sha256"] or record.kind != kind
+            or record.split != split):
         return False
     for f in fields(Options):
         if f.name in record.parameters and (record.parameters[f.name] or None) != (getattr(options, f.name) or None):
@@ -238,17 +239,28 @@ def _matches(record: Record, coco: datasets.CocoKeypoints, kind: str, options: O
 
 def evaluate_or_reuse(coco: datasets.CocoKeypoints, keys: list[str], options: Options = Options(),
                       recorder: Recorder | None = None, results_dir: str = "",
-                      num_threads: int = 2) -> dict[str, Record]:
+                      num_threads: int = 2, name: str = "", split: str = "") -> dict[str, Record]:
     """The latest chapter record of each model measured on the same data and options, else a new measurement.
 
     The chapters' records are read from ``results_dir`` (:func:`zoo_helpers.results.load`); a model no chapter
-    measured this way is evaluated here (and recorded by ``recorder``). Returns one record per local model.
+    measured this way is evaluated here (and recorded by ``recorder``). ``coco`` is one side (``split``) of the set
+    the chapters call ``name`` (:mod:`zoo_helpers.cards.protocol`: ``COCO``, ``test``), so its records match
+    theirs. Returns one record per local model.
     """
-
-    kinds = {key: options.sample_mode if _kind(catalog.entry(key)) == "single" else options.resize_mode for key in keys}
-    found = {r.key: r for r in results.load(results_dir) if r.key in kinds and _matches(r, coco, kinds[r.key], options)}
-    missing = [k for k in keys if k not in found]
+    suffix = f", {name}" if name else ""
+    kinds = {key: (options.sample_mode if _kind(catalog.entry(key)) == "single" else options.resize_mode) + suffix
+             for key in keys}
+    found = {r.key: r for r in results.load(results_dir)
+             if r.key in kinds and _matches(r, coco, kinds[r.key], options, split)}
+    missing = [k for k in keys if k not in found and catalog.status(k) != "download needed"]
     own = recorder or results.Recorder("overview", "overview", {}, results_dir)
-    evaluate_catalog(coco, missing, options, num_threads, own)
+    batches = []
+    for kind in ("single", "multi"):  # one batch per kind, named like the chapters'; other sizes inherit it
+        first = next((k for k in missing if _kind(catalog.entry(k)) == kind), None)
+        if first is not None:
+            batches.append(prepare(first, coco, runtime.load(first, num_threads).input_size, options))
+            batches[-1].kind += suffix
+    data = {**coco.source(), "part": f"{name} {split}"} if name else None
+    evaluate_catalog(coco, missing, options, num_threads, own, tuple(batches), split, data)
     found.update({r.key: r for r in own.records if r.key in missing})
     return {k: found[k] for k in keys if k in found}
