@@ -179,11 +179,23 @@ def bars(frame, title: str, xlabel: str, source: str, reference: float | None = 
 
 
 def metrics(records, names: list[str], title: str = "Accuracy per variant"):
-    """Bars of the ``names`` metrics of each record (fractions in %), labelled with what they were measured on."""
+    """Bars of the ``names`` metrics of each record (fractions in %), labelled with what they were measured on;
+    whiskers are each value's 95 % interval where the record keeps per-sample scores (or matches)."""
 
     source = ", ".join(sorted({r.measured_on for r in records}))
-    samples = ", ".join(sorted({f"{r.samples} samples" for r in records}))
-    return bars(metric_frame(records, names), title, "metric (%)", f"{source}, {samples}")
+    samples = ", ".join(sorted({f"n = {r.samples}" for r in records}))
+    frame = metric_frame(records, names)
+    errors = {}
+    if len(frame) == len(records):  # one row per record, in order
+        for name in names:
+            col = name if name.endswith(")") else f"{name} (%)"
+            if col not in frame.columns:
+                continue
+            found = [recipe_table.interval_of(r, name) if name in r.metrics else None for r in records]
+            if any(found):
+                errors[col] = ([c.low if c else np.nan for c in found], [c.high if c else np.nan for c in found])
+    title = f"{title} (95 % CI)" if errors else title
+    return bars(frame, title, "metric (%)", f"{source}, {samples}", errors=errors)
 
 
 def latency(records):
