@@ -128,3 +128,19 @@ def test_yolo_parts_keep_lsp_for_agreement_only_and_score_coco_test(mirror):
     assert {k: (p.split, p.labelled, len(p.batch)) for k, p in parts.items()} == {
         "LSP dev": ("dev", False, 12), "COCO test": ("test", True, parts["COCO test"].batch.num_images)}
     assert parts["COCO test"].batch.num_images >= 100 and parts["COCO test"].batch.kind == "fit, COCO"
+
+
+def test_the_metrics_figure_draws_each_records_interval(scored):
+    from zoo_helpers.book import plots
+
+    _, _, run, _ = scored
+    shown = protocol.shown(run.records, "LSP")
+    fig = plots.metrics(shown, ["ST mean OKS"])
+    from matplotlib.container import ErrorbarContainer
+
+    whiskers = next(c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer))
+    segments = whiskers.lines[2][0].get_segments()  # one horizontal whisker per bar, low to high
+    expected = [recipe_table.interval_of(r, "ST mean OKS") for r in shown]
+    assert [(round(s[0][0], 6), round(s[1][0], 6)) for s in segments] == [
+        (round(c.low, 6), round(c.high, 6)) for c in expected]
+    assert "95 % CI" in fig.axes[0].get_title()
