@@ -44,7 +44,8 @@ def data(key: str, size: tuple[int, int], n_calib: int, n_test: int):
     decoder = catalog.entry(key).decoder
     if decoder == "hand_landmarks":
         pool = photos.hands(size[0])
-        return protocol.hands(size[0]), pool.first(min(n_calib, len(pool))), SHOWN[decoder]
+        n = min(n_calib, len(pool))
+        return protocol.hands(size[0], n), pool.first(n), SHOWN[decoder]
     calib = photos.calibration("", n_calib, size)
     if decoder in SHOWN:
         return protocol.multi_pose(size), calib, SHOWN[decoder]

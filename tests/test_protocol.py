@@ -80,7 +80,7 @@ def test_every_model_runs_on_every_part_with_agreement_from_dev_only(scored, par
     got = {r.variant: r.metrics[quantized.AGREEMENT] for r in run.records}
     assert got == pytest.approx(direct)
     with pytest.raises(ValueError, match="never on test"):
-        quantized.evaluate_parts(made, {}, KEY, parts, agreement_part="LSP test")
+        quantized.evaluate_parts(made, {}, KEY, parts, agreement_parts=["LSP test"])
 
 
 def test_the_recipe_table_shows_test_and_chooses_on_dev(scored):
@@ -144,3 +144,17 @@ def test_the_metrics_figure_draws_each_records_interval(scored):
     assert [(round(s[0][0], 6), round(s[1][0], 6)) for s in segments] == [
         (round(c.low, 6), round(c.high, 6)) for c in expected]
     assert "95 % CI" in fig.axes[0].get_title()
+
+
+def test_hand_parts_keep_video_runs_together_and_add_every_other_hand_crop_for_agreement(mirror):
+    from zoo_helpers.evaluation import splits
+
+    parts = protocol.hands(224, n_calib=8)
+    dev, test = (set(parts[f"real hands {s}"].batch.ids) for s in ("dev", "test"))
+    assert (len(dev), len(test)) == (150, 142) and not dev & test
+    runs = {s: {i // splits.FRAMES_PER_GROUP for i in ids} for s, ids in (("dev", dev), ("test", test))}
+    assert not runs["dev"] & runs["test"]  # no run of 25 frames is cut in two
+    photos_part = parts["hand photos dev"]
+    assert not photos_part.labelled and photos_part.split == "dev" and 16 <= len(photos_part.batch) <= 16 + 14 - 8
+    calibration = photos.hands(224).first(8).files
+    assert photos.disjoint(calibration, [f for p in parts.values() for f in p.files()])

@@ -23,7 +23,7 @@ from pathlib import Path
 import zoo_helpers.cards.landmarks as landmarks
 import zoo_helpers.cards.multipose as multipose
 import zoo_helpers.cards.singlepose as singlepose
-from zoo_helpers.evaluation import datasets, labelled, splits
+from zoo_helpers.evaluation import datasets, labelled, photos, splits, transforms
 from zoo_helpers.evaluation.batches import Batch
 from zoo_helpers.results import Record
 
@@ -34,15 +34,17 @@ class Part:
 
     ``name`` is the set's short name (``LSP``, ``COCO``), ``set_name`` its split rule's name
     (:data:`zoo_helpers.evaluation.splits.SETS`), ``coco`` its ground truth restricted to this side; a part that is
-    not ``labelled`` serves label-free agreement only (its labels are not of the chapter's task).
+    not ``labelled`` serves label-free agreement only (its labels are not of the chapter's task, or it has none:
+    then ``coco`` is None and ``paths`` are its image files).
     """
 
     name: str
     set_name: str
     split: str
-    coco: datasets.CocoKeypoints
+    coco: datasets.CocoKeypoints | None
     batch: Batch
     labelled: bool = True
+    paths: list[Path] | None = None
 
     @property
     def label(self) -> str:
@@ -51,11 +53,14 @@ class Part:
 
     def files(self) -> list[Path]:
         """The image files of the part's samples (for the calibration disjointness check)."""
+        if self.coco is None:
+            return list(self.paths or [])
         return [self.coco.image_path(i) for i in dict.fromkeys(self.batch.ids)]
 
     def data(self) -> dict[str, str]:
         """Where the part comes from, for its result records."""
-        return {**self.coco.source(), "set": self.set_name, "part": self.label}
+        source = self.coco.source() if self.coco is not None else {"data": self.set_name}
+        return {**source, "set": self.set_name, "part": self.label}
 
 
 def side(coco: datasets.CocoKeypoints, set_name: str, split: str, limit: int = 0) -> datasets.CocoKeypoints:
@@ -120,13 +125,31 @@ def multi_pose(size: tuple[int, int], resize_mode: str = "fit", n_dev: int = 0,
     return out
 
 
-def hands(size: int = 224) -> dict[str, Part]:
+def unlabelled(name: str, images: photos.Images) -> Part:
+    """A ``dev`` part of photos for label-free agreement only (no labels, each image its own sample)."""
+    h, w = images.images.shape[1:3]
+    same = transforms.Transform((1.0, 1.0), (0.0, 0.0), (w, h), (w, h))
+    batch = Batch(images.images, [same] * len(images), list(images.names), [None] * len(images), [], name)
+    return Part(name, name, "dev", None, batch, labelled=False, paths=list(images.files))
+
+
+def hands(size: int = 224, n_calib: int = 0) -> dict[str, Part]:
     """The hand chapter's parts: ``real hands dev`` and ``real hands test``, the hand-graph-cnn video frames split in
     runs of 25 consecutive frames (:data:`zoo_helpers.evaluation.splits.FRAMES_PER_GROUP`), each hand cropped from
-    its annotated keypoints (``gt`` crops; the chapter makes the palm detector's crops of the same samples).
+    its annotated keypoints (``gt`` crops; the chapter makes the palm detector's crops of the same samples), and
+    ``hand photos dev``: every other hand crop here that does not calibrate (the InterHand2.6M and COCO-WholeBody
+    crops after the first ``n_calib``, which calibrate, less those cut from a calibrating photo, and the mmpose hand
+    samples' ground-truth crops), for the label-free agreement only.
     """
     coco = labelled.hand_test_set()
-    out = {}
+    pool = photos.hands(size)
+    keep = [i for i in range(n_calib, len(pool)) if pool.files[i] not in pool.files[:n_calib]]
+    others = photos.Images(pool.images[keep], [pool.names[i] for i in keep], [pool.files[i] for i in keep])
+    samples = landmarks.hand_samples()
+    crops = landmarks.hand_crops(samples, "gt", size=size)
+    extra = photos.Images(crops.images, [f"{s.dataset} {s.image_id}" for s in samples],
+                          landmarks.sample_files(samples))
+    out = {"hand photos dev": unlabelled("hand photos", others.extend(extra))}
     for split in ("dev", "test"):
         own = side(coco, "hand_graph_cnn_real_test", split)
         batch = landmarks.hand_crops(landmarks.samples_of(own, "real hands"), "gt", size=size)

@@ -73,31 +73,30 @@ def evaluate(made: Made, published: dict, key: str | dict[str, str], batch, imag
 
 
 def evaluate_parts(made: Made, published: dict, key: str | dict[str, str], parts: dict[str, Part],
-                   options=None, recorder=None, agreement_part: str | None = None,
+                   options=None, recorder=None, agreement_parts: list[str] | None = None,
                    progress: bool = True) -> dict[str, dict[str, Evaluation]]:
-    """Score the published models and every recipe on each of ``parts``, with agreement on a ``dev`` part.
+    """Score the published models and every recipe on each of ``parts``, with agreement on the ``dev`` parts.
 
     Each model runs once per part (batched where it can be, :meth:`zoo_helpers.runtime.models.Model.predict`); a part
     that is not ``labelled`` gives the agreement alone (one record per model, no evaluation).
-    The label-free agreement with ``made.reference`` is measured on ``agreement_part`` (by default the largest
-    ``dev`` part; never a ``test`` one) from the same outputs its labels are scored on, and added to every record
+    The label-free agreement with ``made.reference`` is measured on ``agreement_parts`` together (by default every
+    ``dev`` part; never a ``test`` one) from the same outputs their labels are scored on, and added to every record
     of the model (:data:`AGREEMENT`, :data:`AGREEMENT_IMAGES`), with, for a recipe, :data:`SECONDS` and
     :data:`DISJOINT` (no calibration file has the content of an image of any part). Returns the evaluations by
     part label, then model label; with a ``recorder`` each is a record with its part's ``split`` and kind.
     """
     from tqdm.auto import tqdm
 
-    dev = [label for label, p in parts.items() if p.split == "dev"]
-    agreement_part = agreement_part or max(dev, key=lambda label: len(parts[label].batch), default=None)
-    if agreement_part is None or parts[agreement_part].split != "dev":
-        raise ValueError(f"label-free agreement runs on a dev part (parts: {list(parts)}), never on test")
+    chosen = agreement_parts or [label for label, p in parts.items() if p.split == "dev"]
+    if not chosen or any(parts[label].split != "dev" for label in chosen):
+        raise ValueError(f"label-free agreement runs on dev parts (parts: {list(parts)}), never on test")
     models = {**published, **made.models}
     keys = {label: key if isinstance(key, str) else key[label] for label in models}
     decoder = catalog.entry(keys[made.reference]).decoder
     disjoint = float(photos.disjoint(made.calibration_files, [f for p in parts.values() for f in p.files()]))
-    order = [agreement_part, *[label for label in parts if label != agreement_part]]
+    order = [*chosen, *[label for label in parts if label not in chosen]]
     evals: dict[str, dict[str, Evaluation]] = {label: {} for label in order}
-    found = {}
+    found: dict[str, list] = {label: [] for label in models}
     with tqdm(total=len(order) * len(models), desc="models x parts", disable=not progress) as bar:
         for part_label in order:
             part = parts[part_label]
@@ -106,18 +105,18 @@ def evaluate_parts(made: Made, published: dict, key: str | dict[str, str], parts
                 if part.labelled:
                     evals[part_label][label] = loop.score(outputs, keys[label], part.batch, part.coco,
                                                           options or loop.Options())
-                if part_label == agreement_part:
-                    found[label] = agreement.decoded(outputs, decoder, model.input_size)
+                if part_label in chosen:
+                    found[label].append(agreement.decoded(outputs, decoder, model.input_size))
                 bar.update()
-    agree = {label: agreement.compare(v, found[made.reference], decoder) for label, v in found.items()}
-    n_agree = len(parts[agreement_part].batch)
-    if recorder is not None and not parts[agreement_part].labelled:  # the agreement alone, where a choice reads it
-        part = parts[agreement_part]
-        for label in models:
+    joined = {label: _joined(v) for label, v in found.items()}
+    agree = {label: agreement.compare(v, joined[made.reference], decoder) for label, v in joined.items()}
+    n_agree = sum(len(parts[label].batch) for label in chosen)
+    for part in (parts[label] for label in chosen if recorder is not None and not parts[label].labelled):
+        for label in models:  # an unlabelled part's records hold the agreement alone, where a choice reads it
             extra = {SECONDS: made.seconds[label], DISJOINT: disjoint} if label in made.seconds else {}
             recorder.add(keys[label], label, {AGREEMENT: agree[label], AGREEMENT_IMAGES: n_agree, **extra},
-                         samples=n_agree, images=part.batch.num_images, data=part.data(), model=models[label].path,
-                         kind=part.batch.kind, split=part.split)
+                         samples=len(part.batch), images=part.batch.num_images, data=part.data(),
+                         model=models[label].path, kind=part.batch.kind, split=part.split)
     for part_label in order:
         for label, ev in evals[part_label].items():
             ev.metrics.update({AGREEMENT: agree[label], AGREEMENT_IMAGES: n_agree})
@@ -127,3 +126,10 @@ def evaluate_parts(made: Made, published: dict, key: str | dict[str, str], parts
                 part = parts[part_label]
                 recorder.add_evaluation(keys[label], label, ev, part.data(), models[label].path, split=part.split)
     return {label: evals[label] for label in parts}
+
+
+def _joined(decoded: list):
+    """Decoded outputs of several parts as one (arrays, or tuples of arrays, joined along the sample axis)."""
+    if isinstance(decoded[0], tuple):
+        return tuple(np.concatenate(items) for items in zip(*decoded, strict=True))
+    return np.concatenate(decoded)
