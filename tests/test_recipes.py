@@ -27,7 +27,12 @@ def test_select_reads_the_recipe_file_and_names_unknown_keys():
 def test_the_quant_recipes_parameter_is_checked_before_any_work():
     assert chapter._problem("quant_recipes", "default", {"recipes": True}) is None
     assert "unknown ['nncf']" in chapter._problem("quant_recipes", "nncf", {"recipes": True})
-    assert "unknown" in chapter._problem("quant_recipes", 3, {"recipes": True})
+    assert "give text" in chapter._problem("quant_recipes", 3, {"recipes": True})
+    assert "give text" in chapter._problem("quant_recipes", ["minmax_pc", "minmax_pt"], {"recipes": True})
+    assert chapter._problem("quant_recipes", " all ", {"recipes": True}) is None  # spaces around are no key
+    # one granularity only would fail late, at the per-tensor choice: refused before any work
+    assert "add a per-tensor recipe" in chapter._problem("quant_recipes", "minmax_pc", {"recipes": True})
+    assert "add a per-channel recipe" in chapter._problem("quant_recipes", "tflite_pt", {"recipes": "tflite"})
 
 
 def test_of_keypoints_counts_only_points_the_reference_is_sure_of():

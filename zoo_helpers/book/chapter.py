@@ -62,10 +62,16 @@ def _problem(name: str, value: Any, rule: dict[str, Any]) -> str | None:
     if rule.get("text"):
         return None if isinstance(value, str) else f"{name}={value!r}: must be text"
     if rule.get("recipes"):
+        if not isinstance(value, str):
+            return f"{name}={value!r}: give text: 'default', 'all' or recipe keys separated by commas"
         try:  # recipes that fit the chapter's model: tflite for a Keras model, the ONNX engines for a file
-            recipes.applicable(value if isinstance(value, str) else "", keras=rule["recipes"] == "tflite")
+            chosen = recipes.applicable(value, keras=rule["recipes"] == "tflite")
         except ValueError as exc:
             return f"{name}: {exc}"
+        missing = {"per-channel", "per-tensor"} - {r.granularity for r in chosen}
+        if missing:  # every chapter compares its best per-tensor recipe with its best per-channel one
+            return (f"{name}={value!r}: the chapter compares per-channel with per-tensor int8; add a "
+                    f"{' and a '.join(sorted(missing))} recipe")
         return None
     raise ValueError(f"parameters.yaml: no kind of rule for {name!r}: {rule}")
 

@@ -93,7 +93,12 @@ def load() -> dict[str, Recipe]:
 
 
 def select(names: str) -> list[Recipe]:
-    """Recipes from a chapter's ``recipes`` parameter: ``default``, ``all`` or keys separated by commas."""
+    """Recipes from a chapter's ``recipes`` parameter: ``default``, ``all`` or keys separated by commas (spaces
+    around them are ignored)."""
+    if not isinstance(names, str):
+        raise ValueError(f"recipes={names!r}: give text, 'default', 'all' or keys separated by commas, not a "
+                         f"{type(names).__name__}")
+    names = names.strip()
     recipes = load()
     if names == "all":
         return list(recipes.values())
