@@ -1,5 +1,6 @@
 """Published card figures as data: every value appears in its card line; renderers explain missing cells."""
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,19 @@ def _line(row, table) -> str:
     return lines[0]  # the first table after the section heading
 
 
+def _holds(line: str, value) -> bool:
+    """The line holds ``value``: as one of its numbers (3.8 is the card's 3.80, never a digit of 13.85 or 0 of 10.0),
+    or, for text, as a whole word."""
+    if isinstance(value, int | float):
+        return any(float(n) == float(value) for n in re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", line))
+    return re.search(rf"(?<![\w.]){re.escape(str(value))}(?![\w.])", line) is not None
+
+
+def test_holds_matches_whole_numbers_only():
+    assert _holds("| 3.80 | 96.20 |", 3.8) and _holds("| 192x192x3 |", 192) and _holds("| 0 |", 0)
+    assert not _holds("| 13.85 |", 3.85) and not _holds("| 10.0.0 |", 0) and not _holds("| 1.520 ms |", 1.5)
+
+
 @pytest.mark.parametrize(("card", "name", "table"), list(_tables()), ids=lambda v: v if isinstance(v, str) else "")
 def test_every_published_value_is_in_its_card_line(card, name, table):
     assert table["rows"]
@@ -42,7 +56,7 @@ def test_every_published_value_is_in_its_card_line(card, name, table):
             if value is None:
                 assert "NA" in line, (card, name, row["model"], field)
                 continue
-            assert str(value) in line, f"{card}.{name} {row['model']}: {field}={value!r} not in {line!r}"
+            assert _holds(line, value), f"{card}.{name} {row['model']}: {field}={value!r} not in {line!r}"
 
 
 def test_every_card_table_is_covered():

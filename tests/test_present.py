@@ -30,8 +30,19 @@ def test_constant_context_moves_to_the_caption_and_long_names_keep_a_tooltip():
     assert f'title="{name}"' in out and "…" in out and "3.2" in out
 
 
-def test_install_is_a_no_op_outside_ipython():
-    present.install()  # no IPython shell here: nothing to register, nothing raised
+def test_install_registers_the_presenter_in_ipython_and_nothing_outside(monkeypatch):
+    import IPython
+    import pandas as pd
+
+    registered = []
+    formatter = type("F", (), {"for_type": lambda self, t, f: registered.append((t, f))})()
+    shell = type("S", (), {"display_formatter": type("D", (), {"formatters": {"text/html": formatter}})()})()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    present.install()
+    assert registered == []  # a script or a test: nothing registered
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    present.install()
+    assert registered == [(pd.DataFrame, present.html), (pd.Series, present.html)]
 
 
 def test_glance_says_what_the_records_say():
