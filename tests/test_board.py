@@ -286,7 +286,10 @@ def test_validate_compares_board_and_host(model):
 
 
 def test_deploy_commands_run_only_found_tools(tmp_path, monkeypatch):
+    import shutil
+
     from zoo_helpers import deploy
+    from zoo_helpers.registry import catalog
 
     fake = tmp_path / "bin" / "stedgeai"
     fake.parent.mkdir()
@@ -294,13 +297,18 @@ def test_deploy_commands_run_only_found_tools(tmp_path, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
     model = tmp_path / "m.tflite"
-    model.write_bytes(b"x")
+    shutil.copy(catalog.path("movenet_lightning_192"), model)
     table = deploy.commands(model, board="serial:/dev/ttyACM0:921600", run=True).set_index("step")
     assert table.loc["generate", "result"] == "ran: exit 0 generated m.tflite"
     assert table.loc["flash", "result"].startswith("shown (STM32_Programmer_CLI not found")
     assert table.loc["copy to MP2", "result"].startswith("shown")  # no MP2 host given: never run
     shown = deploy.commands(model).set_index("step")
     assert shown.loc["generate", "result"] == "shown"
+    # one builder: the line is app_config's, with the file's own input type (float for ST's face ONNX)
+    face = catalog.path("st_face_landmarks_192")
+    line = deploy.commands(face).set_index("step").loc["generate", "command"]
+    assert line == deploy.appconfig.generate_command(face).replace(str(face), face.name)
+    assert "--input-data-type float32" in line and "--input-data-type uint8" in shown.loc["generate", "command"]
 
 
 # --- bad input and faults: nothing hangs, nothing is lost, nothing is silently wrong ----------------------

@@ -40,8 +40,11 @@ def commands(model: str | os.PathLike[str], board: str = "", mp2_host: str = "",
 
     Examples
     --------
-    >>> commands("m.tflite")["step"].tolist()[:2]
+    >>> commands(catalog.path("movenet_lightning_192"))["step"].tolist()[:2]
     ['generate', 'flash']
+
+    The ``generate`` line is :func:`zoo_helpers.deploy.appconfig.generate_command`'s (the file's own input type),
+    with the file's name, as it runs from the model's folder.
     """
     import shlex
     import subprocess
@@ -51,8 +54,7 @@ def commands(model: str | os.PathLike[str], board: str = "", mp2_host: str = "",
     model = Path(model)
     host = mp2_host or "root@<mp2-address>"
     lines = {
-        "generate": f"stedgeai generate --model {model.name} --target stm32n6 --st-neural-art default "
-                    "--input-data-type uint8 --output-data-type float32",
+        "generate": appconfig.generate_command(model).replace(str(model), model.name),
         "flash": "STM32_Programmer_CLI -c port=SWD mode=HOTPLUG -el MX66UW1G45G_STM32N6570-DK.stldr "
                  "-hardRst -w network_data.hex",
         "copy to MP2": f"scp {model.name} {host}:/usr/local/x-linux-ai/",
