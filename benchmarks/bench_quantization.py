@@ -12,7 +12,7 @@ not dropped silently. Not a test.
 Run: .venv/bin/python benchmarks/bench_quantization.py --json results/bench_quantization.json
 Output: a JSON list of objects with the keys model, recipe, granularity, metric, value (%), agreement (%),
 images (agreement images), seconds, split (``test``), n (samples scored), ci_low, ci_high (95 % interval of
-value), plus machine and threads.
+value), chosen on dev (the best of its granularity as the chapter chooses it, on ``dev``), plus machine and threads.
 """
 
 import argparse
@@ -64,6 +64,8 @@ def bench(key: str, metric: str, chosen: list, n_calib: int, threads: int, workd
     start = time.perf_counter()
     quantized.evaluate_parts(made, {"published int8": published}, key, parts, recorder=run, progress=False)
     print(f"{key}: evaluated in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    choose_by = AGREEMENT if SHOWN.get(catalog.entry(key).decoder) == "COCO test" else metric  # as the chapters
+    chosen = {recipe_table.best(run.records, choose_by, g) for g in ("per-channel", "per-tensor")}
     rows = []
     for rec in protocol.shown(run.records, parts[shown].name):
         recipe = made.recipes.get(rec.variant)
@@ -73,7 +75,8 @@ def bench(key: str, metric: str, chosen: list, n_calib: int, threads: int, workd
                      "metric": metric, "value": round(100 * rec.metrics[metric], 2),
                      "agreement": round(rec.metrics[AGREEMENT], 2), "images": int(rec.metrics[AGREEMENT_IMAGES]),
                      "seconds": round(rec.metrics.get(SECONDS, 0.0), 2), "split": rec.split, "n": rec.samples,
-                     "ci_low": round(ci.low, 2) if ci else None, "ci_high": round(ci.high, 2) if ci else None})
+                     "ci_low": round(ci.low, 2) if ci else None, "ci_high": round(ci.high, 2) if ci else None,
+                     "chosen on dev": rec.variant in chosen})
     return rows
 
 

@@ -99,9 +99,10 @@ def test_quantization_benchmark_rows_have_the_issue_keys(mirror, bench, tmp_path
     assert sorted(r["granularity"] for r in rows) == ["float", "per-channel", "per-tensor", "published"]
     for row in rows:
         assert set(row) == {"model", "recipe", "granularity", "metric", "value", "agreement", "images", "seconds",
-                            "split", "n", "ci_low", "ci_high"}
+                            "split", "n", "ci_low", "ci_high", "chosen on dev"}
         assert row["model"] == "st_hand_landmarks_224" and row["metric"] == "PCK@0.2"
         assert (row["split"], row["n"], row["images"]) == ("test", 142, dev)  # test frames; agreement on dev images
         assert 0 <= row["ci_low"] <= row["value"] <= row["ci_high"] <= 100 and 0 <= row["agreement"] <= 100
     by = {r["granularity"]: r for r in rows}
     assert by["float"]["agreement"] == 100.0 and by["per-channel"]["seconds"] > 0
+    assert by["per-channel"]["chosen on dev"] and by["per-tensor"]["chosen on dev"] and not by["float"]["chosen on dev"]

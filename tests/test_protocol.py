@@ -158,3 +158,24 @@ def test_hand_parts_keep_video_runs_together_and_add_every_other_hand_crop_for_a
     assert not photos_part.labelled and photos_part.split == "dev" and 16 <= len(photos_part.batch) <= 16 + 14 - 8
     calibration = photos.hands(224).first(8).files
     assert photos.disjoint(calibration, [f for p in parts.values() for f in p.files()])
+
+
+def test_st_map_rescored_from_a_records_matches_is_the_records_own_value(mirror, tmp_path):
+    """Read back from JSON, the matches give the recorded ST mAP@0.5 on all images (the tail-dropping shortcut
+    included), and a record whose model found nothing gives an interval, not a crash."""
+    parts = protocol.multi_pose((256, 256), n_dev=1)
+    test = parts["COCO test"]
+    run = results.Recorder("yolov8n_pose", "yolov8n_pose", {}, tmp_path)
+    loop.evaluate_parts({"COCO test": test}, ["yolov8n_pose_256_pc"], recorder=run)
+    record = results.load(tmp_path)[0]
+    rescore = recipe_table._whole(record, "ST mAP@0.5")
+    assert rescore(np.arange(len(record.matches["gt_per_image"]))) == pytest.approx(100 * record.metrics["ST mAP@0.5"])
+    empty = {"image": [], "score": [], "oks": [], "gt_per_image": [1, 2]}
+    nothing = results.Record("y", "y", "k", "v", {"ST mAP@0.5": 0.0}, 3, 2, {}, {}, "host CPU", split="test",
+                             sample_images=[1, 2], matches=empty)
+    ci = recipe_table.interval_of(nothing, "ST mAP@0.5")
+    from zoo_helpers.evaluation import metrics
+
+    # no detection at all: ST's (Ultralytics') AP keeps its sentinels (0, 1) and (1, 0), whatever is resampled
+    alone = 100 * metrics.st_map_of_matches(np.zeros(0), np.zeros(0), 3)["mAP@0.5"]
+    assert (ci.value, ci.low, ci.high) == (alone, alone, alone)

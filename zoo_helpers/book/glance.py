@@ -24,10 +24,13 @@ def _value(metric: str, value: float) -> str:
     return f"{value:.2f}" if metric.endswith(")") else f"{100 * value:.1f} %"
 
 
-def findings(records: list[Record], metric: str, published: float | None = None) -> list[str]:
+def findings(records: list[Record], metric: str, published: float | None = None,
+             choose_by: str | None = None) -> list[str]:
     """Sentences on ``metric`` across the records (variants of one model, or models of one card).
 
-    ``published`` is the card's figure for the first published record, in %, when the card has one.
+    ``published`` is the card's figure for the first published record, in %, when the card has one. With splits,
+    the sentences read the ``test`` records, and the best recipes are those the recipe table chooses on ``dev``
+    (by ``choose_by``, ``metric`` by default).
 
     Examples
     --------
@@ -57,7 +60,7 @@ def findings(records: list[Record], metric: str, published: float | None = None)
         out.append(f"Best: {label[id(best)]} ({_value(metric, best.metrics[metric])}); worst: {label[id(worst)]} "
                    f"({_value(metric, worst.metrics[metric])}), a gap of {gap_text}.")
     by_variant = {r.variant: r for r in scored}
-    recipe = _recipe_finding(every, metric, by_variant)
+    recipe = _recipe_finding(records, metric, by_variant, choose_by)
     if recipe:
         out.append(recipe)
     elif "our per-channel" in by_variant and "our per-tensor" in by_variant:
@@ -75,15 +78,15 @@ def findings(records: list[Record], metric: str, published: float | None = None)
     return out
 
 
-def _recipe_finding(scored: list[Record], metric: str, by_variant: dict) -> str:
+def _recipe_finding(records: list[Record], metric: str, by_variant: dict, choose_by: str | None = None) -> str:
     """Our best per-tensor recipe against our best per-channel one, when the records hold recipes."""
 
     try:
-        pt, pc = (recipe_table.best(scored, metric, g) for g in ("per-tensor", "per-channel"))
+        pt, pc = (recipe_table.best(records, choose_by or metric, g) for g in ("per-tensor", "per-channel"))
     except ValueError:  # no recipe records, or a metric where lower is better
         return ""
-    if (pt, pc) == ("our per-tensor", "our per-channel"):  # the plain pair: the sentence below says it
-        return ""
+    if (pt, pc) == ("our per-tensor", "our per-channel") or not {pt, pc} <= set(by_variant):
+        return ""  # the plain pair (the sentence below says it), or a choice with no shown record
     a, b = by_variant[pt].metrics[metric], by_variant[pc].metrics[metric]
     plain = by_variant.get("our per-tensor")
     return (f"Our best per-tensor int8 ({pt}) scores {_value(metric, a)} against {_value(metric, b)} for our best "
@@ -96,9 +99,10 @@ def block(lines: list[str]) -> str:
     return f":::{{admonition}} At a glance\n:class: tip\n{body}\n:::\n"
 
 
-def glue(name: str, records: list[Record], metric: str, published: float | None = None) -> str:
+def glue(name: str, records: list[Record], metric: str, published: float | None = None,
+         choose_by: str | None = None) -> str:
     """Hand the block to myst-nb as ``name`` (shown where a ``{glue:md}`` directive names it); returns its text."""
-    text = block(findings(records, metric, published))
+    text = block(findings(records, metric, published, choose_by))
     try:
         from IPython.display import Markdown
         from myst_nb import glue as nb_glue

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from zoo_helpers.cards.quantized import AGREEMENT, AGREEMENT_IMAGES, DISJOINT, SECONDS
-from zoo_helpers.evaluation import metrics, uncertainty
+from zoo_helpers.evaluation import metrics, splits, uncertainty
 from zoo_helpers.quant.recipes import by_label, granularity
 from zoo_helpers.results import Record
 
@@ -69,12 +69,14 @@ def _sides(records: list[Record], metric: str, choose_by: str | None = None) -> 
 
 
 def _scores(record: Record, metric: str):
-    """``(values, image ids)`` of a record's per-sample scores of ``metric`` (as the table shows them), or None."""
+    """``(values, resampling units)`` of a record's per-sample scores of ``metric`` (as the table shows them): the
+    units are the samples' images, or their runs of frames for a video set (:func:`splits.groups`); or None."""
     values = record.per_sample.get(PER_SAMPLE.get(metric, metric))
     if not values or len(values) != len(record.sample_images):
         return None
     scale = 1.0 if metric.endswith(")") else 100.0
-    return [scale * v if v is not None else float("nan") for v in values], record.sample_images
+    units = splits.groups(record.data.get("set", ""), record.sample_images)  # a run of video frames is one unit
+    return [scale * v if v is not None else float("nan") for v in values], units
 
 
 def _value(record: Record, metric: str) -> float:
@@ -197,16 +199,22 @@ def paired(records: list[Record], a: str, b: str, metric: str) -> uncertainty.In
     """The paired interval of ``a - b`` (variant labels) on the records' per-sample scores (or, for ST's multi-pose
     mAP, on resampled images), when both keep them for the same samples; None otherwise."""
     pair = {r.variant: r for r in records if r.variant in (a, b)}
-    if len(pair) != 2 or pair[a].sample_images != pair[b].sample_images:
+    return paired_records(pair[a], pair[b], metric) if len(pair) == 2 else None
+
+
+def paired_records(a: Record, b: Record, metric: str) -> uncertainty.Interval | None:
+    """The paired interval of record ``a``'s ``metric`` minus ``b``'s (in points) on the same samples: a bootstrap of
+    the per-sample differences, or of ST's multi-pose mAP rescored on the same resampled images; None when the
+    records do not keep them for the same samples."""
+    if a.sample_images != b.sample_images:
         return None
-    whole = {label: _whole(r, metric) for label, r in pair.items()}
-    if None not in whole.values():
-        return uncertainty.resampled_difference(whole[a], whole[b], len(pair[a].matches["gt_per_image"]),
-                                                pair[a].samples)
-    found = {label: _scores(r, metric) for label, r in pair.items()}
-    if None in found.values():
+    whole = [_whole(a, metric), _whole(b, metric)]
+    if None not in whole:
+        return uncertainty.resampled_difference(*whole, len(a.matches["gt_per_image"]), a.samples)
+    found = [_scores(a, metric), _scores(b, metric)]
+    if None in found:
         return None
-    return uncertainty.difference(found[a][0], found[b][0], found[a][1])
+    return uncertainty.difference(found[0][0], found[1][0], found[0][1])
 
 
 def _goals(rows: dict[str, dict], records: list[Record], published: str = "published int8",

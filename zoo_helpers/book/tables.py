@@ -274,11 +274,13 @@ def off_npu_operators(files: dict[str, Any]) -> pd.DataFrame:
 
 
 def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame:
-    """Metrics of catalog models ``a`` and ``b`` (their published-file records), the difference in points,
-    and beside the card's metric the difference of the published figures (one per source of ``a``'s).
+    """Metrics of catalog models ``a`` and ``b`` (their published-file records), the difference in points with its
+    paired 95 % interval where the records keep what it needs (per-sample scores, or ST's matches), and beside the
+    card's metric the difference of the published figures (one per source of ``a``'s).
     """
     data = published.card_data(card)
-    got = {r.key: r.metrics for r in records if r.variant.startswith("published") and r.key in (a, b)}
+    recs = {r.key: r for r in records if r.variant.startswith("published") and r.key in (a, b)}
+    got = {k: r.metrics for k, r in recs.items()}
     if set(got) != {a, b}:
         raise ValueError(f"need records of both {a!r} and {b!r}, have {sorted(got)}")
     pub = {k: [r for r in data["accuracy"]["rows"] if r.get("catalog") == k] for k in (a, b)}
@@ -288,6 +290,10 @@ def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame
     table = pd.DataFrame({f"{a} (%)": {k: 100 * got[a][k] for k in ks}, f"{b} (%)": {k: 100 * got[b][k] for k in ks},
                           "difference (points)": {k: 100 * (got[a][k] - got[b][k]) for k in ks}}).round(2)
     table["published difference (points)"] = [published_diff if k == data["metric"] else "—" for k in table.index]
+    cis = {k: recipe_table.paired_records(recs[a], recs[b], k) for k in table.index}
+    table["95 % CI (paired)"] = [f"{c.low:.2f} to {c.high:.2f}" if c else "" for c in cis.values()]
+    table["verdict"] = [("a difference" if c.low > 0 or c.high < 0 else f"not distinguishable at n = {c.n}")
+                        if c else "" for c in cis.values()]
     return table
 
 

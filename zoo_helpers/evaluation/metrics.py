@@ -287,7 +287,7 @@ def st_map_of_images(image: np.ndarray, score: np.ndarray, matched_oks: np.ndarr
     >>> st_map_of_images(image, score, ok, np.array([1, 1]), np.arange(2)) == 1.0
     True
     """
-    image, gt = np.asarray(image), np.asarray(gt_per_image)
+    image, gt = np.asarray(image, int), np.asarray(gt_per_image, int)  # JSON gives [] as float
     images = np.asarray(images, int)
     start = np.searchsorted(image, np.arange(len(gt)))
     count = np.bincount(image, minlength=len(gt))

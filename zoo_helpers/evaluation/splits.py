@@ -34,6 +34,19 @@ SETS: dict[str, tuple[float, Callable[[int], Hashable] | None]] = {
 }
 
 
+def groups(set_name: str, image_ids: Iterable) -> list:
+    """The group of each image id by its set's rule (:data:`SETS`): what stays together in a split, and what a
+    bootstrap over a split's images resamples as one unit (a run of video frames); the ids themselves otherwise.
+
+    Examples
+    --------
+    >>> groups("hand_graph_cnn_real_test", [0, 24, 25]), groups("lsp_extended_2000", [1, 2]), groups("mine", [3])
+    ([0, 0, 1], [1, 2], [3])
+    """
+    rule = SETS.get(set_name, (None, None))[1]
+    return [rule(i) for i in image_ids] if rule else list(image_ids)
+
+
 def side(set_name: str, group: Hashable, test_share: float) -> str:
     """``dev`` or ``test`` for one group of a set (see the module docstring).
 

@@ -109,7 +109,7 @@ class Model:
         """Run float inputs (already in the model's real input domain, e.g. normalised ToF frames).
 
         The first input's own quantization is applied when it is an integer tensor; outputs are
-        dequantized. One sample per invoke, like :meth:`predict`.
+        dequantized. Batched like :meth:`predict` where the model takes a batch.
 
         Examples
         --------
@@ -167,10 +167,10 @@ class Model:
         """How :meth:`predict` runs this model: ``batched (N per invoke)``, or why one sample per invoke.
 
         A model runs batched when its input's batch axis can be resized (LiteRT's ``resize_tensor_input``, or an
-        ONNX graph whose batch axis is made symbolic) and the batched outputs of two real samples equal the
-        one-sample outputs (within 1e-4 of the output's range, float kernels sum in another order, or one
-        quantization step); checked on the
-        first :meth:`predict` of two or more samples.
+        ONNX graph whose batch axis is made symbolic) and the batched outputs of real samples equal their
+        one-sample outputs row by row (within 1e-4 of the output's range, float kernels sum in another order, or
+        one quantization step); checked on the first :meth:`predict` of two or more samples, on up to
+        :attr:`batch_size` of them.
         """
         if self._batch_state is None:
             return "not checked yet (no predict of two or more samples)"
@@ -186,15 +186,17 @@ class Model:
         return 1 if isinstance(self._batch_state, str) else self.batch_size
 
     def _check_batch(self, name: str, x: np.ndarray):
+        rows = min(self.batch_size, len(x))  # every row of a first batch of real samples, each against its own run
         try:
             self._batch_runner = self._batched(self.batch_size)
-            both = self._run_batch(name, x[:2], self.batch_size)
+            both = self._run_batch(name, x[:rows], self.batch_size)
         except Exception as exc:  # the runtimes raise their own types when a batch axis cannot be resized
-            return f"one sample per invoke (the batch axis cannot be resized: {str(exc).splitlines()[0][:120]})"
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+            return f"one sample per invoke (the batch axis cannot be resized: {why})"
         short = [s.name for s in self.outputs if np.ndim(both[s.name]) == 0 or len(both[s.name]) != self.batch_size]
         if short:
             return f"one sample per invoke (batched output {short[0]!r} has no batch of {self.batch_size})"
-        for i in (0, 1):
+        for i in range(rows):
             one = self._run({name: x[i:i + 1]})
             for spec in self.outputs:
                 a, b = spec.dequantize(one[spec.name])[0], spec.dequantize(both[spec.name])[i]
