@@ -178,6 +178,12 @@ def bars(frame, title: str, xlabel: str, source: str, reference: float | None = 
     return fig
 
 
+def _whiskers(records: list, metric: str) -> tuple[list[float], list[float]]:
+    """``(lows, highs)`` of each record's 95 % interval of ``metric`` (NaN for a missing record or interval)."""
+    found = [recipe_table.interval_of(r, metric) if r is not None and metric in r.metrics else None for r in records]
+    return [c.low if c else np.nan for c in found], [c.high if c else np.nan for c in found]
+
+
 def metrics(records, names: list[str], title: str = "Accuracy per variant"):
     """Bars of the ``names`` metrics of each record (fractions in %), labelled with what they were measured on;
     whiskers are each value's 95 % interval where the record keeps per-sample scores (or matches)."""
@@ -191,9 +197,8 @@ def metrics(records, names: list[str], title: str = "Accuracy per variant"):
             col = name if name.endswith(")") else f"{name} (%)"
             if col not in frame.columns:
                 continue
-            found = [recipe_table.interval_of(r, name) if name in r.metrics else None for r in records]
-            if any(found):
-                errors[col] = ([c.low if c else np.nan for c in found], [c.high if c else np.nan for c in found])
+            if any(recipe_table.interval_of(r, name) for r in records if name in r.metrics):
+                errors[col] = _whiskers(records, name)
     title = f"{title} (95 % CI)" if errors else title
     return bars(frame, title, "metric (%)", f"{source}, {samples}", errors=errors)
 
@@ -268,8 +273,7 @@ def recipes(records, metric: str, choose_by: str | None = None):
     frame = table[[name, recipe_table.AGREEMENT]]
     frame.index = [f"{label} ({g})" if g not in label else label for label, g in table["granularity"].items()]
     shown = {r.variant: r for r in records if metric in r.metrics and r.split in ("test", "")}
-    found = [recipe_table.interval_of(shown[label], metric) if label in shown else None for label in table.index]
-    errors = {name: ([c.low if c else np.nan for c in found], [c.high if c else np.nan for c in found])}
+    errors = {name: _whiskers([shown.get(label) for label in table.index], metric)}
     source = ", ".join(sorted({r.measured_on for r in records if metric in r.metrics}))
     n = ", ".join(sorted({f"n = {r.samples}" for r in shown.values()}))
     return bars(frame, f"{metric} ({n}, 95 % CI), agreement with float", "%",

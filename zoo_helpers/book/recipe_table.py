@@ -64,8 +64,7 @@ def _sides(records: list[Record], metric: str, choose_by: str | None = None) -> 
     choose_by = choose_by or metric
     shown = _split([r for r in records if metric in r.metrics], "test")
     chosen = _split([r for r in records if choose_by in r.metrics], "dev")
-    rows = _rows(shown, metric)
-    return shown, rows, (rows if chosen is shown and choose_by == metric else _rows(chosen, choose_by))
+    return shown, _rows(shown, metric), _rows(chosen, choose_by)
 
 
 def _scores(record: Record, metric: str):
@@ -192,7 +191,7 @@ def interval_of(record: Record, metric: str) -> uncertainty.Interval | None:
 
 def _interval(record: Record, metric: str) -> str | None:
     ci = interval_of(record, metric)
-    return None if ci is None else f"{ci.low:.2f} to {ci.high:.2f}"
+    return None if ci is None else ci.span()
 
 
 def paired(records: list[Record], a: str, b: str, metric: str) -> uncertainty.Interval | None:

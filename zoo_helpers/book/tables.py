@@ -56,7 +56,7 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
             **({"kpt": row["keypoints"]} if "keypoints" in row else {}),
             f"published {metric} (%)": float(row["value"]),
             f"measured {metric} (%)": 100 * m["value"] if m else None,
-            "95 % CI": f"{m['ci'].low:.2f} to {m['ci'].high:.2f}" if m and m["ci"] else "",
+            "95 % CI": m["ci"].span() if m and m["ci"] else "",
             "scored on": (f"{m['people']} people / {m['images']} images" if m
                           else why_missing or _why(row.get("catalog"))),
             "measured on": check_source(m["source"]) if m else "—",
@@ -158,7 +158,7 @@ def intervals(records: list[Record], metric: str) -> pd.DataFrame:
         name = metric if metric.endswith(")") else f"{metric} (%)"
         rows[" / ".join(x for x in (r.key if several else "", r.variant, r.kind) if x)] = {
             name: round(r.metrics[metric] * (1 if metric.endswith(")") else 100), 2),
-            "95 % CI": f"{ci.low:.2f} to {ci.high:.2f}" if ci else "", "n": r.samples,
+            "95 % CI": ci.span() if ci else "", "n": r.samples,
             "measured on": check_source(r.measured_on), "recorded by": r.notebook}
     if not rows:
         raise ValueError(f"no record of {metric}")
@@ -189,7 +189,7 @@ def differences(records: list[Record], metric: str, reference: str) -> pd.DataFr
             d = recipe_table.paired(same, r.variant, reference, metric)
             if d is not None:
                 rows[f"{r.variant} / {kind}" if kind else r.variant] = {
-                    "difference (points)": round(d.value, 2), "95 % CI": f"{d.low:.2f} to {d.high:.2f}", "n": d.n,
+                    "difference (points)": round(d.value, 2), "95 % CI": d.span(), "n": d.n,
                     "distinguishable": "yes" if d.low > 0 or d.high < 0 else "no"}
     if not rows:
         raise ValueError(f"no pair of records with per-sample {metric!r} against {reference!r}")
@@ -291,7 +291,7 @@ def difference(card: str, records: list[Record], a: str, b: str) -> pd.DataFrame
                           "difference (points)": {k: 100 * (got[a][k] - got[b][k]) for k in ks}}).round(2)
     table["published difference (points)"] = [published_diff if k == data["metric"] else "—" for k in table.index]
     cis = {k: recipe_table.paired_records(recs[a], recs[b], k) for k in table.index}
-    table["95 % CI (paired)"] = [f"{c.low:.2f} to {c.high:.2f}" if c else "" for c in cis.values()]
+    table["95 % CI (paired)"] = [c.span() if c else "" for c in cis.values()]
     table["verdict"] = [("a difference" if c.low > 0 or c.high < 0 else f"not distinguishable at n = {c.n}")
                         if c else "" for c in cis.values()]
     return table

@@ -86,13 +86,7 @@ def face_source() -> dict[str, str]:
 
 def hand_samples(sets: tuple[str, ...] = HAND_SETS) -> list[Sample]:
     """Every annotated hand of the mmpose hand samples."""
-    out = []
-    for name in sets:
-        coco = _mmpose(name)
-        for image_id, people in coco.people.items():
-            image = datasets.read_image(coco.image_path(image_id))
-            out += [Sample(name, image_id, image, p.keypoints, p.bbox) for p in people]
-    return out
+    return [s for name in sets for s in samples_of(_mmpose(name), name)]
 
 
 def samples_of(coco: datasets.CocoKeypoints, name: str) -> list[Sample]:

@@ -63,9 +63,7 @@ def evaluate(made: Made, published: dict, key: str | dict[str, str], batch, imag
     agree = agreement_with_reference(models, made.reference, images, decoder)
     evals = loop.evaluate_variants(models, key, batch, coco, options or loop.Options())
     for label, ev in evals.items():
-        ev.metrics.update({AGREEMENT: agree[label], AGREEMENT_IMAGES: len(images)})
-        if label in made.seconds:
-            ev.metrics.update({SECONDS: made.seconds[label], DISJOINT: disjoint})
+        ev.metrics.update(_beside(label, made, agree, len(images), disjoint))
         if recorder is not None:
             k = key if isinstance(key, str) else key[label]
             recorder.add_evaluation(k, label, ev, data or coco.source(), models[label].path)
@@ -113,19 +111,23 @@ def evaluate_parts(made: Made, published: dict, key: str | dict[str, str], parts
     n_agree = sum(len(parts[label].batch) for label in chosen)
     for part in (parts[label] for label in chosen if recorder is not None and not parts[label].labelled):
         for label in models:  # an unlabelled part's records hold the agreement alone, where a choice reads it
-            extra = {SECONDS: made.seconds[label], DISJOINT: disjoint} if label in made.seconds else {}
-            recorder.add(keys[label], label, {AGREEMENT: agree[label], AGREEMENT_IMAGES: n_agree, **extra},
+            recorder.add(keys[label], label, _beside(label, made, agree, n_agree, disjoint),
                          samples=len(part.batch), images=part.batch.num_images, data=part.data(),
                          model=models[label].path, kind=part.batch.kind, split=part.split)
     for part_label in order:
         for label, ev in evals[part_label].items():
-            ev.metrics.update({AGREEMENT: agree[label], AGREEMENT_IMAGES: n_agree})
-            if label in made.seconds:
-                ev.metrics.update({SECONDS: made.seconds[label], DISJOINT: disjoint})
+            ev.metrics.update(_beside(label, made, agree, n_agree, disjoint))
             if recorder is not None:
                 part = parts[part_label]
                 recorder.add_evaluation(keys[label], label, ev, part.data(), models[label].path, split=part.split)
     return {label: evals[label] for label in parts}
+
+
+def _beside(label: str, made: Made, agree: dict[str, float], images: int, disjoint: float) -> dict[str, float]:
+    """The metrics a record of ``label`` gains beside the chapter's: its agreement and on how many images, and for a
+    recipe its seconds and whether its calibration is disjoint from the evaluated images."""
+    out = {AGREEMENT: agree[label], AGREEMENT_IMAGES: images}
+    return out | ({SECONDS: made.seconds[label], DISJOINT: disjoint} if label in made.seconds else {})
 
 
 def _joined(decoded: list):

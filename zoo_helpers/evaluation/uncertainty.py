@@ -43,7 +43,11 @@ class Interval:
     images: int
 
     def __str__(self) -> str:
-        return f"{self.value:.2f} (95 % CI {self.low:.2f} to {self.high:.2f}, n = {self.n})"
+        return f"{self.value:.2f} (95 % CI {self.span()}, n = {self.n})"
+
+    def span(self) -> str:
+        """The interval's ends as the tables show them, e.g. ``55.56 to 60.04``."""
+        return f"{self.low:.2f} to {self.high:.2f}"
 
 
 def _grouped(values: np.ndarray, image_ids: Sequence | None) -> tuple[np.ndarray, np.ndarray]:

@@ -103,7 +103,7 @@ class Model:
         >>> next(iter(out.values())).shape
         (2, 1, 17, 3)
         """
-        return self._per_sample(self.inputs[0].name, self.prepare(images), progress)
+        return self._predict_all(self.inputs[0].name, self.prepare(images), progress)
 
     def predict_array(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Run float inputs (already in the model's real input domain, e.g. normalised ToF frames).
@@ -128,7 +128,7 @@ class Model:
         if x.shape[1:] != expected:
             raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, expected))}), got {x.shape}")
         feed = spec.quantize(x) if spec.quantized else x.astype(spec.dtype)
-        return self._per_sample(spec.name, feed)
+        return self._predict_all(spec.name, feed)
 
     def predict_one(self, x: np.ndarray) -> np.ndarray:
         """The only output of a one-output model: :meth:`predict` for uint8 images, else :meth:`predict_array`."""
@@ -138,7 +138,7 @@ class Model:
         out = self.predict(x) if x.dtype == np.uint8 else self.predict_array(x)
         return out[self.outputs[0].name]
 
-    def _per_sample(self, name: str, x: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
+    def _predict_all(self, name: str, x: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
         """Run every sample of ``x`` (fed as input ``name``): :attr:`batch_size` samples per invoke where the model
         takes a batch (checked once, see :meth:`batching`), else one; dequantized outputs in one array each."""
         from tqdm import tqdm
