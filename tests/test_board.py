@@ -16,6 +16,7 @@ from zoo_helpers.board import codec, link
 from zoo_helpers.board.client import BoardClient, RunInterrupted
 from zoo_helpers.board.emulator import Emulator
 from zoo_helpers.board.ports import FdPort, open_descriptor, parse_descriptor
+from zoo_helpers.deploy.validation import DIFF
 
 # --- codec -----------------------------------------------------------------------------------------
 
@@ -278,7 +279,7 @@ def test_validate_compares_board_and_host(model):
                                     metric="mean heat", runtime="litert")  # the same kernels: the wire is exact
     row = table.iloc[0]
     assert row["measured on"] == "emulated board" and row["protocol"] == "3.1" and row["samples"] == 2
-    assert row["max |board - host| output"] == 0.0 and row["mean heat on board"] == row["mean heat on host"]
+    assert row[DIFF] == 0.0 and row["mean heat on board"] == row["mean heat on host"]
     from zoo_helpers.board.emulator import start_in_thread
 
     info = BoardClient.connect(start_in_thread(model)).model_info()

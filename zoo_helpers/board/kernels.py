@@ -7,10 +7,11 @@ bytes come from one of two runtimes:
     the host's LiteRT interpreter (or onnxruntime for ``.onnx``), with its optimized CPU kernels: what
     the rest of the book measures on the host CPU;
 ``tflm``
-    TensorFlow Lite Micro's reference kernels (:mod:`zoo_helpers.runtime.tflm`): the integer arithmetic an MCU
-    running TFLM computes (CMSIS-NN's kernels are specified bit-exact against them). The STM32F401
-    hand-posture demo runs this way. It takes ``.tflite`` files only, and a model with an operator TFLM
-    has no kernel for fails when the emulator starts, naming the operator.
+    TensorFlow Lite Micro's reference kernels (:mod:`zoo_helpers.runtime.tflm`): the Cortex-M reference
+    arithmetic, what an int8 file computes on an MCU running TFLM (CMSIS-NN's kernels are specified to match
+    them bit for bit). It is not the N6 NPU's arithmetic, and not what ST's STM32F401 hand-posture demo runs
+    (the float Keras model, through STM32Cube.AI). It takes ``.tflite`` files only, and a model with an
+    operator TFLM has no kernel for fails when the emulator starts, naming the operator.
 
 Either way the times the emulator reports are host times, labelled so; nothing here estimates board latency.
 """
@@ -25,7 +26,7 @@ from zoo_helpers.runtime.tflm import _guarded, interpreter
 
 RUNTIMES = ("litert", "tflm")
 #: How each runtime is named in the tables (the "kernels" column of a validation).
-LABELS = {"litert": "host LiteRT kernels", "tflm": "TFLM reference kernels (an MCU's integer arithmetic)"}
+LABELS = {"litert": "host LiteRT kernels (XNNPACK)", "tflm": "TFLM reference kernels (Cortex-M reference arithmetic)"}
 
 
 def label(runtime: str, path) -> str:

@@ -104,13 +104,16 @@ def _rows(records: list[Record], metric: str) -> dict[str, dict]:
     return rows
 
 
-def table(records: list[Record], metric: str, choose_by: str | None = None) -> pd.DataFrame:
+def table(records: list[Record], metric: str, choose_by: str | None = None,
+          runtimes: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per recipe / published / float record that has ``metric``, best per granularity first.
 
     The ``goal`` column says, on the best per-tensor and best per-channel rows, whether :func:`goals` are
     met, and by how many points a missed one is missed; ``95 % CI`` is the value's interval over images and ``n``
     the samples scored, where the records keep per-sample scores (module docstring). ``choose_by`` is the metric
-    the best of each granularity is chosen by on ``dev`` (default ``metric``).
+    the best of each granularity is chosen by on ``dev`` (default ``metric``). ``runtimes`` (label -> text, from
+    :func:`zoo_helpers.book.runtime_tables.stability`) adds a ``agreement across runtimes`` column: how far the
+    file's outputs part between the CPU runtimes that run it.
 
     Examples
     --------
@@ -139,9 +142,16 @@ def table(records: list[Record], metric: str, choose_by: str | None = None) -> p
     frame["n"] = [samples.get(label, "") for label in frame.index]
     cols = ["granularity", "recipe", name, "95 % CI", "n", f"{name} vs best per-channel", "goal", AGREEMENT,
             "agreement images", SECONDS, "calibration disjoint from the sample"]
+    if runtimes is not None:
+        frame[RUNTIMES] = [runtimes.get(label, "") for label in frame.index]
+        cols.insert(cols.index("goal") + 1, RUNTIMES)
     frame = frame[cols]
     frame.index.name = "model"
     return frame
+
+
+#: The recipe table's column of :func:`zoo_helpers.book.runtime_tables.stability`.
+RUNTIMES = "agreement across runtimes"
 
 
 def goals(records: list[Record], metric: str, published: str = "published int8",

@@ -6,7 +6,9 @@
 - :mod:`~zoo_helpers.cards.handposture`: the 8x8 ToF hand-posture data, model and stream;
 - :mod:`~zoo_helpers.cards.protocol`: the labelled sets' dev and test parts, prepared once per input size;
 - :mod:`~zoo_helpers.cards.loop`: the one loop that prepares, runs, scores and records catalog models;
-- :mod:`~zoo_helpers.cards.quantized`: the published files and every recipe scored on labels and without.
+- :mod:`~zoo_helpers.cards.quantized`: the published files and every recipe scored on labels and without;
+- :mod:`~zoo_helpers.cards.runtimes`: one int8 file run by every CPU runtime here, scored and compared (also the
+  layer divergence tool, ``python -m zoo_helpers.cards.runtimes``; not imported here, so ``-m`` runs it cleanly).
 
 Imports evaluation, quant, runtime, board, results and registry; never deploy or book.
 """

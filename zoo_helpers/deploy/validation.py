@@ -2,10 +2,13 @@
 
 :func:`validate` runs inputs through ST's validation protocol (:mod:`zoo_helpers.board`) on the
 board named by a descriptor, or, when none is given, on the emulator started in-process, and compares
-the outputs with the host runtime's. Its table says which one answered (``board`` or ``emulated board``)
-and, for the emulator, which kernels computed the outputs: TFLM's reference kernels, the integer
-arithmetic an MCU running TFLM computes, whenever TFLM can run the file, else the host's LiteRT (the
-table says why). On the emulator the "board - host" difference is therefore TFLM's against LiteRT's.
+the outputs with the host runtime's (the model's own engine: LiteRT with XNNPACK, or onnxruntime). Its table
+says which one answered (``board`` or ``emulated board``) and, for the emulator, which kernels computed the
+outputs: by default (``runtime="auto"``) TFLM's reference kernels, the Cortex-M reference arithmetic, whenever
+TFLM can run the file, else the host's runtime (the table says why). On the emulator the "board - host"
+difference is therefore TFLM's against LiteRT's. It is given in LSB of the output tensor (its quantization step,
+or that of the int8 tensor its final Dequantize reads, shown beside it), or in the output's float units where
+the file has no step.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from pathlib import Path
 from zoo_helpers.board import kernels
 from zoo_helpers.board.client import BoardClient
 from zoo_helpers.board.emulator import start_in_thread
+from zoo_helpers.runtime.divergence import lsb, output_steps
 from zoo_helpers.runtime.tflm import TFLMError
+
+#: The validation table's difference column: the largest |board - host| output difference, in LSB.
+DIFF = "max |board - host| (LSB of the output)"
 
 
 def validate(model, inputs, board: str = "", version: int = 0x302, score=None, metric: str = "accuracy",
@@ -43,10 +50,13 @@ def validate(model, inputs, board: str = "", version: int = 0x302, score=None, m
     runs = [model.invoke({name: inputs[i:i + 1]}) for i in range(len(inputs))]
     host = {s.name: np.concatenate([s.dequantize(r[s.name]) for r in runs]) for s in model.outputs}
     on_board = result.stacked()
-    diff = max(float(np.abs(on_board[k] - host[k]).max()) for k in host if k in on_board)
+    steps = output_steps(model.path)
+    diffs = {k: lsb(on_board[k], host[k], steps.get(k)) for k in host if k in on_board}
+    worst = max(diffs, key=lambda k: float(diffs[k].max()))
+    unit = f"{steps[worst]:.4g}" if steps.get(worst) else "none (float output: difference in its units)"
     table = pd.DataFrame([{"samples": len(result.durations_ms),
                            "protocol": f"{client.framing.version >> 8}.{client.framing.version & 0xFF}",
-                           "max |board - host| output": diff,
+                           DIFF: float(diffs[worst].max()), "output LSB": unit,
                            "mean inference time (ms)": float(np.mean(result.durations_ms)),
                            **({f"{metric} on board": score(on_board), f"{metric} on host": score(host)}
                               if score else {}),

@@ -26,8 +26,16 @@ import zoo_helpers.evaluation.codecs as codecs
 TOLERANCE = 1 / 48
 
 
+def _close(a: np.ndarray, b: np.ndarray, tolerance: float, cell) -> np.ndarray:
+    """Within ``tolerance`` on both axes: in units of the input side, or in whole cells of size ``cell`` (x, y)."""
+    if cell is None:
+        return (np.abs(a - b) <= tolerance + 1e-9).all(-1)
+    size = np.asarray(cell, float)
+    return (np.abs(np.floor(a / size + 1e-6) - np.floor(b / size + 1e-6)) <= tolerance).all(-1)
+
+
 def of_keypoints(points: np.ndarray, reference: np.ndarray, tolerance: float = TOLERANCE,
-                       min_score: float = 0.0) -> float:
+                       min_score: float = 0.0, cell: tuple[float, float] | None = None) -> float:
     """Share (%) of the reference's keypoints the candidate places within ``tolerance`` on both axes.
 
     Parameters
@@ -36,17 +44,22 @@ def of_keypoints(points: np.ndarray, reference: np.ndarray, tolerance: float = T
         ``(N, K, 2)`` or ``(N, K, 3)`` normalised ``[x, y(, score)]``, the same images in the same order.
     min_score
         Only reference keypoints with a score at least this count (needs a score column when above 0).
+    cell
+        ``(width, height)`` of an output cell as a share of the input side: keypoints are compared as the cells
+        they fall in, and ``tolerance`` counts whole cells (0: the same cell, 1: within one cell).
 
     Examples
     --------
     >>> ref = np.array([[[0.50, 0.50, 0.9], [0.20, 0.20, 0.1]]])
     >>> of_keypoints(np.array([[[0.51, 0.50, 0.8], [0.90, 0.90, 0.1]]]), ref, min_score=0.5)
     100.0
+    >>> of_keypoints(np.array([[[0.51, 0.5, 0.8]]]), ref[:, :1], 0, cell=(0.25, 0.25))  # cells 2 and 2: the same
+    100.0
     """
     points, reference = np.asarray(points, float), np.asarray(reference, float)
     if points.shape[:2] != reference.shape[:2]:
         raise ValueError(f"points {points.shape} and reference {reference.shape} differ in images or keypoints")
-    close = (np.abs(points[..., :2] - reference[..., :2]) <= tolerance + 1e-9).all(-1)
+    close = _close(points[..., :2], reference[..., :2], tolerance, cell)
     counted = reference[..., 2] >= min_score if min_score > 0 else np.ones(close.shape, bool)
     if not counted.any():
         raise ValueError(f"no reference keypoint has a score of at least {min_score}")
@@ -55,7 +68,7 @@ def of_keypoints(points: np.ndarray, reference: np.ndarray, tolerance: float = T
 
 def of_detections(boxes: np.ndarray, keypoints: np.ndarray, valid: np.ndarray, ref_boxes: np.ndarray,
                         ref_keypoints: np.ndarray, ref_valid: np.ndarray, tolerance: float = TOLERANCE,
-                        min_score: float = 0.5, iou: float = 0.5) -> float:
+                        min_score: float = 0.5, iou: float = 0.5, cell: tuple[float, float] | None = None) -> float:
     """Share (%) of the confident keypoints of the reference's people that the candidate reproduces.
 
     Parameters
@@ -68,6 +81,8 @@ def of_detections(boxes: np.ndarray, keypoints: np.ndarray, valid: np.ndarray, r
         ``(I, D)`` which detections are real.
     iou
         A reference person is found when the candidate has a detection overlapping it at least this much.
+    cell
+        As for :func:`of_keypoints`.
 
     Examples
     --------
@@ -81,7 +96,7 @@ def of_detections(boxes: np.ndarray, keypoints: np.ndarray, valid: np.ndarray, r
     found = np.take_along_axis(ious, best[..., None], -1)[..., 0] >= iou
     matched = np.take_along_axis(np.asarray(keypoints, float), best[..., None, None], 1)  # (I, Dr, K, 3)
     ref_keypoints = np.asarray(ref_keypoints, float)
-    close = (np.abs(matched[..., :2] - ref_keypoints[..., :2]) <= tolerance + 1e-9).all(-1) & found[..., None]
+    close = _close(matched[..., :2], ref_keypoints[..., :2], tolerance, cell) & found[..., None]
     counted = np.asarray(ref_valid)[..., None] & (ref_keypoints[..., 2] >= min_score)
     if not counted.any():
         raise ValueError(f"the reference has no person keypoint with a score of at least {min_score}")
@@ -118,7 +133,7 @@ def decoded(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int,
     return _COMPARABLE[c.output](outputs, c, input_size)
 
 
-def compare(candidate, reference, decoder: str, min_score: float = 0.5) -> float:
+def compare(candidate, reference, decoder: str, min_score: float = 0.5, **cells) -> float:
     """Label-free agreement (%) of two :func:`decoded` outputs of the same images, by the decoder's codec.
 
     Examples
@@ -127,4 +142,37 @@ def compare(candidate, reference, decoder: str, min_score: float = 0.5) -> float
     >>> compare(ref, ref, "heatmaps")
     100.0
     """
-    return COMPARE[codecs.codec(decoder).agreement](candidate, reference, min_score=min_score)
+    return COMPARE[codecs.codec(decoder).agreement](candidate, reference, min_score=min_score, **cells)
+
+
+def cell_size(outputs: dict[str, np.ndarray], decoder: str, input_size: tuple[int, int]) -> tuple[float, float]:
+    """One output cell as a share of the input side: a heatmap cell for a codec that decodes on the output's grid,
+    else one input pixel.
+
+    Examples
+    --------
+    >>> cell_size({"h": np.zeros((1, 48, 48, 17))}, "heatmaps", (192, 192))
+    (0.020833333333333332, 0.020833333333333332)
+    >>> cell_size({"o": np.zeros((1, 56, 1344))}, "yolo_pose", (256, 256))
+    (0.00390625, 0.00390625)
+    """
+    if codecs.codec(decoder).grid:
+        h, w = np.shape(next(iter(outputs.values())))[1:3]
+        return 1.0 / w, 1.0 / h
+    return 1.0 / input_size[0], 1.0 / input_size[1]
+
+
+def cells(candidate, reference, decoder: str, cell: tuple[float, float]) -> dict[str, float]:
+    """Keypoint agreement of two :func:`decoded` outputs in output cells: ``same cell (%)`` and
+    ``within one cell (%)``, over every keypoint of a single-pose or landmark model and over the confident
+    keypoints (score at least 0.5) of a multi-pose model's people.
+
+    Examples
+    --------
+    >>> ref = np.array([[[0.50, 0.50, 0.9], [0.20, 0.20, 0.1]]])
+    >>> cells(ref + [0.03, 0, 0], ref, "heatmaps", (1 / 48, 1 / 48))
+    {'same cell (%)': 0.0, 'within one cell (%)': 100.0}
+    """
+    min_score = 0.5 if codecs.codec(decoder).agreement == "detections" else 0.0
+    return {name: compare(candidate, reference, decoder, min_score, tolerance=tol, cell=cell)
+            for name, tol in (("same cell (%)", 0), ("within one cell (%)", 1))}

@@ -354,6 +354,7 @@ class Codec:
     decode: Callable[..., Any]
     output: str
     postprocess: str | None = None
+    grid: bool = False  # positions fall on the output's grid (heatmap cells), not on input pixels
 
     @property
     def task(self) -> str | None:
@@ -376,7 +377,7 @@ AGREEMENTS = {"keypoints": "keypoints", "hand": "keypoints", "detections": "dete
 CODECS: dict[str, Codec] = {c.name: c for c in (
     Codec("singlepose", lambda outputs, **_: decode_singlepose(_first(outputs)), "keypoints"),
     Codec("heatmaps", lambda outputs, heatmap_mode="st", **_: decode_heatmaps(_first(outputs), heatmap_mode),
-          "keypoints", "POSTPROCESS_SPE_MOVENET_UF"),
+          "keypoints", "POSTPROCESS_SPE_MOVENET_UF", grid=True),
     Codec("yolo_pose", lambda outputs, **nms: yolo_detections(_first(outputs), **nms), "detections",
           "POSTPROCESS_MPE_YOLO_V8_UF"),
     Codec("hand_landmarks", lambda outputs, **_: decode_hand(outputs), "hand"),

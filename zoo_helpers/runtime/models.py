@@ -36,6 +36,7 @@ class Model:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     num_threads: int
+    engine: str = ""
 
     def __init__(self, path: Path, num_threads: int, rescale: tuple[float, float] | None) -> None:
         self.path, self.num_threads, self.rescale = path, num_threads, rescale
@@ -216,15 +217,27 @@ class Model:
         raise NotImplementedError
 
 
+#: LiteRT's op resolver of each ``litert_*`` engine (:mod:`zoo_helpers.runtime.engines`).
+RESOLVERS = {"litert_xnnpack": "AUTO", "litert_builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
+             "litert_reference": "BUILTIN_REF"}
+
+
+def _litert(path: Path, num_threads: int, engine: str):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    return Interpreter(model_path=str(path), num_threads=num_threads,
+                       experimental_op_resolver_type=getattr(OpResolverType, RESOLVERS[engine]))
+
+
 class TFLiteModel(Model):
-    """A ``.tflite`` model run with ai-edge-litert."""
+    """A ``.tflite`` model run with ai-edge-litert (``engine``: which kernels, see :data:`RESOLVERS`)."""
 
-    def __init__(self, path: Path, num_threads: int, rescale: tuple[float, float] | None) -> None:
+    def __init__(self, path: Path, num_threads: int, rescale: tuple[float, float] | None,
+                 engine: str = "litert_xnnpack") -> None:
         super().__init__(path, num_threads, rescale)
-        from ai_edge_litert.interpreter import Interpreter
-
+        self.engine = engine
         try:
-            self._interp = Interpreter(model_path=str(path), num_threads=num_threads)
+            self._interp = _litert(path, num_threads, engine)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{path} could not be opened as a TFLite model: {exc}") from exc
@@ -250,9 +263,7 @@ class TFLiteModel(Model):
         return {d["name"]: self._interp.get_tensor(d["index"]) for d in self._out}
 
     def _batched(self, n: int):
-        from ai_edge_litert.interpreter import Interpreter
-
-        interp = Interpreter(model_path=str(self.path), num_threads=self.num_threads)
+        interp = _litert(self.path, self.num_threads, self.engine)
         first = interp.get_input_details()[0]
         interp.resize_tensor_input(first["index"], [n, *first["shape"][1:]])
         interp.allocate_tensors()
@@ -267,24 +278,32 @@ class TFLiteModel(Model):
 
 
 class OnnxModel(Model):
-    """An ``.onnx`` model run with onnxruntime on the CPU."""
+    """An ``.onnx`` model run with onnxruntime on the CPU (``engine`` ``ort``: graph optimizations on, the
+    default; ``ort_unoptimized``: off, so a QDQ graph runs as written, its integer steps simulated in float)."""
 
     _DTYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8,
                "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(float16)": np.float16}
 
-    def __init__(self, path: Path, num_threads: int, rescale: tuple[float, float] | None) -> None:
+    def __init__(self, path: Path, num_threads: int, rescale: tuple[float, float] | None,
+                 engine: str = "ort") -> None:
         super().__init__(path, num_threads, rescale)
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = num_threads
-        opts.log_severity_level = 3
+        self.engine = engine
         try:
-            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self._session = self._open(str(path), 3)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelFileError(f"{path} could not be opened as an ONNX model: {exc}") from exc
         self.inputs = [self._spec(a) for a in self._session.get_inputs()]
         self.outputs = [self._spec(a) for a in self._session.get_outputs()]
+
+    def _open(self, graph, log_level: int):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.num_threads
+        opts.log_severity_level = log_level
+        if self.engine == "ort_unoptimized":
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
     def _spec(self, arg) -> TensorSpec:
         shape = tuple(d if isinstance(d, int) else None for d in arg.shape)
@@ -296,16 +315,12 @@ class OnnxModel(Model):
 
     def _batched(self, n: int):
         import onnx
-        import onnxruntime as ort
 
         graph = onnx.load(str(self.path))
         for value in (graph.graph.input[0], *graph.graph.output):
             value.type.tensor_type.shape.dim[0].dim_param = "batch"
         del graph.graph.value_info[:]  # onnxruntime infers the shapes again, with the symbolic batch
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.num_threads
-        opts.log_severity_level = 4  # a graph that cannot take the batch fails the check, quietly
-        session = ort.InferenceSession(graph.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        session = self._open(graph.SerializeToString(), 4)  # a graph that cannot take the batch fails quietly
         names = [s.name for s in self.outputs]
         return lambda feed: dict(zip(names, session.run(names, feed), strict=True))
 
@@ -314,6 +329,7 @@ def load_model(
     path: str | os.PathLike[str],
     num_threads: int = 2,
     rescale: tuple[float, float] | None = None,
+    engine: str | None = None,
 ) -> Model:
     """Open a ``.tflite`` or ``.onnx`` model.
 
@@ -325,6 +341,10 @@ def load_model(
         CPU threads for the runtime.
     rescale
         ``(scale, offset)`` mapping uint8 pixels to the model's real input values; see the module docstring.
+    engine
+        Which kernels run it: ``litert_xnnpack`` (the default for ``.tflite``), ``litert_builtin`` or
+        ``litert_reference``; ``ort`` (the default for ``.onnx``) or ``ort_unoptimized``. TFLM is
+        :func:`zoo_helpers.runtime.engines.load`'s.
 
     Raises
     ------
@@ -347,10 +367,16 @@ def load_model(
     if suffix == ".tflite":
         if head[4:8] != b"TFL3":
             raise ModelFileError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier)")
-        return TFLiteModel(path, num_threads, rescale)
+        return TFLiteModel(path, num_threads, rescale, _engine(engine or "litert_xnnpack", tuple(RESOLVERS), path))
     if suffix == ".onnx":
-        return OnnxModel(path, num_threads, rescale)
+        return OnnxModel(path, num_threads, rescale, _engine(engine or "ort", ("ort", "ort_unoptimized"), path))
     raise ModelFileError(f"{path}: unsupported model format {suffix!r}; expected .tflite or .onnx")
+
+
+def _engine(engine: str, known: tuple[str, ...], path: Path) -> str:
+    if engine not in known:
+        raise ValueError(f"engine {engine!r} cannot run {path.name}; use one of {', '.join(known)}")
+    return engine
 
 
 def measure_latency(model: Model, runs: int = 20, warmup: int = 3) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """TensorFlow Lite Micro (the ``tflite-micro`` package) as the MCU runtime: outputs and tensor-arena size.
 
-TFLM runs a ``.tflite`` file with its reference kernels, the integer arithmetic an MCU without an NPU
-(or the Cortex-M55 of an STM32N6 running TFLM instead of ST's runtime) would execute. :func:`run` feeds
+TFLM runs a ``.tflite`` file with its reference kernels: the Cortex-M reference arithmetic, what an MCU
+running TFLM computes (CMSIS-NN's kernels are specified to match them; the N6's NPU computes something else). :func:`run` feeds
 inputs already in the model's input dtype (e.g. ``zoo_helpers.runtime.models.load_model(path).prepare(images)``),
 one sample per invoke, and dequantizes the outputs with the file's own parameters, as
 :mod:`zoo_helpers.runtime.models` does for LiteRT, so the two can be compared value for value.
@@ -9,7 +9,9 @@ one sample per invoke, and dequantizes the outputs with the file's own parameter
 :func:`arena` reports what TFLM's recording allocator used: ``head`` is the non-persistent part (the
 planned activation buffers, what :func:`zoo_helpers.runtime.footprint.analyze` estimates as ``arena_bytes``),
 ``tail`` the persistent part (tensor structs, kernel data such as per-channel multipliers), ``total``
-their sum. The Python binding only prints these figures (to the C ``stderr``), so they are read from
+their sum. These are measured on this 64-bit host: the tail holds pointers and structs of 64-bit size, so a
+32-bit Cortex-M's tail is smaller; the ``tflite-micro`` package is built for the host only, so no 32-bit figure
+is measured here. The Python binding only prints these figures (to the C ``stderr``), so they are read from
 that text.
 
 A model TFLM cannot run (no kernel for an operator, or a kernel that rejects its types) raises
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from zoo_helpers.registry import catalog
-from zoo_helpers.runtime.models import load, load_model
+from zoo_helpers.runtime.models import Model, load, load_model
 
 #: Smallest tensor arena handed to TFLM (bytes); larger models get ten times their file size.
 MIN_ARENA = 16 << 20
@@ -104,6 +106,29 @@ def interpreter(path: str | os.PathLike[str], arena_size: int | None = None):
     size = arena_size or max(MIN_ARENA, 10 * path.stat().st_size)
     interp, _ = _guarded(path, lambda: runtime.Interpreter.from_file(str(path), arena_size=size))
     return interp
+
+
+class TFLMModel(Model):
+    """A ``.tflite`` file run by TFLM behind :class:`~zoo_helpers.runtime.models.Model`'s API, one sample per invoke.
+
+    Its specs are LiteRT's reading of the same file, so :meth:`predict` prepares and dequantizes exactly as
+    for LiteRT. Use :func:`zoo_helpers.runtime.engines.load` (engine ``tflm``).
+    """
+
+    engine = "tflm"
+    batch_size = 1  # TFLM's interpreter has a fixed batch of one
+
+    def __init__(self, path: Path, rescale: tuple[float, float] | None = None) -> None:
+        super().__init__(path, 1, rescale)
+        specs = load_model(path, num_threads=1)
+        self.inputs, self.outputs = specs.inputs, specs.outputs
+        self._interp = interpreter(path)
+
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for k, spec in enumerate(self.inputs):
+            self._interp.set_input(np.ascontiguousarray(feed[spec.name]), k)
+        _guarded(self.path, self._interp.invoke)
+        return {spec.name: np.array(self._interp.get_output(k)) for k, spec in enumerate(self.outputs)}
 
 
 def run(path: str | os.PathLike[str], inputs: np.ndarray | dict[str, np.ndarray],

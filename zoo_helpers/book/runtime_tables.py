@@ -1,0 +1,104 @@
+"""The runtime matrix as the book shows it: accuracy per runtime with intervals, how far runtimes part, and where.
+
+:mod:`zoo_helpers.cards.runtimes` measures; this module renders: :func:`targets` (which runtime each kind of
+target uses, from ``data/runtimes.yaml``), :func:`accuracy` (the chapter's metric per file and runtime, its 95 %
+interval and the paired difference from the file's default runtime), :func:`pairs` (keypoints in the same output
+cell, within one cell, and the output difference in LSB), :func:`stability` (the recipe table's column) and
+:func:`layers` (the figure of where two runtimes part, operator by operator).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+import zoo_helpers.book.recipe_table as recipe_table
+from zoo_helpers.cards.runtimes import Matrix
+from zoo_helpers.runtime import engines
+
+
+def targets() -> pd.DataFrame:
+    """Which runtime each kind of target uses, and which host runtime here (if any) computes the same.
+
+    Examples
+    --------
+    >>> targets().loc["STM32N6 NPU (Neural-ART), ST Edge AI Core", "host runtime here"]
+    'none'
+    """
+    rows = {t["target"]: {"runtime on the target": t["runtime"],
+                          "host runtime here": engines.label(t["here"]) if t["here"] else "none",
+                          "same arithmetic?": t["same"]} for t in engines.facts()["targets"]}
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "target"
+    return frame
+
+
+def _engine(record) -> str:
+    return record.variant.rsplit(" · ", 1)[1]
+
+
+def accuracy(m: Matrix, metric: str) -> pd.DataFrame:
+    """One row per file and runtime: ``metric`` (%), its 95 % interval over images, ``n``, and the paired
+    difference from the file's first runtime (LiteRT with XNNPACK, or onnxruntime with its optimizations) with
+    its interval and verdict; a runtime that could not run a file says why."""
+    rows = []
+    first: dict[str, object] = {}
+    for r in m.records:
+        file, engine = r.variant.rsplit(" · ", 1)
+        ci = recipe_table.interval_of(r, metric)
+        row = {"file": file, "runtime": engines.label(engine), f"{metric} (%)": round(100 * r.metrics[metric], 2),
+               "95 % CI": ci.span() if ci else "", "n": r.samples, "vs first runtime": "", "verdict": ""}
+        if file in first:
+            d = recipe_table.paired_records(r, first[file], metric)
+            if d is not None:
+                row["vs first runtime"] = f"{d.value:+.2f} ({d.span()})"
+                row["verdict"] = "not distinguishable" if d.low <= 0 <= d.high else (
+                    "higher" if d.low > 0 else "lower")
+        else:
+            first[file] = r
+        rows.append(row)
+    for (file, engine), why in m.skipped.items():
+        rows.append({"file": file, "runtime": engines.label(engine), "verdict": f"cannot run: {why[:120]}"})
+    return pd.DataFrame(rows).fillna("").set_index(["file", "runtime"])
+
+
+def pairs(m: Matrix) -> pd.DataFrame:
+    """One row per file and pair of runtimes: keypoints in the same output cell and within one cell (of the
+    second runtime against the first), the largest output difference in LSB of the output tensor, and the share of
+    output elements that differ."""
+    frame = pd.DataFrame(m.pairs)
+    frame["A"], frame["B"] = frame["A"].map(engines.label), frame["B"].map(engines.label)
+    return frame.round(2).set_index(["file", "A", "B"])
+
+
+def stability(m: Matrix) -> dict[str, str]:
+    """For the recipe table (:func:`zoo_helpers.book.recipe_table.table`'s ``runtimes``): each file's lowest
+    same-cell agreement over its pairs of runtimes, and how many runtimes ran it."""
+    out = {}
+    for file in dict.fromkeys(p["file"] for p in m.pairs):
+        mine = [p for p in m.pairs if p["file"] == file]
+        n = len({p[k] for p in mine for k in ("A", "B")})
+        out[file] = f"{min(p['same cell (%)'] for p in mine):.1f} % same cell ({n} runtimes)"
+    return out
+
+
+def layers(rows: dict[str, list[dict]], title: str):
+    """Largest difference (LSB) per operator for each named comparison (:func:`zoo_helpers.cards.runtimes.layers`),
+    the first operator where they part marked; bit-identical comparisons are named in the legend."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for name, found in rows.items():
+        xs = [r["operator"] for r in found]
+        ys = [r["max diff (LSB)"] for r in found]
+        first = next((r for r in found if r["differ (%)"] > 0), None)
+        tag = f"parts at operator {first['operator']} ({first['op']})" if first else "bit-identical"
+        (line,) = ax.plot(range(len(xs)), [y + 1 for y in ys], marker=".", lw=1, label=f"{name}: {tag}")
+        if first:
+            ax.axvline(found.index(first), color=line.get_color(), ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("operator (in execution order)")
+    ax.set_ylabel("largest difference + 1 (LSB)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,204 @@
+"""The runtime matrix of a chapter: each int8 file run by every CPU runtime that can run it, scored and compared.
+
+A chapter's accuracy of an int8 file is the accuracy of *one runtime's* arithmetic on it. :func:`matrix` runs each
+file of ``files`` with every engine of :func:`zoo_helpers.runtime.engines.for_file` on the first ``n`` samples
+of a ``test`` part (:mod:`zoo_helpers.cards.protocol`), scores each run as the chapter scores it
+(:func:`zoo_helpers.cards.loop.score`: the metric, its per-sample scores for intervals), keeps the outputs, and
+compares every pair of runtimes of a file: the keypoints in the same output cell and within one cell
+(:func:`zoo_helpers.evaluation.agreement.cells`), and the output difference in LSB of the output tensor
+(:func:`zoo_helpers.runtime.divergence.output_steps`). The outputs are saved under ``workdir``
+(``<file>.outputs.npz``, and the pairs as ``pairs.json``), so the comparison can be recomputed from them.
+
+``python -m zoo_helpers.cards.runtimes MODEL IMAGES... --runtimes A B`` is the layer-by-layer divergence tool
+(:func:`main`): MODEL a catalog key or a file, IMAGES image files or folders.
+
+Its records go to ``<results_dir>/<notebook>_runtimes/``, each ``measured_on`` naming the runtime
+(``host CPU, LiteRT reference kernels``), so no chapter table mistakes them for its default-runtime records.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zoo_helpers.cards import loop
+from zoo_helpers.cards.protocol import Part
+from zoo_helpers.evaluation import agreement
+from zoo_helpers.registry import catalog
+from zoo_helpers.results import Record, Recorder
+from zoo_helpers.runtime import divergence, engines
+from zoo_helpers.runtime.tflm import TFLMError
+
+
+@dataclass
+class File:
+    """One int8 file of the matrix: scored as catalog model ``key``, fed with ``rescale`` (its input domain)."""
+
+    key: str
+    path: Path
+    rescale: tuple[float, float] | None = None
+
+
+@dataclass
+class Matrix:
+    """What :func:`matrix` measured: ``records`` (one per file and runtime), ``pairs`` (one row per file and pair
+    of runtimes), ``skipped`` (file and runtime -> why it could not run) and where the outputs were saved."""
+
+    records: list[Record] = field(default_factory=list)
+    pairs: list[dict] = field(default_factory=list)
+    skipped: dict[tuple[str, str], str] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    samples: int = 0
+
+
+def published(key: str) -> File:
+    """A catalog model's own file, with its input domain."""
+    return File(key, catalog.path(key), catalog.entry(key).rescale)
+
+
+def pairs_of(outputs: dict[str, dict[str, np.ndarray]], decoder: str, input_size: tuple[int, int],
+             steps: dict[str, float | None]) -> list[dict]:
+    """Every pair of runtimes (``A``, ``B``) of one file's outputs (runtime -> output name -> array): keypoints
+    in the same cell and within one cell (B's against A's), and the largest output difference in LSB.
+
+    Examples
+    --------
+    >>> hm = np.zeros((1, 48, 48, 1), np.float32); hm[0, 10, 10, 0] = 1
+    >>> moved = hm.copy(); moved[0, 10, 11, 0] = 2
+    >>> row = pairs_of({"a": {"o": hm}, "b": {"o": moved}}, "heatmaps", (192, 192), {"o": 1 / 256})[0]
+    >>> row["same cell (%)"], row["within one cell (%)"], row["max diff (LSB)"]
+    (0.0, 100.0, 512.0)
+    """
+    rows = []
+    for a, b in itertools.combinations(outputs, 2):
+        first = outputs[a]
+        cell = agreement.cell_size(first, decoder, input_size)
+        found = agreement.cells(agreement.decoded(outputs[b], decoder, input_size),
+                                agreement.decoded(first, decoder, input_size), decoder, cell)
+        diffs = [divergence.lsb(first[n], outputs[b][n], steps.get(n)) for n in first]
+        rows.append({"A": a, "B": b, **found, "max diff (LSB)": float(max(d.max() for d in diffs)),
+                     "outputs differ (%)": float(100 * np.mean(np.concatenate([d.ravel() > 0.5 for d in diffs])))})
+    return rows
+
+
+def matrix(files: dict[str, File], part: Part, n: int, recorder: Recorder, workdir: str | os.PathLike[str],
+           options: loop.Options | None = None, runtimes: list[str] | None = None,
+           progress: bool = True) -> Matrix:
+    """Run, score and compare every file of ``files`` (label -> :class:`File`) with every runtime that takes it.
+
+    ``n`` samples of ``part`` (its first, 0 for all); ``runtimes`` limits the engines (default: all that take the
+    file). A runtime that cannot run a file (TFLM without a kernel for one of its operators) is skipped with the
+    reason. Outputs are saved under ``workdir``; records go beside the chapter's (see the module docstring).
+    """
+    from tqdm.auto import tqdm
+
+    if part.split != "test" or part.coco is None and not part.labelled:
+        raise ValueError(f"the runtime matrix is measured on a labelled test part, not {part.label!r}")
+    options = options or loop.Options()
+    batch = part.batch.subset(n) if n else part.batch
+    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root)
+    out = Matrix(samples=len(batch))
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    jobs = [(label, f, e) for label, f in files.items() for e in engines.for_file(f.path)
+            if runtimes is None or e in runtimes]
+    kept: dict[str, dict[str, dict[str, np.ndarray]]] = {label: {} for label in files}
+    for label, f, engine in tqdm(jobs, desc="runtimes", disable=not progress, leave=False):
+        try:
+            model = engines.load(f.path, engine, f.rescale)
+        except TFLMError as exc:
+            out.skipped[label, engine] = str(exc)
+            continue
+        outputs = model.predict(batch.images)
+        ev = loop.score(outputs, f.key, batch, part.coco, options)
+        out.records.append(own.add_evaluation(f.key, f"{label} · {engine}", ev, part.data(), f.path,
+                                              measured_on=f"host CPU, {engines.label(engine)}", split=part.split))
+        kept[label][engine] = outputs
+    for label, f in files.items():
+        if not kept[label]:
+            continue
+        path = workdir / f"{Path(f.path).stem}.outputs.npz"
+        np.savez_compressed(path, **{f"{e}/{name}": v for e, o in kept[label].items() for name, v in o.items()})
+        out.outputs[label] = path
+        size = engines.load(f.path, next(iter(kept[label])), f.rescale).input_size
+        rows = pairs_of(kept[label], catalog.entry(f.key).decoder, size, divergence.output_steps(f.path))
+        out.pairs += [{"file": label, **r} for r in rows]
+    (workdir / "pairs.json").write_text(json.dumps(out.pairs, indent=1))
+    return out
+
+
+def load_outputs(path: str | os.PathLike[str]) -> dict[str, dict[str, np.ndarray]]:
+    """A saved ``.outputs.npz`` back as runtime -> output name -> array."""
+    found: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path) as data:
+        for name in data.files:
+            engine, output = name.split("/", 1)
+            found.setdefault(engine, {})[output] = data[name]
+    return found
+
+
+def layers(path: str | os.PathLike[str], x: np.ndarray, a: str, b: str) -> list[dict]:
+    """:func:`zoo_helpers.runtime.divergence.compare` of runtimes ``a`` and ``b`` on prepared samples ``x``
+    (operator by operator, over all samples: the share that differ and the largest difference in LSB)."""
+    rows: list[dict] = []
+    for sample in x:
+        one = divergence.compare(divergence.operator_outputs(path, sample[None], a),
+                                 divergence.operator_outputs(path, sample[None], b))
+        rows = one if not rows else [
+            {**r, "differ (%)": r["differ (%)"] + o["differ (%)"], "max diff (LSB)": max(r["max diff (LSB)"],
+                                                                                       o["max diff (LSB)"])}
+            for r, o in zip(rows, one, strict=True)]
+    return [{**r, "differ (%)": r["differ (%)"] / len(x)} for r in rows]
+
+
+def _images(paths: list[str], size: tuple[int, int]) -> np.ndarray:
+    from zoo_helpers.evaluation import datasets, preprocess
+
+    files = [f for p in map(Path, paths) for f in (sorted(p.iterdir()) if p.is_dir() else [p])
+             if f.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp")]
+    if not files:
+        raise SystemExit(f"no image files (.jpg, .jpeg, .png, .bmp) in {', '.join(paths)}")
+    return np.stack([preprocess.resize(datasets.read_image(f), size, mode="fit")[0] for f in files])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The divergence tool's command line (see the module docstring); prints one row per operator that differs."""
+    import argparse
+
+    import pandas as pd
+
+    parser = argparse.ArgumentParser(prog="python -m zoo_helpers.cards.runtimes",
+                                     description="Where two runtimes part on one model file, operator by operator.")
+    parser.add_argument("model", help="a catalog key (e.g. st_movenet_heatmaps_192) or a .tflite / .onnx file")
+    parser.add_argument("images", nargs="+", help="image files or folders (resized to the input, 'fit')")
+    parser.add_argument("--runtimes", nargs=2, metavar=("A", "B"), default=["litert_builtin", "litert_reference"],
+                        help=f"two of {', '.join(engines.names())} (default: litert_builtin litert_reference)")
+    parser.add_argument("--all", action="store_true", help="print every operator, not only those that differ")
+    args = parser.parse_args(argv)
+    try:
+        f = published(args.model) if not Path(args.model).suffix else File("", Path(args.model))
+        if not f.path.is_file():
+            raise FileNotFoundError(f"model file not found: {f.path}")
+        model = engines.load(f.path, args.runtimes[0], f.rescale)
+        x = model.prepare(_images(args.images, model.input_size))
+        rows = layers(f.path, x, *args.runtimes)
+    except (ValueError, TypeError, OSError, TFLMError, catalog.UnknownModelError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    first = divergence.first_parting(rows)
+    shown = rows if args.all else [r for r in rows if r["differ (%)"] > 0]
+    table = pd.DataFrame(shown, columns=["operator", "op", "differ (%)", "max diff (LSB)", "elements", "tensor"])
+    print(f"{f.path.name}, {len(x)} image(s): {args.runtimes[0]} vs {args.runtimes[1]}")
+    print(table.to_string(index=False, max_colwidth=60) if len(table) else "no operator differs")
+    print("first operator where they part: " + (f"{first['operator']} ({first['op']}), {first['differ (%)']:.3g} % of "
+                                                f"its elements, up to {first['max diff (LSB)']:g} LSB"
+                                                if first else "none (bit-identical)"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
