@@ -9,6 +9,7 @@ cell, within one cell, and the output difference in LSB), :func:`stability` (the
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 import zoo_helpers.book.recipe_table as recipe_table
@@ -58,16 +59,62 @@ def accuracy(m: Matrix, metric: str) -> pd.DataFrame:
         rows.append(row)
     for (file, engine), why in m.skipped.items():
         rows.append({"file": file, "runtime": engines.label(engine), "verdict": f"cannot run: {why[:120]}"})
-    return pd.DataFrame(rows).fillna("").set_index(["file", "runtime"])
+    return pd.DataFrame(rows).astype(object).fillna("").set_index(["file", "runtime"])
 
 
 def pairs(m: Matrix) -> pd.DataFrame:
     """One row per file and pair of runtimes: keypoints in the same output cell and within one cell (of the
-    second runtime against the first), the largest output difference in LSB of the output tensor, and the share of
-    output elements that differ."""
-    frame = pd.DataFrame(m.pairs)
+    second runtime against the first), the largest output difference in LSB of the output tensor, that LSB (the
+    output's quantization step, in its real units), and the share of output elements that differ."""
+    frame = pd.DataFrame(m.pairs).drop(columns="per image")
     frame["A"], frame["B"] = frame["A"].map(engines.label), frame["B"].map(engines.label)
     return frame.round(2).set_index(["file", "A", "B"])
+
+
+def _pair(m: Matrix, file: str, a: str, b: str) -> dict | None:
+    return next((p for p in m.pairs if (p["file"], p["A"], p["B"]) == (file, a, b)), None)
+
+
+def _record(m: Matrix, file: str, engine: str):
+    return next((r for r in m.records if r.variant == f"{file} · {engine}"), None)
+
+
+def steadier(m: Matrix, metric: str, reference: str = "published int8 (as QDQ ONNX)",
+             published: str = "published int8") -> pd.DataFrame:
+    """Is one of our files as accurate as the published file and steadier across runtimes? One row per file that
+    shares ``reference``'s pair of runtimes (onnxruntime with and without its optimizations): the same-cell
+    agreement of that pair for the file and for ``reference`` (the published file in the same format, so the same
+    runtimes), their paired difference over images; ``metric``'s paired difference from ``published`` (each on its
+    first runtime); and the finding, which says "as accurate and steadier" only when neither interval leaves it
+    in doubt."""
+    from zoo_helpers.evaluation import uncertainty
+
+    ref_pairs = [p for p in m.pairs if p["file"] == reference]
+    base = _record(m, published, "litert_xnnpack")
+    rows = {}
+    for ref in ref_pairs:
+        for p in m.pairs:
+            if p["file"] in (reference, published) or (p["A"], p["B"]) != (ref["A"], ref["B"]):
+                continue
+            mine, theirs = np.array(p["per image"], float), np.array(ref["per image"], float)
+            keep = np.isfinite(mine) & np.isfinite(theirs)
+            d = uncertainty.difference(mine[keep], theirs[keep])
+            steady = uncertainty.verdict(d, unit="points of agreement")
+            own = _record(m, p["file"], p["A"])
+            acc = recipe_table.paired_records(own, base, metric) if own and base else None
+            as_accurate = acc is not None and acc.high >= 0
+            finding = ("as accurate and steadier" if as_accurate and steady == "met" else
+                       "steadier, less accurate" if steady == "met" else
+                       "no steadier (not distinguishable)" if steady.startswith("not") else "less steady")
+            rows[p["file"]] = {
+                "runtimes": f"{engines.label(p['A'])} vs {engines.label(p['B'])}",
+                "same cell (%)": round(p["same cell (%)"], 2), f"{reference}: same cell (%)": round(
+                    ref["same cell (%)"], 2), "difference (95 % CI)": f"{d.value:+.2f} ({d.span()})",
+                f"{metric} vs {published} (points)": f"{acc.value:+.2f} ({acc.span()})" if acc else "",
+                "finding": finding}
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "file"
+    return frame
 
 
 def stability(m: Matrix) -> dict[str, str]:

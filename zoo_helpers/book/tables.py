@@ -128,7 +128,8 @@ def mcu_card(card: str, record: Record) -> pd.DataFrame:
         f"published (card, {card_row['board']}, float)": [card_row[k] for k in ("activation_ram", "weights_flash")]
         + [f"{card_row['ms']} ms"],
         f"measured ({record.variant})": [f"{m[ANALYSIS['activation_ram_kib']]:.2f} KiB (our planner)"
-                                         + (f"; TFLM {m[TFLM_ARENA['head']]:.2f} + {m[TFLM_ARENA['tail']]:.2f} KiB (64-bit host)"
+                                         + (f"; TFLM {m[TFLM_ARENA['head']]:.2f} + {m[TFLM_ARENA['tail']]:.2f} KiB"
+                                            " (64-bit host)"
                                             if TFLM_ARENA["head"] in m else ""),
                                          f"{m[ANALYSIS['weights_flash_kib']]:.2f} KiB",
                                          f"{m[ANALYSIS['host_ms']]:.3f} ms"],

@@ -64,26 +64,61 @@ def published(key: str) -> File:
 def pairs_of(outputs: dict[str, dict[str, np.ndarray]], decoder: str, input_size: tuple[int, int],
              steps: dict[str, float | None]) -> list[dict]:
     """Every pair of runtimes (``A``, ``B``) of one file's outputs (runtime -> output name -> array): keypoints
-    in the same cell and within one cell (B's against A's), and the largest output difference in LSB.
+    in the same cell and within one cell (B's against A's), each image's same-cell share (``per image``, for
+    paired intervals), the largest output difference in LSB and that LSB (the step of the output that differs most).
 
     Examples
     --------
     >>> hm = np.zeros((1, 48, 48, 1), np.float32); hm[0, 10, 10, 0] = 1
     >>> moved = hm.copy(); moved[0, 10, 11, 0] = 2
     >>> row = pairs_of({"a": {"o": hm}, "b": {"o": moved}}, "heatmaps", (192, 192), {"o": 1 / 256})[0]
-    >>> row["same cell (%)"], row["within one cell (%)"], row["max diff (LSB)"]
-    (0.0, 100.0, 512.0)
+    >>> row["same cell (%)"], row["within one cell (%)"], row["max diff (LSB)"], row["output LSB"]
+    (0.0, 100.0, 512.0, 0.00390625)
     """
     rows = []
     for a, b in itertools.combinations(outputs, 2):
         first = outputs[a]
         cell = agreement.cell_size(first, decoder, input_size)
-        found = agreement.cells(agreement.decoded(outputs[b], decoder, input_size),
-                                agreement.decoded(first, decoder, input_size), decoder, cell)
-        diffs = [divergence.lsb(first[n], outputs[b][n], steps.get(n)) for n in first]
-        rows.append({"A": a, "B": b, **found, "max diff (LSB)": float(max(d.max() for d in diffs)),
-                     "outputs differ (%)": float(100 * np.mean(np.concatenate([d.ravel() > 0.5 for d in diffs])))})
+        theirs, mine = (agreement.decoded(o, decoder, input_size) for o in (outputs[b], first))
+        diffs = {n: divergence.lsb(first[n], outputs[b][n], steps.get(n)) for n in first}
+        worst = max(diffs, key=lambda n: float(diffs[n].max()))
+        rows.append({"A": a, "B": b, **agreement.cells(theirs, mine, decoder, cell),
+                     "max diff (LSB)": float(diffs[worst].max()), "output LSB": steps.get(worst),
+                     "outputs differ (%)": float(100 * np.mean(np.concatenate([d.ravel() > 0.5
+                                                                               for d in diffs.values()]))),
+                     "per image": [None if np.isnan(v) else float(v)
+                                   for v in agreement.per_image(theirs, mine, decoder, cell)]})
     return rows
+
+
+def chapter_files(made, key: str, labels: list[str]) -> dict[str, File]:
+    """A chapter's files for :func:`matrix`: the published file of catalog model ``key``, the same file as tf2onnx's
+    QDQ ONNX (``made.qdq_onnx``, when the recipes started from an int8 file: it runs on onnxruntime's two paths, as
+    our files do, so the two can be compared runtime for runtime), and our files ``labels`` of
+    :func:`zoo_helpers.quant.recipes.make`'s ``made``."""
+    files = {"published int8": published(key)}
+    if made.qdq_onnx is not None and made.reference == "recovered float":
+        files["published int8 (as QDQ ONNX)"] = File(key, Path(made.qdq_onnx), catalog.entry(key).rescale)
+    for label in labels:
+        files[label] = File(key, Path(made.paths[label]), made.models[label].rescale)
+    return files
+
+
+def layer_comparisons(files: dict[str, File], images: np.ndarray) -> dict[str, list[dict]]:
+    """:func:`layers` for each file on ``images`` (uint8, at the input size): a ``.tflite`` file LiteRT's built-in
+    optimized kernels against its reference kernels, and TFLM against the reference kernels; a QDQ ONNX file
+    onnxruntime with against without its graph optimizations. Named ``file: A vs B``."""
+    pairs = {".tflite": [("litert_builtin", "litert_reference"), ("litert_reference", "tflm")],
+             ".onnx": [("ort", "ort_unoptimized")]}
+    out = {}
+    for label, f in files.items():
+        x = engines.load(f.path, engines.for_file(f.path)[0], f.rescale).prepare(images)
+        for a, b in pairs[Path(f.path).suffix]:
+            try:
+                out[f"{label}: {a} vs {b}"] = layers(f.path, x, a, b)
+            except TFLMError:
+                continue  # a file TFLM cannot run: the matrix says why
+    return out
 
 
 def matrix(files: dict[str, File], part: Part, n: int, recorder: Recorder, workdir: str | os.PathLike[str],
@@ -184,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         f = published(args.model) if not Path(args.model).suffix else File("", Path(args.model))
         if not f.path.is_file():
             raise FileNotFoundError(f"model file not found: {f.path}")
+        for name in args.runtimes:
+            if name not in engines.for_file(f.path):
+                raise ValueError(f"runtime {name!r} cannot run {f.path.name}; use one of "
+                                 f"{', '.join(engines.for_file(f.path))}")
         model = engines.load(f.path, args.runtimes[0], f.rescale)
         x = model.prepare(_images(args.images, model.input_size))
         rows = layers(f.path, x, *args.runtimes)

@@ -149,7 +149,8 @@ class Made:
     ``sources`` the float graph each recipe's file computes the same function as (plain, equalized pairwise or
     through branches, with absorbed biases), its reference for per-tensor SQNR
     (:func:`zoo_helpers.quant.debug.layer_sqnr`); a weight scale search is part of the quantization, so its
-    clipped graph is not a source.
+    clipped graph is not a source. ``qdq_onnx`` is tf2onnx's QDQ ONNX of the source file (``None`` for a Keras
+    source): the published arithmetic as onnxruntime runs it, to compare with the recipes' files runtime for runtime.
     """
 
     models: dict = field(default_factory=dict)
@@ -162,6 +163,7 @@ class Made:
     float_onnx: Path | None = None
     absorption: dict | None = None
     sources: dict[str, Path] = field(default_factory=dict)
+    qdq_onnx: Path | None = None
 
 
 def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | list[Recipe],
@@ -193,7 +195,8 @@ def make(source, workdir: str | os.PathLike[str], calibration, recipes: str | li
     # an int8 file (even one with a float input, as Google's MoveNet) has dequantized weights to recover
     int8 = any(n.op_type == "DequantizeLinear" for n in onnx.load(str(graph["qdq"])).graph.node)
     rescale = recover.float_input_rescale(source) if source.inputs[0].quantized else (source.rescale or (1.0, 0.0))
-    made = Made(reference="recovered float" if int8 else "published float", float_onnx=graph["float"])
+    made = Made(reference="recovered float" if int8 else "published float", float_onnx=graph["float"],
+                qdq_onnx=graph["qdq"])
     float_model = load_model(graph["float"], num_threads=num_threads, rescale=rescale)
     made.models[made.reference] = float_model if int8 else source
     made.paths[made.reference] = graph["float"] if int8 else Path(source.path)

@@ -7,8 +7,11 @@
   ``experimental_preserve_all_tensors`` (operators in execution order, index as in the file);
 - ``.tflite`` with ``tflm``: TFLM's interpreter with ``kPreserveAllTensors``, the same operators and tensors;
 - ``.onnx`` with ``ort`` or ``ort_unoptimized``: every ``QuantizeLinear`` output (the int8 activations a QDQ graph
-  passes between operators) made a graph output; onnxruntime's fused kernels produce the same tensors under the
-  same names, so both engines are compared tensor by tensor.
+  passes between operators) made a graph output. A graph output cannot be fused away, so for ``ort`` the graph is
+  first optimized by onnxruntime and saved, and the taps are added to that graph (run with no further
+  optimization): its fused kernels (``QLinearConv``...) write the same tensors under the same names, so both
+  engines are compared on the tensors both keep (the optimizer fuses many away), and on the model's outputs
+  (listed last, operator ``output``).
 
 ``litert_xnnpack`` computes inside its delegate and keeps no per-operator tensors, so it is compared at the
 outputs only (:func:`output_steps` gives each output's LSB). :func:`compare` lines two runs up: per operator the
@@ -83,6 +86,8 @@ def _tflite(path: Path, x: np.ndarray, engine: str) -> list[OpTensor]:
 
 
 def _onnx(path: Path, x: np.ndarray, engine: str) -> list[OpTensor]:
+    import tempfile
+
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
@@ -91,22 +96,37 @@ def _onnx(path: Path, x: np.ndarray, engine: str) -> list[OpTensor]:
     consts = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
     producer = {o: n.op_type for n in graph.graph.node for o in n.output}
     taps = []
-    known = {o.name for o in graph.graph.output}
     for i, node in enumerate(graph.graph.node):
         if node.op_type == "QuantizeLinear" and node.input[1] in consts:
             zero = consts.get(node.input[2]) if len(node.input) > 2 else None
             elem = onnx.helper.np_dtype_to_tensor_dtype(zero.dtype if zero is not None else np.dtype(np.uint8))
-            taps.append((i, producer.get(node.input[0], "input"), node.output[0], float(np.max(consts[node.input[1]]))))
-            if node.output[0] not in known:
-                graph.graph.output.append(onnx.helper.make_tensor_value_info(node.output[0], elem, None))
+            taps.append((i, producer.get(node.input[0], "input"), node.output[0], float(np.max(consts[node.input[1]])),
+                         elem))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    if engine == "ort_unoptimized":
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if engine == "ort":
+        # a tensor made a graph output cannot be fused away, so tapping the graph as written would stop the fusions
+        # being compared: let onnxruntime optimize it first, save that graph, and tap it with no further change
+        with tempfile.TemporaryDirectory() as tmp:
+            first = ort.SessionOptions()
+            first.log_severity_level = 3
+            first.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+            ort.InferenceSession(str(path), first, providers=["CPUExecutionProvider"])
+            graph = onnx.load(first.optimized_model_filepath)
+    made = {o for n in graph.graph.node for o in n.output}
+    known = {o.name for o in graph.graph.output}
+    taps = [t for t in taps if t[2] in made]  # a tensor folded away by the optimizer has nothing to compare
+    for _, _, name, _, elem in taps:
+        if name not in known:
+            graph.graph.output.append(onnx.helper.make_tensor_value_info(name, elem, None))
     session = ort.InferenceSession(graph.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    names = [name for _, _, name, _ in taps]
+    # the model's own outputs come last (after every node), each with its LSB (output_steps)
+    ends = [(len(graph.graph.node), "output", name, step, None) for name, step in output_steps(path).items()]
+    taps = [t for t in taps if t[2] not in dict.fromkeys(e[2] for e in ends)] + ends
+    names = [t[2] for t in taps]
     values = dict(zip(names, session.run(names, {session.get_inputs()[0].name: x}), strict=True))
-    return [OpTensor(i, op, name, values[name], scale) for i, op, name, scale in taps]
+    return [OpTensor(i, op, name, values[name], scale) for i, op, name, scale, _ in taps]
 
 
 def operator_outputs(path: str | os.PathLike[str], x: np.ndarray, engine: str) -> list[OpTensor]:

@@ -1,10 +1,11 @@
 """TensorFlow Lite Micro (the ``tflite-micro`` package) as the MCU runtime: outputs and tensor-arena size.
 
 TFLM runs a ``.tflite`` file with its reference kernels: the Cortex-M reference arithmetic, what an MCU
-running TFLM computes (CMSIS-NN's kernels are specified to match them; the N6's NPU computes something else). :func:`run` feeds
-inputs already in the model's input dtype (e.g. ``zoo_helpers.runtime.models.load_model(path).prepare(images)``),
-one sample per invoke, and dequantizes the outputs with the file's own parameters, as
-:mod:`zoo_helpers.runtime.models` does for LiteRT, so the two can be compared value for value.
+running TFLM computes (CMSIS-NN's kernels are specified to match them; the N6's NPU computes something else).
+:func:`run` feeds inputs already in the model's input dtype (e.g.
+``zoo_helpers.runtime.models.load_model(path).prepare(images)``), one sample per invoke, and dequantizes the
+outputs with the file's own parameters, as :mod:`zoo_helpers.runtime.models` does for LiteRT, so the two can be
+compared value for value. :class:`TFLMModel` runs a file behind the Model API (engine ``tflm``).
 
 :func:`arena` reports what TFLM's recording allocator used: ``head`` is the non-persistent part (the
 planned activation buffers, what :func:`zoo_helpers.runtime.footprint.analyze` estimates as ``arena_bytes``),
@@ -123,6 +124,9 @@ class TFLMModel(Model):
         specs = load_model(path, num_threads=1)
         self.inputs, self.outputs = specs.inputs, specs.outputs
         self._interp = interpreter(path)
+        # one run on zeros: a kernel that rejects the model's types (TFLMError, naming the operator) fails on
+        # opening, not in the middle of a measurement
+        self._run({s.name: np.zeros([d or 1 for d in s.shape], s.dtype) for s in self.inputs})
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for k, spec in enumerate(self.inputs):
