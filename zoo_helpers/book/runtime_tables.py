@@ -62,6 +62,23 @@ def accuracy(m: Matrix, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows).astype(object).fillna("").set_index(["file", "runtime"])
 
 
+def decoders(records: list, metric: str) -> pd.DataFrame:
+    """One row per JPEG decoder (:func:`zoo_helpers.cards.runtimes.decoders`; the mode's own first): ``metric`` with its
+    95 % interval, and the paired difference of the other decoder from the mode's own."""
+    rows = {}
+    for r in records:
+        ci = recipe_table.interval_of(r, metric)
+        d = recipe_table.paired_records(r, records[0], metric) if r is not records[0] else None
+        rows[r.variant.removeprefix("decoded by ")] = {
+            f"{metric} (%)": round(100 * r.metrics[metric], 2), "95 % CI": ci.span() if ci else "", "n": r.samples,
+            "vs the mode's own decoder": "(the mode's own)" if r is records[0] else
+            f"{d.value:+.2f} ({d.span()})" if d else
+            f"{100 * (r.metrics[metric] - records[0].metrics[metric]):+.2f} (no interval: a whole-set metric)"}
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "JPEG decoder"
+    return frame
+
+
 def pairs(m: Matrix) -> pd.DataFrame:
     """One row per file and pair of runtimes: keypoints in the same output cell and within one cell (of the
     second runtime against the first), the largest output difference in LSB of the output tensor, that LSB (the

@@ -33,9 +33,11 @@ class Detections:
 
 
 def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: preprocess.Mode = "fit",
-                   limit: int | None = None) -> Batch:
+                   limit: int | None = None, decoder: str | None = None) -> Batch:
     """Resize every image of the set (people or not: a detector is judged on images without people too);
-    unreadable files are skipped and listed.
+    unreadable files are skipped and listed. JPEGs are decoded as the mode's metric does (``fit``: TensorFlow's
+    decoder, ST's; ``padding``: Pillow's), or by ``decoder`` (a name of
+    :data:`zoo_helpers.evaluation.datasets.DECODERS`).
 
     Examples
     --------
@@ -49,7 +51,7 @@ def prepare_images(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: pr
     for image_id in ids:
         try:
             path = coco.image_path(image_id)
-            image = datasets.read_image_like_st(path) if mode == "fit" else datasets.read_image(path)
+            image = datasets.decoder(decoder or ("tensorflow" if mode == "fit" else "pillow"))(path)
             x, t = (preprocess.resize_like_st(image, size) if mode == "fit"  # ST's metric: ST's resize
                     else preprocess.resize(image, size, mode=mode, pad_value=114))
         except (datasets.ImageError, FileNotFoundError) as exc:

@@ -125,6 +125,39 @@ def multi_pose(size: tuple[int, int], resize_mode: str = "fit", n_dev: int = 0,
     return out
 
 
+#: The JPEG decoder each way of making samples uses (the other is the comparison of :func:`redecoded`).
+DECODER_OF = {"person_crops": "pillow", "st_subset": "tensorflow", "fit": "tensorflow", "padding": "pillow"}
+
+
+def redecoded(part: Part, decoder: str) -> Part:
+    """``part`` with its samples made again from the same files, decoded by ``decoder`` (``pillow`` or
+    ``tensorflow``) instead of the one its mode uses (:data:`DECODER_OF`); the same samples, in the same order.
+
+    Examples
+    --------
+    >>> part = faces()["AFLW2000-3D test"]
+    >>> redecoded(part, "pillow")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: AFLW2000-3D test (face crops, AFLW2000-3D) is not a COCO person part: ...
+    """
+    mode = part.batch.kind.split(",")[0]
+    if mode not in DECODER_OF or part.coco is None:
+        raise ValueError(f"{part.label} ({part.batch.kind}) is not a COCO person part: its samples are made "
+                         "by its chapter")
+    h, w = part.batch.images.shape[1:3]
+    n = len(dict.fromkeys(part.batch.ids))
+    if mode in singlepose.SAMPLE_MODES:
+        batch = singlepose.prepare_samples(part.coco, (w, h), mode, decoder=decoder)
+    else:
+        batch = multipose.prepare_images(part.coco, (w, h), mode, decoder=decoder)
+    if list(batch.ids) != list(part.batch.ids):
+        raise ValueError(f"{part.label}: decoding with {decoder} kept other samples ({len(batch)} of "
+                         f"{len(part.batch)}, {n} images)")
+    batch.kind = f"{part.batch.kind}, {decoder} decoder"
+    return Part(part.name, part.set_name, part.split, part.coco, batch, part.labelled, part.paths)
+
+
 def unlabelled(name: str, images: photos.Images) -> Part:
     """A ``dev`` part of photos for label-free agreement only (no labels, each image its own sample)."""
     h, w = images.images.shape[1:3]

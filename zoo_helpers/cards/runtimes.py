@@ -167,6 +167,27 @@ def matrix(files: dict[str, File], part: Part, n: int, recorder: Recorder, workd
     return out
 
 
+def decoders(f: File, part: Part, recorder: Recorder, options: loop.Options | None = None) -> list[Record]:
+    """``f`` (with LiteRT's or onnxruntime's default path) on ``part`` as its mode decodes it and decoded by the
+    other JPEG decoder (:func:`zoo_helpers.cards.protocol.redecoded`): one record each, the same samples, so their
+    difference is paired. Variants are ``decoded by pillow`` / ``decoded by tensorflow``; records go beside the
+    matrix's."""
+    from zoo_helpers.cards.protocol import DECODER_OF, redecoded
+
+    options = options or loop.Options()
+    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root)
+    mode = part.batch.kind.split(",")[0]
+    mine = DECODER_OF.get(mode)
+    if mine is None:
+        raise ValueError(f"{part.label}: no decoder comparison for samples of kind {part.batch.kind!r}")
+    model = engines.load(f.path, engines.for_file(f.path)[0], f.rescale)
+    out = []
+    for name, p in ((mine, part), *((d, redecoded(part, d)) for d in ("pillow", "tensorflow") if d != mine)):
+        ev = loop.score(model.predict(p.batch.images), f.key, p.batch, p.coco, options)
+        out.append(own.add_evaluation(f.key, f"decoded by {name}", ev, part.data(), f.path, split=part.split))
+    return out
+
+
 def load_outputs(path: str | os.PathLike[str]) -> dict[str, dict[str, np.ndarray]]:
     """A saved ``.outputs.npz`` back as runtime -> output name -> array."""
     found: dict[str, dict[str, np.ndarray]] = {}

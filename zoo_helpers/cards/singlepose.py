@@ -31,8 +31,12 @@ CROP_MARGIN = 1.25
 
 
 def prepare_samples(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: SampleMode = "person_crops",
-                    limit: int | None = None, progress: bool = False, workers: int = 2) -> Batch:
+                    limit: int | None = None, progress: bool = False, workers: int = 2,
+                    decoder: str | None = None) -> Batch:
     """Build model inputs from a COCO keypoints set; unreadable images are skipped and listed.
+
+    JPEGs are decoded as the mode's metric does (``st_subset``: TensorFlow's decoder, ST's; ``person_crops``:
+    Pillow's), or by ``decoder`` (a name of :data:`zoo_helpers.evaluation.datasets.DECODERS`).
 
     Each image is read and decoded once, however many people it holds; ``workers`` threads read
     and crop images in parallel (JPEG decoding and the resampling release the GIL) and write
@@ -67,7 +71,7 @@ def prepare_samples(coco: datasets.CocoKeypoints, size: tuple[int, int], mode: S
 
     def prepare(job) -> list[transforms.Transform] | str:
         image_id, persons, first = job
-        read = datasets.read_image_like_st if mode == "st_subset" else datasets.read_image  # ST's metric: ST's decoder
+        read = datasets.decoder(decoder or ("tensorflow" if mode == "st_subset" else "pillow"))  # ST's: ST's decoder
         try:
             image = read(coco.image_path(image_id))
         except (datasets.ImageError, FileNotFoundError) as exc:

@@ -257,3 +257,21 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageError(f"cannot read image {path.name}: {exc}") from exc
+
+
+#: The JPEG decoders the chapters use, by name: Pillow's (with our own resize) and TensorFlow's
+#: (``tf.io.decode_image``, as ST's services decode). They differ in a few levels here and there.
+DECODERS = {"pillow": read_image, "tensorflow": read_image_like_st}
+
+
+def decoder(name: str):
+    """The image reader :data:`DECODERS` names; a ``ValueError`` lists the names for any other.
+
+    Examples
+    --------
+    >>> decoder("pillow").__name__
+    'read_image'
+    """
+    if name not in DECODERS:
+        raise ValueError(f"unknown JPEG decoder {name!r}; use one of {', '.join(DECODERS)}")
+    return DECODERS[name]
