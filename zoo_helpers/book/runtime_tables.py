@@ -102,8 +102,8 @@ def steadier(m: Matrix, metric: str, reference: str = "published int8 (as QDQ ON
     shares ``reference``'s pair of runtimes (onnxruntime with and without its optimizations): the same-cell
     agreement of that pair for the file and for ``reference`` (the published file in the same format, so the same
     runtimes), their paired difference over images; ``metric``'s paired difference from ``published`` (each on its
-    first runtime); and the finding, which says "as accurate and steadier" only when neither interval leaves it
-    in doubt."""
+    first runtime); and the finding, which says "... and steadier" only when the agreement interval lies above 0
+    and the accuracy interval does not lie below it ("as accurate (not distinguishable)" when it straddles 0)."""
     from zoo_helpers.evaluation import uncertainty
 
     ref_pairs = [p for p in m.pairs if p["file"] == reference]
@@ -116,13 +116,14 @@ def steadier(m: Matrix, metric: str, reference: str = "published int8 (as QDQ ON
             mine, theirs = np.array(p["per image"], float), np.array(ref["per image"], float)
             keep = np.isfinite(mine) & np.isfinite(theirs)
             d = uncertainty.difference(mine[keep], theirs[keep])
-            steady = uncertainty.verdict(d, unit="points of agreement")
+            steady = "steadier" if d.low > 0 else "less steady" if d.high < 0 else "no steadier (not distinguishable)"
             own = _record(m, p["file"], p["A"])
             acc = recipe_table.paired_records(own, base, metric) if own and base else None
-            as_accurate = acc is not None and acc.high >= 0
-            finding = ("as accurate and steadier" if as_accurate and steady == "met" else
-                       "steadier, less accurate" if steady == "met" else
-                       "no steadier (not distinguishable)" if steady.startswith("not") else "less steady")
+            known = acc is not None and np.isfinite([acc.low, acc.high]).all()
+            accurate = ("accuracy not compared" if not known else "less accurate" if acc.high < 0 else
+                        "more accurate" if acc.low > 0 else "as accurate (not distinguishable)")
+            finding = f"{accurate} and steadier" if steady == "steadier" and accurate.startswith(("as", "more")) \
+                else f"{steady}, {accurate}"
             rows[p["file"]] = {
                 "runtimes": f"{engines.label(p['A'])} vs {engines.label(p['B'])}",
                 "same cell (%)": round(p["same cell (%)"], 2), f"{reference}: same cell (%)": round(

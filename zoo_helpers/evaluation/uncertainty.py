@@ -111,7 +111,8 @@ def resampled(statistic: Callable[[np.ndarray], float], n_images: int, samples: 
 
     ``statistic`` takes an array of image indices (with repeats) and returns the metric on those images, e.g.
     ST's mAP on the resampled rows of its OKS matrix; ``samples`` is what the interval's ``n`` reports (the
-    people scored), the images by default.
+    people scored), the images by default. Resamples where the statistic is NaN (no person among them) are left
+    out of the percentiles.
 
     Examples
     --------
@@ -120,7 +121,9 @@ def resampled(statistic: Callable[[np.ndarray], float], n_images: int, samples: 
     >>> ci.value, 0.0 <= ci.low <= ci.value <= ci.high <= 1.0
     (0.75, True)
     """
-    from scipy.stats import bootstrap
+    import warnings
+
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     if n_images < 1:
         raise ValueError("no image to resample")
@@ -129,10 +132,17 @@ def resampled(statistic: Callable[[np.ndarray], float], n_images: int, samples: 
     n = n_images if samples is None else samples
     if n_images == 1:
         return Interval(value, value, value, n, 1)
-    res = bootstrap((index,), lambda idx: statistic(np.asarray(idx, int)), vectorized=False,
-                    confidence_level=confidence, n_resamples=resamples, method="percentile",
-                    rng=np.random.default_rng(seed))
+    with warnings.catch_warnings():  # a NaN resample is handled below, not warned about
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        res = bootstrap((index,), lambda idx: statistic(np.asarray(idx, int)), vectorized=False,
+                        confidence_level=confidence, n_resamples=resamples, method="percentile",
+                        rng=np.random.default_rng(seed))
     low, high = res.confidence_interval
+    if not (np.isfinite(low) and np.isfinite(high)):
+        # a resample where the statistic is undefined (ST's mAP of images that hold no person, likely when most of
+        # a small set is empty) is left out: the percentiles of the resamples that have a value
+        tail = 50 * (1 - confidence)
+        low, high = np.nanpercentile(res.bootstrap_distribution, [tail, 100 - tail])
     return Interval(value, float(low), float(high), n, n_images)
 
 
