@@ -78,7 +78,9 @@ def _scores(record: Record, metric: str):
     return [scale * v if v is not None else float("nan") for v in values], units
 
 
-def _value(record: Record, metric: str) -> float:
+def value(record: Record, metric: str) -> float:
+    """``metric`` of ``record`` as the tables show it: in % for a share, in its own unit for a metric named with one
+    (``mean EPE (px)``)."""
     v = record.metrics[metric]
     return 100 * v if not metric.endswith(")") else v
 
@@ -95,7 +97,7 @@ def _rows(records: list[Record], metric: str) -> dict[str, dict]:
         rows[rec.variant] = {
             "granularity": granularity(rec.variant),
             "recipe": recipe.summary if recipe else "as published",
-            "value": _value(rec, metric), AGREEMENT: rec.metrics.get(AGREEMENT),
+            "value": value(rec, metric), AGREEMENT: rec.metrics.get(AGREEMENT),
             "images": rec.metrics.get(AGREEMENT_IMAGES), SECONDS: rec.metrics.get(SECONDS),
             "calibration disjoint from the sample": {1.0: "yes", 0.0: "no"}.get(rec.metrics.get(DISJOINT), "")}
     if not any(row["granularity"] in ("per-channel", "per-tensor") and row["recipe"] != "as published"

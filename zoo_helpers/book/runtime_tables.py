@@ -46,7 +46,8 @@ def accuracy(m: Matrix, metric: str) -> pd.DataFrame:
     for r in m.records:
         file, engine = r.variant.rsplit(" · ", 1)
         ci = recipe_table.interval_of(r, metric)
-        row = {"file": file, "runtime": engines.label(engine), f"{metric} (%)": round(100 * r.metrics[metric], 2),
+        name = metric if metric.endswith(")") else f"{metric} (%)"  # "mean EPE (px)" keeps its unit
+        row = {"file": file, "runtime": engines.label(engine), name: round(recipe_table.value(r, metric), 2),
                "95 % CI": ci.span() if ci else "", "n": r.samples, "vs first runtime": "", "verdict": ""}
         if file in first:
             d = recipe_table.paired_records(r, first[file], metric)
@@ -70,7 +71,8 @@ def decoders(records: list, metric: str) -> pd.DataFrame:
         ci = recipe_table.interval_of(r, metric)
         d = recipe_table.paired_records(r, records[0], metric) if r is not records[0] else None
         rows[r.variant.removeprefix("decoded by ")] = {
-            f"{metric} (%)": round(100 * r.metrics[metric], 2), "95 % CI": ci.span() if ci else "", "n": r.samples,
+            metric if metric.endswith(")") else f"{metric} (%)": round(recipe_table.value(r, metric), 2),
+            "95 % CI": ci.span() if ci else "", "n": r.samples,
             "vs the mode's own decoder": "(the mode's own)" if r is records[0] else
             f"{d.value:+.2f} ({d.span()})" if d else
             f"{100 * (r.metrics[metric] - records[0].metrics[metric]):+.2f} (no interval: a whole-set metric)"}
@@ -107,11 +109,12 @@ def steadier(m: Matrix, metric: str, reference: str = "published int8 (as QDQ ON
     from zoo_helpers.evaluation import uncertainty
 
     ref_pairs = [p for p in m.pairs if p["file"] == reference]
-    base = _record(m, published, "litert_xnnpack")
-    rows = {}
+    base = next((r for r in m.records if r.variant.startswith(f"{published} · ")), None)  # its first runtime
+    rows: dict[str, dict] = {}
     for ref in ref_pairs:
         for p in m.pairs:
-            if p["file"] in (reference, published) or (p["A"], p["B"]) != (ref["A"], ref["B"]):
+            if p["file"] in (reference, published, f"{published} (as QDQ ONNX)") or (p["A"], p["B"]) != (
+                    ref["A"], ref["B"]):
                 continue
             mine, theirs = np.array(p["per image"], float), np.array(ref["per image"], float)
             keep = np.isfinite(mine) & np.isfinite(theirs)
@@ -120,8 +123,10 @@ def steadier(m: Matrix, metric: str, reference: str = "published int8 (as QDQ ON
             own = _record(m, p["file"], p["A"])
             acc = recipe_table.paired_records(own, base, metric) if own and base else None
             known = acc is not None and np.isfinite([acc.low, acc.high]).all()
-            accurate = ("accuracy not compared" if not known else "less accurate" if acc.high < 0 else
-                        "more accurate" if acc.low > 0 else "as accurate (not distinguishable)")
+            sign = -1 if any(w in metric for w in recipe_table.LOWER_IS_BETTER) else 1  # NME: lower is better
+            low, high = sorted((sign * acc.low, sign * acc.high)) if known else (0.0, 0.0)
+            accurate = ("accuracy not compared" if not known else "less accurate" if high < 0 else
+                        "more accurate" if low > 0 else "as accurate (not distinguishable)")
             finding = f"{accurate} and steadier" if steady == "steadier" and accurate.startswith(("as", "more")) \
                 else f"{steady}, {accurate}"
             rows[p["file"]] = {
@@ -130,6 +135,8 @@ def steadier(m: Matrix, metric: str, reference: str = "published int8 (as QDQ ON
                     ref["same cell (%)"], 2), "difference (95 % CI)": f"{d.value:+.2f} ({d.span()})",
                 f"{metric} vs {published} (points)": f"{acc.value:+.2f} ({acc.span()})" if acc else "",
                 "finding": finding}
+    if not rows:
+        raise ValueError(f"no file of the matrix shares {reference!r}'s runtimes: nothing to compare")
     frame = pd.DataFrame(rows).T
     frame.index.name = "file"
     return frame

@@ -91,16 +91,60 @@ def pairs_of(outputs: dict[str, dict[str, np.ndarray]], decoder: str, input_size
     return rows
 
 
-def chapter_files(made, key: str, labels: list[str]) -> dict[str, File]:
+def classifier_matrix(files: dict[str, Path], x: np.ndarray, y: np.ndarray, recorder: Recorder,
+                      workdir: str | os.PathLike[str], metric: str, key: str, data: dict[str, str],
+                      groups: np.ndarray | None = None) -> Matrix:
+    """:func:`matrix` for int8 classifiers fed arrays (the hand-posture ToF frames): each file (label -> path) with
+    every runtime that takes it, on inputs ``x`` (real-valued, :meth:`~zoo_helpers.runtime.models.Model.predict_array`)
+    with true classes ``y``. ``metric`` is the share of correct classes, kept per sample with its resampling unit
+    ``groups`` (e.g. each frame's recording session); pairs give ``same class (%)`` and the output difference in LSB.
+    """
+    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root)
+    out = Matrix(samples=len(y))
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    units = list(range(len(y))) if groups is None else [str(g) for g in groups]
+    for label, path in files.items():
+        kept: dict[str, dict[str, np.ndarray]] = {}
+        for engine in engines.for_file(path):
+            try:
+                model = engines.load(path, engine)
+            except TFLMError as exc:
+                out.skipped[label, engine] = str(exc)
+                continue
+            kept[engine] = model.predict_array(x)
+            correct = (next(iter(kept[engine].values())).argmax(-1) == np.asarray(y)).astype(float)
+            out.records.append(own.add(key, f"{label} · {engine}", {metric: float(correct.mean())}, samples=len(y),
+                                       images=len(set(units)), data=data, model=path, kind="frames",
+                                       measured_on=f"host CPU, {engines.label(engine)}", split="test",
+                                       per_sample={metric: correct}, sample_images=units))
+        np.savez_compressed(workdir / f"{Path(path).stem}.outputs.npz",
+                            **{f"{e}/{n}": v for e, o in kept.items() for n, v in o.items()})
+        out.outputs[label] = workdir / f"{Path(path).stem}.outputs.npz"
+        steps = divergence.output_steps(path)
+        for a, b in itertools.combinations(kept, 2):
+            same = (next(iter(kept[a].values())).argmax(-1) == next(iter(kept[b].values())).argmax(-1)) * 100.0
+            diffs = {n: divergence.lsb(kept[a][n], kept[b][n], steps.get(n)) for n in kept[a]}
+            worst = max(diffs, key=lambda n: float(diffs[n].max()))
+            out.pairs.append({"file": label, "A": a, "B": b, "same class (%)": float(same.mean()),
+                              "max diff (LSB)": float(diffs[worst].max()), "output LSB": steps.get(worst),
+                              "outputs differ (%)": float(100 * np.mean(diffs[worst] > 0.5)),
+                              "per image": same.tolist()})
+    (workdir / "pairs.json").write_text(json.dumps(out.pairs, indent=1))
+    return out
+
+
+def chapter_files(made, key: str, labels: list[str], scored_as: str | None = None) -> dict[str, File]:
     """A chapter's files for :func:`matrix`: the published file of catalog model ``key``, the same file as tf2onnx's
     QDQ ONNX (``made.qdq_onnx``, when the recipes started from an int8 file: it runs on onnxruntime's two paths, as
     our files do, so the two can be compared runtime for runtime), and our files ``labels`` of
-    :func:`zoo_helpers.quant.recipes.make`'s ``made``."""
+    :func:`zoo_helpers.quant.recipes.make`'s ``made``, scored as catalog model ``scored_as`` (default ``key``: the
+    model the recipes started from, e.g. MediaPipe's float hand landmarks for ST's int8 file)."""
     files = {"published int8": published(key)}
     if made.qdq_onnx is not None and made.reference == "recovered float":
         files["published int8 (as QDQ ONNX)"] = File(key, Path(made.qdq_onnx), catalog.entry(key).rescale)
     for label in labels:
-        files[label] = File(key, Path(made.paths[label]), made.models[label].rescale)
+        files[label] = File(scored_as or key, Path(made.paths[label]), made.models[label].rescale)
     return files
 
 

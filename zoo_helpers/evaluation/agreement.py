@@ -126,10 +126,16 @@ def _hand_points(hand: dict[str, np.ndarray], input_size: tuple[int, int]) -> np
     return np.concatenate([xy, np.broadcast_to(hand["presence"][:, None, None], (*xy.shape[:2], 1))], -1)
 
 
+def _mesh_points(mesh: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    xy = mesh / np.asarray(input_size, float)
+    return np.concatenate([xy, np.ones((*xy.shape[:2], 1))], -1)  # a mesh has no per-point score: all count
+
+
 #: How each kind of decoded output becomes what :data:`COMPARE` compares (normalised keypoints, or people).
 _COMPARABLE = {
     "keypoints": lambda outputs, c, size: c.decode(outputs, heatmap_mode="st"),
     "hand": lambda outputs, c, size: _hand_points(c.decode(outputs), size),
+    "mesh": lambda outputs, c, size: _mesh_points(c.decode(outputs), size),
     "detections": lambda outputs, c, size: (lambda d: (d[0], d[2], d[3]))(
         c.decode(outputs, iou_threshold=0.5, score_threshold=0.5, max_detections=20)),
 }

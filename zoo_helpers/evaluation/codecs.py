@@ -369,8 +369,8 @@ class Codec:
 
 #: The evaluation of each output kind (``palms`` and ``classes`` have none of their own).
 TASKS = {"keypoints": "single pose", "detections": "multi pose", "hand": "hand", "mesh": "face"}
-#: The label-free comparison of each output kind (a hand's landmarks compare as keypoints).
-AGREEMENTS = {"keypoints": "keypoints", "hand": "keypoints", "detections": "detections"}
+#: The label-free comparison of each output kind (a hand's landmarks and a face mesh compare as keypoints).
+AGREEMENTS = {"keypoints": "keypoints", "hand": "keypoints", "mesh": "keypoints", "detections": "detections"}
 
 
 #: Every decoder name the catalog uses, and what it means (see :class:`Codec`).
