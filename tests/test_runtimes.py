@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from zoo_helpers.book import runtime_tables
-from zoo_helpers.cards import protocol, runtimes
+from zoo_helpers.cards import divergence_report, protocol, runtimes
 from zoo_helpers.evaluation import datasets, preprocess
 from zoo_helpers.registry import catalog
 from zoo_helpers.registry.assets import fetch
@@ -167,14 +167,68 @@ def test_matrix_agreement_is_recomputed_from_the_saved_outputs(small_matrix):
 
 def test_the_divergence_tool_on_the_command_line(mirror, capsys):
     image = str(fetch("coral_squat_image"))
-    assert runtimes.main(["st_movenet_heatmaps_192", image]) == 0
+    assert divergence_report.main(["st_movenet_heatmaps_192", image]) == 0
     out = capsys.readouterr().out
     assert "first operator where they part: 3 (CONV_2D)" in out and "up to 1 LSB" in out
-    assert runtimes.main(["st_movenet_heatmaps_192", image, "--runtimes", "litert_reference", "tflm"]) == 0
+    assert divergence_report.main(["st_movenet_heatmaps_192", image, "--runtimes", "litert_reference", "tflm"]) == 0
     assert "none (bit-identical)" in capsys.readouterr().out
     with pytest.raises(SystemExit) as stop:
-        runtimes.main(["st_face_landmarks_192", image, "--runtimes", "ort", "tflm"])
+        divergence_report.main(["st_face_landmarks_192", image, "--runtimes", "ort", "tflm"])
     assert stop.value.code == 2 and "runtime 'tflm' cannot run" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
-        runtimes.main(["no/such/model.tflite", image])
+        divergence_report.main(["no/such/model.tflite", image])
     assert stop.value.code == 2 and "model file not found" in capsys.readouterr().err
+
+
+def test_the_other_jpeg_decoder_keeps_the_samples_and_moves_pixels(mirror, tmp_path):
+    parts = protocol.multi_pose((256, 256), "fit", 10)
+    coco = parts["COCO test"]
+    other = protocol.redecoded(coco, "pillow")
+    assert other.batch.ids == coco.batch.ids and other.batch.kind == "fit, COCO, pillow decoder"
+    moved = np.abs(other.batch.images.astype(int) - coco.batch.images.astype(int))
+    assert 0 < moved.max() < 64 and moved.mean() < 2  # IDCT and chroma upsampling round differently: a level or two
+    rec = Recorder("yolov8n_pose", "yolov8n_pose", {}, tmp_path)
+    records = runtimes.decoders(runtimes.published("yolov8n_pose_256_pc"), coco, rec)
+    assert [r.variant for r in records] == ["decoded by tensorflow", "decoded by pillow"]
+    table = runtime_tables.decoders(records, "COCO AP")
+    diff = 100 * (records[1].metrics["COCO AP"] - records[0].metrics["COCO AP"])
+    assert table.loc["pillow", "vs the mode's own decoder"].startswith(f"{diff:+.2f} (no interval")
+    with pytest.raises(ValueError, match="not a COCO person part"):
+        protocol.redecoded(protocol.faces()["AFLW2000-3D test"], "pillow")
+
+
+def _record(variant, scores, metric="OKS"):
+    from zoo_helpers.results import Record
+
+    return Record("m", "c", "k", variant, {metric: float(np.mean(scores))}, len(scores), len(scores), {}, {},
+                  "host CPU", per_sample={metric: list(map(float, scores))},
+                  sample_images=list(range(len(scores))))
+
+
+def test_steadier_needs_an_agreement_interval_above_zero_and_says_not_distinguishable_for_accuracy():
+    rng = np.random.default_rng(0)
+    oks = rng.uniform(0.3, 0.9, 200)
+    m = runtimes.Matrix(records=[_record("published int8 · litert_xnnpack", oks),
+                                 _record("ours · ort", oks + rng.normal(0, 0.01, 200)),
+                                 _record("same · ort", oks)])
+    steady, shaky = np.full(200, 100.0), np.where(np.arange(200) % 10 == 0, 0.0, 100.0)  # 100 % vs 90 %
+    pair = {"A": "ort", "B": "ort_unoptimized", "same cell (%)": 0.0}
+    m.pairs = [{"file": "published int8 (as QDQ ONNX)", **pair, "same cell (%)": 90.0, "per image": shaky.tolist()},
+               {"file": "ours", **pair, "same cell (%)": 100.0, "per image": steady.tolist()},
+               {"file": "same", **pair, "same cell (%)": 90.0, "per image": shaky.tolist()}]
+    table = runtime_tables.steadier(m, "OKS")
+    assert table.loc["ours", "finding"] == "as accurate (not distinguishable) and steadier"
+    assert table.loc["same", "finding"] == "no steadier (not distinguishable), as accurate (not distinguishable)"
+    assert table.loc["ours", "difference (95 % CI)"].startswith("+10.00")
+
+
+def test_an_interval_leaves_out_resamples_where_the_statistic_is_undefined():
+    from zoo_helpers.evaluation import uncertainty
+
+    people = np.zeros(20)
+    people[0] = 1  # one image of twenty holds a person: about a third of the resamples hold none
+    hits = np.zeros(20)
+    hits[0] = 1
+    ci = uncertainty.resampled(lambda idx: np.nan if people[idx].sum() == 0 else hits[idx].sum() / people[idx].sum(),
+                               20, resamples=500)
+    assert (ci.value, ci.low, ci.high) == (1.0, 1.0, 1.0)

@@ -14,6 +14,7 @@ import pandas as pd
 
 import zoo_helpers.book.recipe_table as recipe_table
 from zoo_helpers.cards.runtimes import Matrix
+from zoo_helpers.evaluation import uncertainty
 from zoo_helpers.runtime import engines
 
 
@@ -106,8 +107,6 @@ def steadier(m: Matrix, metric: str, reference: str = "published int8 (as QDQ ON
     runtimes), their paired difference over images; ``metric``'s paired difference from ``published`` (each on its
     first runtime); and the finding, which says "... and steadier" only when the agreement interval lies above 0
     and the accuracy interval does not lie below it ("as accurate (not distinguishable)" when it straddles 0)."""
-    from zoo_helpers.evaluation import uncertainty
-
     ref_pairs = [p for p in m.pairs if p["file"] == reference]
     base = next((r for r in m.records if r.variant.startswith(f"{published} · ")), None)  # its first runtime
     rows: dict[str, dict] = {}

@@ -7,14 +7,15 @@
 - :mod:`~zoo_helpers.cards.protocol`: the labelled sets' dev and test parts, prepared once per input size;
 - :mod:`~zoo_helpers.cards.loop`: the one loop that prepares, runs, scores and records catalog models;
 - :mod:`~zoo_helpers.cards.quantized`: the published files and every recipe scored on labels and without;
-- :mod:`~zoo_helpers.cards.runtimes`: one int8 file run by every CPU runtime here, scored and compared (also the
-  layer divergence tool, ``python -m zoo_helpers.cards.runtimes``; not imported here, so ``-m`` runs it cleanly).
+- :mod:`~zoo_helpers.cards.runtimes`: one int8 file run by every CPU runtime here, scored and compared;
+- :mod:`~zoo_helpers.cards.divergence_report`: ``zoo-divergence``, where two runtimes part, operator by operator
+  (a program, run with ``-m`` or its script: not imported here).
 
 Imports evaluation, quant, runtime, board, results and registry; never deploy or book.
 """
 
-from zoo_helpers.cards import handposture, landmarks, loop, multipose, protocol, quantized, singlepose
+from zoo_helpers.cards import handposture, landmarks, loop, multipose, protocol, quantized, runtimes, singlepose
 
 __all__ = [
-    "handposture", "landmarks", "loop", "multipose", "protocol", "quantized", "singlepose"
+    "handposture", "landmarks", "loop", "multipose", "protocol", "quantized", "runtimes", "singlepose"
 ]

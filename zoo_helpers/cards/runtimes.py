@@ -9,8 +9,8 @@ compares every pair of runtimes of a file: the keypoints in the same output cell
 (:func:`zoo_helpers.runtime.divergence.output_steps`). The outputs are saved under ``workdir``
 (``<file>.outputs.npz``, and the pairs as ``pairs.json``), so the comparison can be recomputed from them.
 
-``python -m zoo_helpers.cards.runtimes MODEL IMAGES... --runtimes A B`` is the layer-by-layer divergence tool
-(:func:`main`): MODEL a catalog key or a file, IMAGES image files or folders.
+The layer-by-layer divergence tool, ``zoo-divergence MODEL IMAGES... --runtimes A B``, is
+:mod:`zoo_helpers.cards.divergence_report`.
 
 Its records go to ``<results_dir>/<notebook>_runtimes/``, each ``measured_on`` naming the runtime
 (``host CPU, LiteRT reference kernels``), so no chapter table mistakes them for its default-runtime records.
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo_helpers.cards import loop
-from zoo_helpers.cards.protocol import Part
+import zoo_helpers.cards.loop as loop
+from zoo_helpers.cards.protocol import DECODER_OF, Part, redecoded
 from zoo_helpers.evaluation import agreement
 from zoo_helpers.registry import catalog
 from zoo_helpers.results import Record, Recorder
@@ -216,8 +216,6 @@ def decoders(f: File, part: Part, recorder: Recorder, options: loop.Options | No
     other JPEG decoder (:func:`zoo_helpers.cards.protocol.redecoded`): one record each, the same samples, so their
     difference is paired. Variants are ``decoded by pillow`` / ``decoded by tensorflow``; records go beside the
     matrix's."""
-    from zoo_helpers.cards.protocol import DECODER_OF, redecoded
-
     options = options or loop.Options()
     own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root)
     mode = part.batch.kind.split(",")[0]
@@ -254,55 +252,3 @@ def layers(path: str | os.PathLike[str], x: np.ndarray, a: str, b: str) -> list[
                                                                                        o["max diff (LSB)"])}
             for r, o in zip(rows, one, strict=True)]
     return [{**r, "differ (%)": r["differ (%)"] / len(x)} for r in rows]
-
-
-def _images(paths: list[str], size: tuple[int, int]) -> np.ndarray:
-    from zoo_helpers.evaluation import datasets, preprocess
-
-    files = [f for p in map(Path, paths) for f in (sorted(p.iterdir()) if p.is_dir() else [p])
-             if f.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp")]
-    if not files:
-        raise SystemExit(f"no image files (.jpg, .jpeg, .png, .bmp) in {', '.join(paths)}")
-    return np.stack([preprocess.resize(datasets.read_image(f), size, mode="fit")[0] for f in files])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The divergence tool's command line (see the module docstring); prints one row per operator that differs."""
-    import argparse
-
-    import pandas as pd
-
-    parser = argparse.ArgumentParser(prog="python -m zoo_helpers.cards.runtimes",
-                                     description="Where two runtimes part on one model file, operator by operator.")
-    parser.add_argument("model", help="a catalog key (e.g. st_movenet_heatmaps_192) or a .tflite / .onnx file")
-    parser.add_argument("images", nargs="+", help="image files or folders (resized to the input, 'fit')")
-    parser.add_argument("--runtimes", nargs=2, metavar=("A", "B"), default=["litert_builtin", "litert_reference"],
-                        help=f"two of {', '.join(engines.names())} (default: litert_builtin litert_reference)")
-    parser.add_argument("--all", action="store_true", help="print every operator, not only those that differ")
-    args = parser.parse_args(argv)
-    try:
-        f = published(args.model) if not Path(args.model).suffix else File("", Path(args.model))
-        if not f.path.is_file():
-            raise FileNotFoundError(f"model file not found: {f.path}")
-        for name in args.runtimes:
-            if name not in engines.for_file(f.path):
-                raise ValueError(f"runtime {name!r} cannot run {f.path.name}; use one of "
-                                 f"{', '.join(engines.for_file(f.path))}")
-        model = engines.load(f.path, args.runtimes[0], f.rescale)
-        x = model.prepare(_images(args.images, model.input_size))
-        rows = layers(f.path, x, *args.runtimes)
-    except (ValueError, TypeError, OSError, TFLMError, catalog.UnknownModelError) as exc:
-        parser.exit(2, f"error: {exc}\n")
-    first = divergence.first_parting(rows)
-    shown = rows if args.all else [r for r in rows if r["differ (%)"] > 0]
-    table = pd.DataFrame(shown, columns=["operator", "op", "differ (%)", "max diff (LSB)", "elements", "tensor"])
-    print(f"{f.path.name}, {len(x)} image(s): {args.runtimes[0]} vs {args.runtimes[1]}")
-    print(table.to_string(index=False, max_colwidth=60) if len(table) else "no operator differs")
-    print("first operator where they part: " + (f"{first['operator']} ({first['op']}), {first['differ (%)']:.3g} % of "
-                                                f"its elements, up to {first['max diff (LSB)']:g} LSB"
-                                                if first else "none (bit-identical)"))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo_helpers.runtime.models import RESOLVERS
+from zoo_helpers.runtime.tflm import MIN_ARENA, _guarded
 
 
 @dataclass
@@ -62,8 +63,6 @@ def _tflite(path: Path, x: np.ndarray, engine: str) -> list[OpTensor]:
     first = interp.get_input_details()[0]
     if engine == "tflm":
         from tflite_micro import runtime as micro
-
-        from zoo_helpers.runtime.tflm import MIN_ARENA, _guarded
 
         size = max(MIN_ARENA, 10 * path.stat().st_size)
         m, _ = _guarded(path, lambda: micro.Interpreter.from_file(
