@@ -116,7 +116,7 @@ def test_footprint_records_carry_tflm_arena_and_the_n6_table_shows_it(tmp_path):
     want = tflm.arena(catalog.path("st_hand_landmarks_224"))
     assert r.metrics[results.TFLM_ARENA["head"]] == pytest.approx(want["head"] / 1024)
     table = tables.footprint("hand_landmarks", "npu_footprint", rec.records)
-    assert table.loc[0, "TFLM arena head + tail (KiB)"] == f"{want['head'] / 1024:,.1f} + {want['tail'] / 1024:,.1f}"
+    assert table.loc[0, tables.ARENA_COLUMN] == f"{want['head'] / 1024:,.1f} + {want['tail'] / 1024:,.1f}"
     onnx = loop.measure_models({"st_face_landmarks_192": runtime.load("st_face_landmarks_192")}, 2, rec)
     assert results.TFLM_ARENA["head"] not in onnx[0].metrics  # TFLM runs .tflite files only
 
