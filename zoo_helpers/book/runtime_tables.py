@@ -117,6 +117,10 @@ def steadier(m: Matrix, metric: str, reference: str = "published int8 (as QDQ ON
                 continue
             mine, theirs = np.array(p["per image"], float), np.array(ref["per image"], float)
             keep = np.isfinite(mine) & np.isfinite(theirs)
+            if not keep.any():  # no confident keypoint in these images (a smoke run's few): nothing to compare
+                rows[p["file"]] = {"runtimes": f"{engines.label(p['A'])} vs {engines.label(p['B'])}",
+                                   "finding": "no keypoint to compare on these samples"}
+                continue
             d = uncertainty.difference(mine[keep], theirs[keep])
             steady = "steadier" if d.low > 0 else "less steady" if d.high < 0 else "no steadier (not distinguishable)"
             own = _record(m, p["file"], p["A"])
@@ -136,7 +140,7 @@ def steadier(m: Matrix, metric: str, reference: str = "published int8 (as QDQ ON
                 "finding": finding}
     if not rows:
         raise ValueError(f"no file of the matrix shares {reference!r}'s runtimes: nothing to compare")
-    frame = pd.DataFrame(rows).T
+    frame = pd.DataFrame(rows).T.astype(object).fillna("")
     frame.index.name = "file"
     return frame
 
@@ -148,7 +152,10 @@ def stability(m: Matrix) -> dict[str, str]:
     for file in dict.fromkeys(p["file"] for p in m.pairs):
         mine = [p for p in m.pairs if p["file"] == file]
         n = len({p[k] for p in mine for k in ("A", "B")})
-        out[file] = f"{min(p['same cell (%)'] for p in mine):.1f} % same cell ({n} runtimes)"
+        lowest = np.nanmin([p["same cell (%)"] for p in mine]) if any(
+            np.isfinite(p["same cell (%)"]) for p in mine) else None
+        out[file] = (f"{lowest:.1f} % same cell ({n} runtimes)" if lowest is not None else
+                     f"no keypoint to compare ({n} runtimes)")
     return out
 
 

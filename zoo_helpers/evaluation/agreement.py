@@ -196,11 +196,7 @@ def per_image(candidate, reference, decoder: str, cell: tuple[float, float], tol
     >>> per_image(ref + [[[0.03, 0, 0]], [[0, 0, 0]]], ref, "heatmaps", (1 / 48, 1 / 48)).tolist()
     [0.0, 100.0]
     """
-    kind = codecs.codec(decoder).agreement
-    if kind == "detections":
-        close, counted = _detection_hits(*candidate, *reference, tolerance, 0.5, 0.5, cell)
-    else:
-        close, counted = _keypoint_hits(candidate, reference, tolerance, 0.0, cell)
+    close, counted = _hits(candidate, reference, decoder, cell, tolerance)
     axes = tuple(range(1, close.ndim))
     n = counted.sum(axes)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -210,7 +206,7 @@ def per_image(candidate, reference, decoder: str, cell: tuple[float, float], tol
 def cells(candidate, reference, decoder: str, cell: tuple[float, float]) -> dict[str, float]:
     """Keypoint agreement of two :func:`decoded` outputs in output cells: ``same cell (%)`` and
     ``within one cell (%)``, over every keypoint of a single-pose or landmark model and over the confident
-    keypoints (score at least 0.5) of a multi-pose model's people.
+    keypoints (score at least 0.5) of a multi-pose model's people; NaN when the reference has none.
 
     Examples
     --------
@@ -218,6 +214,14 @@ def cells(candidate, reference, decoder: str, cell: tuple[float, float]) -> dict
     >>> cells(ref + [0.021, 0, 0], ref, "heatmaps", (1 / 48, 1 / 48))  # x cells 25 vs 24, 10 vs 9
     {'same cell (%)': 0.0, 'within one cell (%)': 100.0}
     """
-    min_score = 0.5 if codecs.codec(decoder).agreement == "detections" else 0.0
-    return {name: compare(candidate, reference, decoder, min_score, tolerance=tol, cell=cell)
-            for name, tol in (("same cell (%)", 0), ("within one cell (%)", 1))}
+    out = {}
+    for name, tol in (("same cell (%)", 0), ("within one cell (%)", 1)):
+        close, counted = _hits(candidate, reference, decoder, cell, tol)
+        out[name] = float(100.0 * close[counted].mean()) if counted.any() else float("nan")  # nothing to compare
+    return out
+
+
+def _hits(candidate, reference, decoder: str, cell, tolerance: int) -> tuple[np.ndarray, np.ndarray]:
+    if codecs.codec(decoder).agreement == "detections":
+        return _detection_hits(*candidate, *reference, tolerance, 0.5, 0.5, cell)
+    return _keypoint_hits(candidate, reference, tolerance, 0.0, cell)
