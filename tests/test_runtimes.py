@@ -232,3 +232,14 @@ def test_an_interval_leaves_out_resamples_where_the_statistic_is_undefined():
     ci = uncertainty.resampled(lambda idx: np.nan if people[idx].sum() == 0 else hits[idx].sum() / people[idx].sum(),
                                20, resamples=500)
     assert (ci.value, ci.low, ci.high) == (1.0, 1.0, 1.0)
+
+
+def test_the_agreement_figure_has_one_labelled_bar_pair_per_runtime_pair(small_matrix):
+    m, _, _ = small_matrix
+    fig = runtime_tables.agreement(m)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "published int8: XNNPACK vs LiteRT built-in" and len(labels) == len(m.pairs)
+    texts = dict(zip(labels, (t.get_text() for t in ax.texts), strict=True))
+    assert texts["published int8: LiteRT reference vs TFLM"] == "max 0 LSB"  # bit for bit
+    assert texts["Google lightning: LiteRT built-in vs LiteRT reference"] != "max 0 LSB"

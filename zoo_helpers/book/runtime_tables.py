@@ -159,6 +159,33 @@ def stability(m: Matrix) -> dict[str, str]:
     return out
 
 
+def agreement(m: Matrix, title: str = "How far the runtimes part"):
+    """The pairs of :func:`pairs` as a figure: per file and pair of runtimes, the share of keypoints (or classes) the
+    second runtime puts in the same output cell as the first and within one cell, each bar labelled with the
+    largest output difference in LSB."""
+    import matplotlib.pyplot as plt
+
+    short = {e: engines.facts()["engines"][e].get("short", e) for e in engines.names()}
+    names = [f"{p['file']}: {short[p['A']]} vs {short[p['B']]}" for p in m.pairs]
+    same = [p.get("same cell (%)", p.get("same class (%)")) for p in m.pairs]
+    near = [p.get("within one cell (%)", np.nan) for p in m.pairs]
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(names) + 1.2))
+    y = np.arange(len(names))
+    ax.barh(y + 0.2, same, 0.4, label="same cell (class)")
+    if not np.all(np.isnan(near)):
+        ax.barh(y - 0.2, near, 0.4, label="within one cell")
+    for i, p in enumerate(m.pairs):
+        ax.text(101, i, f"max {p['max diff (LSB)']:.3g} LSB", va="center", fontsize=8)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 125)
+    ax.set_xlabel("keypoints of the second runtime in the first runtime's cell (%)")
+    ax.set_title(f"{title} (host CPU, {m.samples} samples)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
 def layers(rows: dict[str, list[dict]], title: str):
     """Largest difference (LSB) per operator for each named comparison (:func:`zoo_helpers.cards.runtimes.layers`),
     the first operator where they part marked; bit-identical comparisons are named in the legend."""

@@ -30,7 +30,8 @@ from zoo_helpers.runtime.tflm import TFLMModel
 
 @cache
 def facts() -> dict[str, Any]:
-    """``data/runtimes.yaml``: ``engines`` (by name: ``label``, ``files``, ``computes``, ``layers``) and ``targets``."""
+    """``data/runtimes.yaml``: ``engines`` (by name: ``short``, ``label``, ``files``, ``computes``, ``layers``) and
+    ``targets``."""
     import yaml
 
     return yaml.safe_load(resources.files("zoo_helpers").joinpath("data/runtimes.yaml").read_text())
