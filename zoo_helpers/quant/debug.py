@@ -80,6 +80,29 @@ def tflite_granularity(tflite: str | os.PathLike[str]) -> dict[str, object]:
             "granularity": "per-channel" if per_axis else "per-tensor"}
 
 
+def granularity(path: str | os.PathLike[str]) -> dict[str, object]:
+    """:func:`tflite_granularity` for a ``.tflite`` file; for a QDQ ``.onnx`` file the same count over the scales of
+    its ``DequantizeLinear`` nodes (per-axis: more than one scale).
+
+    Examples
+    --------
+    >>> from zoo_helpers.registry.assets import fetch
+    >>> granularity(fetch("yolo26_pose_256_qdq_int8"))["granularity"]
+    'per-channel'
+    """
+    if Path(path).suffix != ".onnx":
+        return tflite_granularity(path)
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    sizes = [consts[n.input[1]].size for n in graph.node if n.op_type == "DequantizeLinear" and n.input[1] in consts]
+    per_axis, per_tensor = sum(s > 1 for s in sizes), sum(s == 1 for s in sizes)
+    return {"file": Path(path).name, "per-axis tensors": per_axis, "per-tensor tensors": per_tensor,
+            "granularity": "per-channel" if per_axis else "per-tensor"}
+
+
 def tflite_tensor_sqnr(reference: str | os.PathLike[str], candidate: str | os.PathLike[str],
                        images: np.ndarray) -> dict[str, float]:
     """SQNR (dB) of every intermediate tensor of ``candidate`` against the same-named one of ``reference``.

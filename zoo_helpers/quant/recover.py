@@ -92,12 +92,15 @@ def float_graph(tflite: str | os.PathLike[str], workdir: str | os.PathLike[str])
     """The ``qdq`` ONNX graph of a TFLite file (tf2onnx) and its ``float`` graph (:func:`recover_float`).
 
     Both are written to ``workdir`` as ``<stem>_qdq.onnx`` and ``<stem>_float.onnx``; a float TFLite file
-    (MediaPipe's) gives a float graph unchanged.
+    (MediaPipe's) gives a float graph unchanged. A QDQ ONNX file (YOLO26-pose's) is its own ``qdq`` graph.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     stem = Path(tflite).stem
-    paths = {"qdq": tflite_to_onnx(tflite, workdir / f"{stem}_qdq.onnx")}
+    if Path(tflite).suffix == ".onnx":
+        paths = {"qdq": Path(tflite)}
+    else:
+        paths = {"qdq": tflite_to_onnx(tflite, workdir / f"{stem}_qdq.onnx")}
     paths["float"] = recover_float(paths["qdq"], workdir / f"{stem}_float.onnx")
     return paths
 
