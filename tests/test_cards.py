@@ -62,10 +62,22 @@ def test_every_published_value_is_in_its_card_line(card, name, table):
 def test_every_card_table_is_covered():
     """Each '### Reference' / accuracy table of each card has a published table naming its section."""
     sections = {(t["file"], t["section"]) for _, _, t in _tables()}
-    for card in (SHARED / "model_cards").glob("*.md"):
+    cards = [*(SHARED / "model_cards").glob("*.md"), *(SHARED / "model_cards" / "zoo_4.1").glob("*.md")]
+    for card in cards:
+        name = card.relative_to(SHARED).as_posix()
         for heading in [h for h in card.read_text().splitlines() if h.startswith("### ")]:
-            if "Reference" in heading or "OKS" in heading or "Accuracy" in heading:
-                assert any(f == f"model_cards/{card.name}" and heading.startswith(s) for f, s in sections), heading
+            if any(word in heading for word in ("Reference", "OKS", "Accuracy", "AP0.5")):
+                assert any(f == name and heading.startswith(s) for f, s in sections), (name, heading)
+
+
+def test_newest_release_tables_name_their_release_and_the_seed_table_they_follow():
+    for card, name, table in _tables():
+        if "zoo_4.1" in table["file"] and name != "mpu_npu_share":
+            assert table["release"] == "4.1", (card, name)
+            replaced = table.get("replaces")
+            assert replaced is None or replaced in published.card_data(card), (card, name, replaced)
+            if not name.startswith("accuracy"):  # an accuracy is not a tool's figure
+                assert all("stedgeai" in row or "x_linux_ai" in row for row in table["rows"]), (card, name)
 
 
 def test_catalog_keys_exist():
