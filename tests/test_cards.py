@@ -11,7 +11,7 @@ from zoo_helpers.book import overview, tables
 from zoo_helpers.registry import catalog, published
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-SKIP = {"model", "file", "match", "catalog", "from", "source_file", "section", "keypoints"}
+SKIP = {"model", "file", "match", "catalog", "from", "source_file", "section", "keypoints", "seed_model"}
 
 
 def _tables():
@@ -144,3 +144,30 @@ def test_side_by_side_ratios():
     t = tables.side_by_side("overview", "yolov8n_pose", {"maccs_m": "MACCs (M)"},
                             {"yolov8n_pose_256_pc": {"maccs_m": 741.778 / 2}}, "host CPU", key="catalog", ratios=True)
     assert t.iloc[0]["ratio MACCs"] == 0.5 and t.iloc[1]["ratio MACCs"] == "—"
+
+
+def test_what_changed_between_releases_pairs_the_rows_the_issue_names():
+    """Figures read off the two cards by hand: head landmarks 20.52 ms on the N6 with ST Edge AI Core 2.2 against
+    5.48 ms with 4.0; YOLOv8n-pose 24.5 / 35.8 / 51.4 against 21.33 / 31.31 / 44.87 ms; the MP1 rows are new."""
+    head = tables.releases("head_landmarks")
+    times = head[head["table"].str.startswith("npu_inference")].iloc[0]
+    assert times["figures"] == "ms 20.52 -> 5.48" and times["tools"].endswith("-> ST Edge AI Core 4.0.0")
+    assert "2.2.0" in times["tools"] and times["file"].startswith("face_landmarks_v1_192_int8_pc.onnx ->")
+    yolo = tables.releases("yolov8n_pose")
+    n6 = yolo[yolo["table"].str.startswith("npu_inference")]["figures"].tolist()
+    assert n6 == ["ms 24.5 -> 21.33", "ms 35.8 -> 31.31", "ms 51.4 -> 44.87"]
+    assert set(yolo.loc[yolo["table"].str.startswith("yolo11n"), "change"]) == {"appears"}
+    movenet = tables.releases("movenet")
+    mp1 = movenet[movenet["target"].isin(["STM32MP157F-DK2", "STM32MP135F-DK"])]
+    assert len(mp1) == 16 and set(mp1["change"]) == {"appears"}
+    posture = tables.releases("cnn2d_st_handposture")
+    assert "value 98.47" in posture.loc[posture["change"] == "appears", "figures"].item()
+
+
+def test_card_tables_show_the_newest_figure_beside_the_seed_figure():
+    t = tables.board_times("yolov8n_pose", "npu_inference", {"ms": "N6 (ms)"})
+    assert t["published N6 (ms)"].tolist() == [24.5, 35.8, 51.4]
+    assert t["published 4.1 N6 (ms)"].tolist() == [21.33, 31.31, 44.87]
+    mv = tables.board_times("movenet", "npu_inference", {"ms": "N6 (ms)"})
+    assert mv.loc[0, "published 4.1 N6 (ms)"] == 22.17 and "another file" in mv.loc[0, "note"]
+    assert mv.loc[1, "published 4.1 N6 (ms)"] == "not in this release"

@@ -88,32 +88,116 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
     ratios
         Add a ``measured / published`` column per field where both are numbers.
 
+    Where a newer release gives the same row (:func:`zoo_helpers.registry.published.matched`), its figure stands
+    in a ``published <release>`` column beside the seed card's, and the note says when it is another file.
+
     Examples
     --------
     >>> t = side_by_side("movenet", "npu_inference", {"ms": "inference (ms)"}, {}, "host CPU", key="file")
-    >>> list(t.columns)
-    ['model', 'input', 'published inference (ms)', 'measured inference (ms)', 'measured on', 'note']
+    >>> list(t.columns)[2:4]
+    ['published inference (ms)', 'published 4.1 inference (ms)']
     """
     check_source(source)
+    later = published.newest(card, table)
+    pairs = {id(a): b for a, b in published.matched(card, table) if a is not None} if later else {}
     out = []
     for row in published.rows(card, table):
         m = measured.get(row.get(key), {})
+        newer = pairs.get(id(row))
         label = f"{row['model']} ({row['quantization'].rstrip('*')})" if row.get("quantization") else row["model"]
         entry = {"model": label, "input": f"{row['resolution']}x{row['resolution']}" if "resolution" in row
                  else "—"}
         for field, header in columns.items():
             entry[f"published {header}"] = "NA" if row.get(field) is None else row[field]
+            if later:  # the newest release's figure for the same row (its tool version in the caption)
+                entry[f"published {published.release(card, later)} {header}"] = (
+                    "not in this release" if newer is None else "NA" if newer.get(field) is None else newer[field])
             entry[f"measured {header}"] = round(m[field], 2) if field in m else "—"
             if ratios:
                 both = field in m and isinstance(row.get(field), int | float) and row[field]
                 entry[f"ratio {header.split(' (')[0]}"] = round(m[field] / row[field], 2) if both else "—"
         entry["measured on"] = source if m else "—"
         entry["note"] = "" if m else why_missing
+        if newer is not None and newer.get("file") and row.get("file") and newer["file"] != row["file"]:
+            other = f"the newer row is another file: {newer['file']}"
+            entry["note"] = "; ".join(x for x in (entry["note"], other) if x)
         out.append(entry)
     result = pd.DataFrame(out)
     data = published.card_data(card)
-    result.attrs["caption"] = f"published: {data['source']} ({data[table]['section']})"
+    result.attrs["caption"] = f"published: {data['source']} ({data[table]['section']})" + (
+        f"; release {published.release(card, later)}: {data[later]['file']}, {data[later].get('context', '')}"
+        if later else "")
     return result
+
+
+def releases(card: str) -> pd.DataFrame:
+    """What changed between the seed card and the newest release, table by table (published figures only): each
+    row that both releases give, with its figures before and after, the tools that measured them and whether the
+    file changed; each row that disappears or appears; and each table new in the newest release.
+
+    Examples
+    --------
+    >>> t = releases("yolov8n_pose")
+    >>> t.loc[(t["model"] == "YOLOv8n-pose 256") & t["table"].str.startswith("npu_inference"), "figures"].item()
+    'ms 35.8 -> 31.31'
+    """
+    data = published.card_data(card)
+    out = []
+    for name, table in data.items():
+        if not isinstance(table, dict) or "rows" not in table or published.release(card, name) != "seed":
+            continue
+        later = published.newest(card, name)
+        if later is None:
+            continue
+        for a, b in published.matched(card, name):
+            row = a or b
+            figures = [f for f in (a or b) if f not in published.NOT_FIGURES]
+            if a is not None and b is not None:
+                change = "both"
+                shown = "; ".join(f"{f} {a.get(f, '—')} -> {b.get(f, '—')}" for f in figures if f in b)
+            else:
+                change = "disappears" if b is None else "appears"
+                shown = "; ".join(f"{f} {row[f]}" for f in figures)
+            out.append({"table": f"{name} -> {later}", "model": row["model"],
+                        "input": row.get("resolution", "—"), "quantization": row.get("quantization") or "",
+                        "target": row.get("board") or row.get("series") or "", "change": change,
+                        "figures": shown, "tools": _tools(a, b, table.get("context", "")),
+                        "file": _file_change(a, b)})
+    for name, table in data.items():  # tables only the newest release has (a new card in the family)
+        if isinstance(table, dict) and "rows" in table and table.get("release") and "replaces" not in table:
+            for row in table["rows"]:
+                figures = [f for f in row if f not in published.NOT_FIGURES]
+                out.append({"table": f"{name} (new in {table['release']})", "model": row["model"],
+                            "input": row.get("resolution", "—"), "quantization": row.get("quantization") or "",
+                            "target": row.get("board") or row.get("series") or "", "change": "appears",
+                            "figures": "; ".join(f"{f} {row[f]}" for f in figures), "tools": _tools(None, row),
+                            "file": row.get("file", "")})
+    frame = pd.DataFrame(out)
+    frame.attrs["caption"] = f"published figures only: the seed card ({data['source']}) against model zoo 4.1"
+    return frame
+
+
+def _tools(a: dict | None, b: dict | None, seed_context: str = "") -> str:
+    """The tool versions of two rows of one figure, before -> after (a seed row without its own versions takes its
+    table's context, e.g. "STM32N6, STEdgeAI 2.0")."""
+    def of(row, context=""):
+        if row is None:
+            return ""
+        parts = [f"ST Edge AI Core {row['stedgeai']}" if row.get("stedgeai") else "",
+                 f"STM32Cube.AI {row['stm32cubeai']}" if row.get("stm32cubeai") else "",
+                 f"X-LINUX-AI {row['x_linux_ai']}" if row.get("x_linux_ai") else ""]
+        return ", ".join(p for p in parts if p) or context or "not given"
+
+    if a is not None:
+        a_text = of(a, seed_context)
+        return a_text if b is None else f"{a_text} -> {of(b)}"
+    return of(b)
+
+
+def _file_change(a: dict | None, b: dict | None) -> str:
+    if a is None or b is None:
+        return (a or b or {}).get("file", "")
+    return "same" if a.get("file") == b.get("file") else f"{a.get('file') or 'not named'} -> {b.get('file') or '?'}"
 
 
 def board_times(card: str, table: str, columns: dict[str, str]) -> pd.DataFrame:

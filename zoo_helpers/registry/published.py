@@ -51,3 +51,85 @@ def published_value(card: str, key: str) -> float | None:
     (54.01, 64.43)
     """
     return next((float(r["value"]) for r in card_data(card)["accuracy"]["rows"] if r.get("catalog") == key), None)
+
+
+#: Row fields that are not figures: identity, provenance and tool versions.
+NOT_FIGURES = {"model", "resolution", "quantization", "board", "series", "training", "dataset", "file", "match",
+               "catalog", "from", "source_file", "section", "keypoints", "stedgeai", "stm32cubeai", "x_linux_ai",
+               "framework", "engine", "inf_per_s", "mhz", "seed_model"}
+
+
+def _fold(text) -> str:
+    return "".join(ch for ch in str(text or "").lower().replace("*", "") if ch.isalnum())
+
+
+def identity(row: dict[str, Any]) -> tuple:
+    """What a published row is about, comparable across releases (the cards name the same row differently):
+    the model family (``seed_model`` where a newer card renamed it, else its name without granularity words, case,
+    spaces and punctuation), granularity (the ``quantization`` field, else "pertensor" when the name says so),
+    resolution, target (board or series without its kit suffix: the MP257F-DK2 and -EV1 carry the same chip) and
+    training set or dataset. Empty fields are "not given" and match anything (:func:`matched`).
+
+    Examples
+    --------
+    >>> identity({"model": "YOLOv8n pose per tensor", "resolution": 256, "board": "STM32N6570-DK"})
+    ('yolov8n', 'pertensor', 256, 'stm32n6570', '')
+    >>> identity({"model": "YOLOv8n-pose 256", "resolution": 256})[:3] == identity(
+    ...     {"model": "YOLOv8n pose per channel", "resolution": 256, "quantization": "per-channel**"})[:3]
+    True
+    """
+    name = str(row.get("seed_model") or row.get("model", "")).lower()
+    for word in ("per-channel", "per channel", "per-tensor", "per tensor", "pose", str(row.get("resolution", "@"))):
+        name = name.replace(word, "")
+    quant = _fold(row.get("quantization")) or ("pertensor" if "tensor" in str(row.get("model", "")).lower() else "")
+    target = _fold(row.get("board") or row.get("series"))
+    for kit in ("dk2", "ev1", "dk"):
+        target = target.removesuffix(kit)
+    return (_fold(name), "" if quant == "perchannel" else quant, row.get("resolution") or "", target,
+            _fold(row.get("training") or row.get("dataset")))
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    x, y = identity(a), identity(b)
+    loose = all(not u or not v or u == v for u, v in zip(x[2:], y[2:], strict=True))
+    if a.get("catalog") and b.get("catalog"):  # both name the file: that decides (names may mislead)
+        return a["catalog"] == b["catalog"] and loose
+    return x[:2] == y[:2] and loose
+
+
+def newest(card: str, table: str) -> str | None:
+    """The name of the newest release's table that follows seed table ``table`` (its ``replaces``), if any.
+
+    Examples
+    --------
+    >>> newest("movenet", "npu_inference"), newest("movenet", "mpu_npu_share")
+    ('npu_inference_41', None)
+    """
+    return next((name for name, t in card_data(card).items()
+                 if isinstance(t, dict) and t.get("replaces") == table), None)
+
+
+def release(card: str, table: str) -> str:
+    """The release a published table comes from: its ``release``, else ``seed`` (the cards the book is built on)."""
+    return str(card_data(card)[table].get("release", "seed"))
+
+
+def matched(card: str, table: str) -> list[tuple[dict | None, dict | None]]:
+    """The rows of seed table ``table`` and of its newest table (:func:`newest`) paired by :func:`identity` (and by
+    catalog model where both rows name one), in order. A seed row that disappears is ``(row, None)``, a newest row
+    that appears ``(None, row)``.
+
+    Examples
+    --------
+    >>> [(a["ms"], b["ms"]) for a, b in matched("yolov8n_pose", "npu_inference")]
+    [(24.5, 21.33), (35.8, 31.31), (51.4, 44.87)]
+    """
+    later = newest(card, table)
+    new = list(rows(card, later)) if later else []
+    pairs: list[tuple[dict | None, dict | None]] = []
+    for old in rows(card, table):
+        found = next((r for r in new if _same(old, r)), None)
+        if found is not None:
+            new.remove(found)
+        pairs.append((old, found))
+    return pairs + [(None, r) for r in new]
