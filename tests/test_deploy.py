@@ -37,3 +37,14 @@ def test_an_unknown_emulator_runtime_lists_the_runtimes(mirror):
 
     with pytest.raises(ValueError, match="unknown runtime 'cmsis'; use one of litert, tflm"):
         Emulator(runtime.load("st_movenet_heatmaps_192"), runtime="cmsis")
+
+
+def test_mp1_commands_run_tflite_files_on_the_cpu_with_the_zoos_core_counts(mirror):
+    from zoo_helpers.registry import catalog
+
+    rows = deploy.commands(catalog.path("st_movenet_heatmaps_192"), mp1_host="root@mp1", mp1_cores=1)
+    line = rows.set_index("step").loc["benchmark on MP1 (CPU)", "command"]
+    assert line == ("ssh root@mp1 x-linux-ai-benchmark --model_path /usr/local/x-linux-ai/"
+                    "st_movenet_lightning_heatmaps_192_int8_pc.tflite --cpu_cores 1 --minimal_serial")
+    onnx = deploy.commands(catalog.path("st_face_landmarks_192"))["step"].tolist()
+    assert "benchmark on MP1 (CPU)" not in onnx  # ST documents MP1 rows for TensorFlow Lite files only

@@ -46,7 +46,7 @@ def test_per_operator_macs_add_up_to_the_footprint_count(placed, key):
 @pytest.mark.parametrize("key", ALL_LOCAL)
 def test_shares_sum_to_one_per_target(placed, key):
     summary = placed[key].summary()
-    assert set(summary) == {"n6", "mp2"}
+    assert set(summary) == {"n6", "mp2", "mp1"} and summary["mp1"] == {"cpu": 1.0}  # no NPU or GPU on an MP1
     for target, shares in summary.items():
         units = {o.verdicts[target].unit for o in placed[key].operators}
         assert set(shares) == {*placement.rules()["targets"][target]["units"], *({"unknown"} & units)}

@@ -247,7 +247,8 @@ def ranges(frame):
 
 
 def mac_shares(files: dict):
-    """Share of each file's MACs per unit on the N6 and the MP2, predicted (:func:`~zoo_helpers.deploy.place`).
+    """Share of each file's MACs per unit on the N6, the MP2 and the MP1 (CPU only), predicted
+    (:func:`~zoo_helpers.deploy.place`).
     """
     import pandas as pd
 
@@ -255,7 +256,7 @@ def mac_shares(files: dict):
     for label, path in files.items():
         summary = place(path).summary()
         for target, units in summary.items():
-            rows[f"{label}, {'N6' if target == 'n6' else 'MP2'}"] = {u: 100 * v for u, v in units.items()}
+            rows[f"{label}, {target.upper()}"] = {u: 100 * v for u, v in units.items()}
     return bars(pd.DataFrame(rows).T.fillna(0.0), "Where the MACs run", "share of the model's MACs (%)",
                 "predicted from the placement rules, not measured")
 

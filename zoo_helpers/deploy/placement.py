@@ -203,8 +203,8 @@ class Placement:
 
         Examples
         --------
-        >>> {t: round(s["npu"], 3) for t, s in place(catalog.path("yolov8n_pose_256_pt")).summary().items()}
-        {'n6': 1.0, 'mp2': 1.0}
+        >>> {t: round(s.get("npu", 0.0), 3) for t, s in place(catalog.path("yolov8n_pose_256_pt")).summary().items()}
+        {'n6': 1.0, 'mp2': 1.0, 'mp1': 0.0}
         """
         out, by_macs = {}, any(o.macs for o in self.operators)
         for target, spec in rules()["targets"].items():

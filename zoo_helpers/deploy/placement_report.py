@@ -26,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(p.summary()))
     for target, spec in [] if args.json else placement.rules()["targets"].items():
-        leaving = p.table(target)[["index", "op", "unit", "reason", "inferred"]]
         print(f"\n{spec['name']}:\n{p.units(target).to_string(index=False)}\n")
+        if "npu" not in spec["units"]:  # a CPU-only target (the MP1): nothing leaves an NPU it does not have
+            print(f"no NPU: every operator runs on the {spec['cpu']}")
+            continue
+        leaving = p.table(target)[["index", "op", "unit", "reason", "inferred"]]
         print(leaving.to_string(index=False) if len(leaving) else "every operator stays on the NPU")
     return 0
 

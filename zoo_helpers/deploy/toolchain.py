@@ -1,8 +1,8 @@
-"""Deployment command lines for STM32N6 and STM32MP2 boards, and the N6 application's ``app_config.h``.
+"""Deployment command lines for STM32N6, STM32MP2 and STM32MP1 boards, and the N6 application's ``app_config.h``.
 
 :func:`commands` lists, for a model file, the exact command lines a user runs: ST Edge AI Core
 (``stedgeai generate``) for the N6 NPU, STM32CubeProgrammer to flash, and copying the model to an
-STM32MP2 running X-LINUX-AI with its benchmark tool. Each row says whether the tool was found on
+STM32MP2 (or, for a ``.tflite`` file, an STM32MP1: CPU only) running X-LINUX-AI with its benchmark tool. Each row says whether the tool was found on
 this machine and, when asked to run, what running it gave; nothing here pretends to have run on a board.
 :func:`app_config` gives the ``stedgeai generate`` line and the header of ST's N6 pose application.
 """
@@ -17,11 +17,12 @@ import zoo_helpers.deploy.appconfig as appconfig
 from zoo_helpers.registry import catalog
 
 #: Tools each step needs, by executable name.
-TOOLS = {"generate": "stedgeai", "flash": "STM32_Programmer_CLI", "copy to MP2": "scp", "benchmark on MP2": "ssh"}
+TOOLS = {"generate": "stedgeai", "flash": "STM32_Programmer_CLI", "copy to MP2": "scp", "benchmark on MP2": "ssh",
+         "copy to MP1": "scp", "benchmark on MP1 (CPU)": "ssh"}
 
 
 def commands(model: str | os.PathLike[str], board: str = "", mp2_host: str = "", run: bool = False,
-             timeout: float = 1800.0) -> object:
+             timeout: float = 1800.0, mp1_host: str = "", mp1_cores: int = 2) -> object:
     """Deployment command lines for ``model``; with ``run``, the ones whose tool is installed are executed.
 
     Parameters
@@ -37,6 +38,10 @@ def commands(model: str | os.PathLike[str], board: str = "", mp2_host: str = "",
         and whose tool is found here; the others are only shown. The result column says which happened.
     timeout
         Seconds each executed command may take.
+    mp1_host, mp1_cores
+        SSH destination of an STM32MP1 board and its CPU cores (2 on an STM32MP157F-DK2, 1 on an STM32MP135F-DK,
+        as the model zoo benchmarks them). An MP1 has no NPU or GPU: X-LINUX-AI runs a ``.tflite`` file on its
+        Cortex-A7 cores with TensorFlow Lite, as the 4.1 MoveNet card's MP1 rows do.
 
     Examples
     --------
@@ -61,10 +66,16 @@ def commands(model: str | os.PathLike[str], board: str = "", mp2_host: str = "",
         "benchmark on MP2": f"ssh {host} x-linux-ai-benchmark --model_path /usr/local/x-linux-ai/{model.name} "
                             "--minimal_serial",
     }
+    if model.suffix == ".tflite":  # the MP1 rows ST documents are TensorFlow Lite files on the CPU
+        mp1 = mp1_host or "root@<mp1-address>"
+        lines["copy to MP1"] = f"scp {model.name} {mp1}:/usr/local/x-linux-ai/"
+        lines["benchmark on MP1 (CPU)"] = (f"ssh {mp1} x-linux-ai-benchmark --model_path /usr/local/x-linux-ai/"
+                                           f"{model.name} --cpu_cores {mp1_cores} --minimal_serial")
     rows = []
     for step, cmd in lines.items():
         found = bool(shutil.which(TOOLS[step]))
-        applies = bool(board) if step in ("generate", "flash") else bool(mp2_host)
+        applies = (bool(board) if step in ("generate", "flash") else bool(mp1_host) if "MP1" in step
+                   else bool(mp2_host))
         result = "shown" if found else f"shown ({TOOLS[step]} not found here)"
         if run and found and applies:
             try:
