@@ -68,7 +68,7 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
 
 def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[str, dict[str, float]],
                  source: str, key: str = "resolution", why_missing: str = "not measured here",
-                 ratios: bool = False) -> pd.DataFrame:
+                 ratios: bool = False, boards: list[str] | None = None) -> pd.DataFrame:
     """A published table with a measured column beside each published one.
 
     Parameters
@@ -87,6 +87,8 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
         Shown in the note column of rows with no measurement.
     ratios
         Add a ``measured / published`` column per field where both are numbers.
+    boards
+        Only the rows of these boards (a table of several boards also gets a ``target`` column).
 
     Where a newer release gives the same row (:func:`zoo_helpers.registry.published.matched`), its figure stands
     in a ``published <release>`` column beside the seed card's, and the note says when it is another file.
@@ -101,12 +103,14 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
     later = published.newest(card, table)
     pairs = {id(a): b for a, b in published.matched(card, table) if a is not None} if later else {}
     out = []
-    for row in published.rows(card, table):
+    kept = [r for r in published.rows(card, table) if boards is None or r.get("board") in boards]
+    several = len({r.get("board") for r in kept}) > 1
+    for row in kept:
         m = measured.get(row.get(key), {})
         newer = pairs.get(id(row))
         label = f"{row['model']} ({row['quantization'].rstrip('*')})" if row.get("quantization") else row["model"]
-        entry = {"model": label, "input": f"{row['resolution']}x{row['resolution']}" if "resolution" in row
-                 else "—"}
+        entry = {"model": label, **({"target": row.get("board", "")} if several else {}),
+                 "input": f"{row['resolution']}x{row['resolution']}" if "resolution" in row else "—"}
         for field, header in columns.items():
             entry[f"published {header}"] = "NA" if row.get(field) is None else row[field]
             if later:  # the newest release's figure for the same row (its tool version in the caption)
@@ -200,9 +204,18 @@ def _file_change(a: dict | None, b: dict | None) -> str:
     return "same" if a.get("file") == b.get("file") else f"{a.get('file') or 'not named'} -> {b.get('file') or '?'}"
 
 
-def board_times(card: str, table: str, columns: dict[str, str]) -> pd.DataFrame:
-    """A card's board timing table (published), with its measured columns empty until a real board answers."""
-    return side_by_side(card, table, columns, {}, "board", "catalog", "no board answered: not measured on hardware")
+def board_times(card: str, table: str, columns: dict[str, str], boards: list[str] | None = None) -> pd.DataFrame:
+    """A card's board timing table (published), with its measured columns empty until a real board answers; only
+    the rows of ``boards`` when given.
+
+    Examples
+    --------
+    >>> mp1 = board_times("movenet", "mpu_inference_41", {"ms": "CPU (ms)"}, ["STM32MP135F-DK"])
+    >>> len(mp1), float(mp1["published CPU (ms)"].max())
+    (8, 1131.3)
+    """
+    return side_by_side(card, table, columns, {}, "board", "catalog", "no board answered: not measured on hardware",
+                        boards=boards)
 
 
 def mcu_card(card: str, record: Record) -> pd.DataFrame:

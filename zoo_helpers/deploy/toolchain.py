@@ -2,8 +2,9 @@
 
 :func:`commands` lists, for a model file, the exact command lines a user runs: ST Edge AI Core
 (``stedgeai generate``) for the N6 NPU, STM32CubeProgrammer to flash, and copying the model to an
-STM32MP2 (or, for a ``.tflite`` file, an STM32MP1: CPU only) running X-LINUX-AI with its benchmark tool. Each row says whether the tool was found on
-this machine and, when asked to run, what running it gave; nothing here pretends to have run on a board.
+STM32MP2 (or, for a ``.tflite`` file, an STM32MP1: CPU only) running X-LINUX-AI with its benchmark tool. Each
+row says whether the tool was found on this machine and, when asked to run, what running it gave; nothing here
+pretends to have run on a board.
 :func:`app_config` gives the ``stedgeai generate`` line and the header of ST's N6 pose application.
 """
 
