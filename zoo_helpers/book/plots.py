@@ -178,6 +178,38 @@ def bars(frame, title: str, xlabel: str, source: str, reference: float | None = 
     return fig
 
 
+def family(records: list, metric: str, times: dict[str, dict], title: str = "Accuracy against N6 time"):
+    """Each model's ``metric`` (one record per catalog key, with its 95 % interval) against its published STM32N6
+    NPU time (``times``: key -> ``ms``, ``release``, ``tool``, e.g. :func:`zoo_helpers.registry.published.n6_times`);
+    a model no card times stands in a "no card figure" column at the right. Accuracy is measured here (host CPU),
+    times are ST's, measured on boards: the labels say which release each time comes from."""
+    import matplotlib.pyplot as plt
+
+    if not records:
+        raise ValueError("no record to draw")
+    known = [t["ms"] for t in times.values()]
+    right = (max(known) if known else 10.0) * 1.25
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for r in records:
+        t = times.get(r.key)
+        ci = recipe_table.interval_of(r, metric)
+        y = recipe_table.value(r, metric)
+        x = t["ms"] if t else right
+        err = None if ci is None else [[max(y - ci.low, 0)], [max(ci.high - y, 0)]]
+        ax.errorbar([x], [y], yerr=err, fmt="o" if t else "s", capsize=3, color="C0" if t else "C3")
+        where = "no card figure" if t is None else ", ".join(x for x in (f"{t['ms']} ms", t["release"], t["tool"]) if x)
+        ax.annotate(f"{r.key}\n({where})", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    ax.axvline(right * 0.94, color="grey", lw=0.6, ls=":")
+    ax.set_xlim(0, right * 1.3)
+    ax.set_xlabel("STM32N6570-DK NPU time (ms), published by ST")
+    ax.set_ylabel(f"{metric} (%), measured here (host CPU)")
+    samples = ", ".join(sorted({f"n = {r.samples}" for r in records}))
+    ax.set_title(f"{title} ({samples}; whiskers: 95 % CI)", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def _whiskers(records: list, metric: str) -> tuple[list[float], list[float]]:
     """``(lows, highs)`` of each record's 95 % interval of ``metric`` (NaN for a missing record or interval)."""
     found = [recipe_table.interval_of(r, metric) if r is not None and metric in r.metrics else None for r in records]

@@ -133,3 +133,26 @@ def matched(card: str, table: str) -> list[tuple[dict | None, dict | None]]:
             new.remove(found)
         pairs.append((old, found))
     return pairs + [(None, r) for r in new]
+
+
+def n6_times(card: str) -> dict[str, dict[str, Any]]:
+    """The STM32N6 NPU time of each catalog model of ``card`` as published: ``ms``, ``release`` and ``tool`` (ST Edge
+    AI Core version, where given), the newest release's figure where several give one.
+
+    Examples
+    --------
+    >>> n6_times("yolov8n_pose")["yolov8n_pose_256_pc"]
+    {'ms': 31.31, 'release': '4.1', 'tool': 'ST Edge AI Core 4.0.0'}
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for name, table in card_data(card).items():
+        if not isinstance(table, dict) or "npu_inference" not in name:
+            continue
+        rel = release(card, name)
+        for row in table["rows"]:
+            key = row.get("catalog")
+            if key is None or (key in found and found[key]["release"] != "seed"):
+                continue
+            found[key] = {"ms": row["ms"], "release": rel,
+                          "tool": f"ST Edge AI Core {row['stedgeai']}" if row.get("stedgeai") else ""}
+    return found
