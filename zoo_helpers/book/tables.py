@@ -45,16 +45,21 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
     data = published.card_data(card)
     metric = data["metric"]
     by_key = {r.key: r for r in records if r.variant.startswith("published") and metric in r.metrics}
+    later = published.newest(card, "accuracy")
+    newer = {id(a): b for a, b in published.matched(card, "accuracy") if a is not None} if later else {}
     out = []
     for row in data["accuracy"]["rows"]:
         r = by_key.get(row.get("catalog")) if row.get("catalog") else None
+        b = newer.get(id(row))
+        new = {f"published {published.release(card, later)} {metric} (%)":
+               "not in this release" if b is None else float(b["value"])} if later else {}
         m = {"value": r.metrics[metric], "people": r.samples, "images": r.images,
              "ci": recipe_table.interval_of(r, metric),
              "source": ", ".join(x for x in (r.measured_on, r.kind, r.split) if x)} if r else None
         out.append({
             "model": row["model"], "input": f"{row['resolution']}x{row['resolution']}",
             **({"kpt": row["keypoints"]} if "keypoints" in row else {}),
-            f"published {metric} (%)": float(row["value"]),
+            f"published {metric} (%)": float(row["value"]), **new,
             f"measured {metric} (%)": 100 * m["value"] if m else None,
             "95 % CI": m["ci"].span() if m and m["ci"] else "",
             "scored on": (f"{m['people']} people / {m['images']} images" if m
@@ -62,7 +67,9 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
             "measured on": check_source(m["source"]) if m else "—",
         })
     table = pd.DataFrame(out)
-    table.attrs["caption"] = f"{metric} — published: {data['source']}"
+    table.attrs["caption"] = f"{metric} — published: {data['source']}" + (
+        f"; release {published.release(card, later)}: {data[later]['file']} (a row of another file is another model)"
+        if later else "")
     return table
 
 
