@@ -159,3 +159,36 @@ def test_records_written_before_splits_still_load(tmp_path):
     (tmp_path / "m" / "k--v.json").write_text(json.dumps(old))
     [r] = results.load(tmp_path, "m")
     assert (r.split, r.per_sample, r.sample_images) == ("", {}, [])
+
+
+def test_perf_files_carry_published_and_measured_figures_with_source_interval_and_command(tmp_path):
+    import yaml
+
+    from zoo_helpers.book import perf
+
+    scores = [1.0, 0.0, 1.0, 1.0] * 10
+    rec = results.Record("yolov8n_pose", "yolov8n_pose", "yolov8n_pose_256_pc", "published int8",
+                         {"ST mAP@0.5": 0.75}, 40, 40, {}, {}, "host CPU", kind="fit, COCO", split="test",
+                         per_sample={"ST mAP@0.5": scores}, sample_images=list(range(40)),
+                         command="papermill notebooks/yolov8n_pose.ipynb out.ipynb -k python3")
+    [path] = perf.export([rec], tmp_path, ["yolov8n_pose_256_pc"])
+    data = yaml.safe_load(path.read_text())
+    component = data["precisions"]["int8 per-channel"]["components"]["YOLOv8n-pose 256 per-channel"]
+    board = component["performance_metrics"]["STM32N6570-DK"]
+    assert board["st_edge_ai_core 4.1"]["inference_time_milliseconds"] == 31.31  # the 4.1 card's line
+    assert board["st_edge_ai_core seed"]["inference_time_milliseconds"] == 35.8  # the seed figure
+    measured = [a for a in component["accuracy_metrics"]["ST mAP@0.5"] if a["source"] == "measured"]
+    assert measured[0]["value"] == 75.0 and measured[0]["ci_low"] < 75.0 < measured[0]["ci_high"]
+    assert measured[0]["command"].startswith("papermill notebooks/yolov8n_pose.ipynb")
+    assert {a["release"] for a in component["accuracy_metrics"]["ST mAP@0.5"] if a["source"] == "published"} == {
+        "seed", "4.1"}
+    assert data["supported_devices"] == ["STM32N6570-DK"]
+
+
+def test_every_record_keeps_the_command_that_reproduces_it(tmp_path):
+    rec = results.Recorder("movenet", "movenet", {"n_test": 20, "sample_mode": "person_crops"}, tmp_path)
+    r = rec.add("k", "v", {"x": 1.0}, samples=1, images=1, data={})
+    assert r.command == ("papermill notebooks/movenet.ipynb _build/rerun/movenet.ipynb -k python3 "
+                         "-p n_test 20 -p sample_mode person_crops")
+    assert results.load(tmp_path)[0].command == r.command
+    assert tables.reproduce([r]).loc[0, "command"] == r.command

@@ -65,6 +65,7 @@ class Record:
     per_sample: dict[str, list[float]] = field(default_factory=dict)
     sample_images: list = field(default_factory=list)
     matches: dict[str, list] = field(default_factory=dict)
+    command: str = ""
 
     @property
     def slug(self) -> str:
@@ -118,6 +119,21 @@ def versions() -> dict[str, str]:
     return out
 
 
+def rerun_command(notebook: str, parameters: dict[str, Any]) -> str:
+    """The command that reruns chapter ``notebook`` with ``parameters`` (papermill, from the checkout's root; the
+    asset mirror and results folder come from ``ZOO_ASSETS_DIR`` and ``ZOO_RESULTS_DIR`` as in ``make``).
+
+    Examples
+    --------
+    >>> rerun_command("movenet", {"n_test": 500, "sample_mode": "person_crops", "results_dir": ""})
+    'papermill notebooks/movenet.ipynb _build/rerun/movenet.ipynb -k python3 -p n_test 500 -p sample_mode person_crops'
+    """
+    import shlex
+
+    args = " ".join(f"-p {k} {shlex.quote(str(v))}" for k, v in parameters.items() if k != "results_dir")
+    return f"papermill notebooks/{notebook}.ipynb _build/rerun/{notebook}.ipynb -k python3 {args}".strip()
+
+
 def from_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
     """The public ``str``, ``int``, ``float`` and ``bool`` names of ``namespace`` (a notebook's parameters).
 
@@ -143,9 +159,11 @@ class Recorder:
     """
 
     def __init__(self, notebook: str, card: str, parameters: dict[str, Any], results_dir: str | os.PathLike[str] = "",
-                 measured_on: str = "host CPU") -> None:
+                 measured_on: str = "host CPU", command: str | None = None) -> None:
         # a namespace (globals()) keeps its public parameters only; book.chapter.recorder checks them first
         self.notebook, self.card, self.parameters = notebook, card, from_namespace(parameters)
+        #: what reruns every record of this recorder (kept in each record): the chapter's papermill call by default
+        self.command = rerun_command(notebook, self.parameters) if command is None else command
         self.measured_on = check_source(measured_on)
         self.root = Path(results_dir) if results_dir else default_dir()
         self.dir = self.root / notebook
@@ -167,7 +185,8 @@ class Recorder:
         :mod:`zoo_helpers.evaluation.splits`); ``per_sample`` keeps per-sample scores (each a list with one value
         per sample, NaN where a sample has nothing to score) and ``sample_images`` each sample's image id, so
         intervals and paired differences (:mod:`zoo_helpers.evaluation.uncertainty`) are computed from records;
-        ``matches`` keeps ST's multi-pose matches, from which ST's mAP is rescored on resampled images.
+        ``matches`` keeps ST's multi-pose matches, from which ST's mAP is rescored on resampled images. Each record
+        keeps the recorder's ``command``, which reproduces it.
         """
         per_sample = {k: [float(x) if np.isfinite(x) else None for x in np.asarray(v, np.float64)]
                       for k, v in (per_sample or {}).items()}  # JSON has no NaN: a sample with no score is null
@@ -179,7 +198,7 @@ class Recorder:
                         int(images), dict(data), self.parameters, check_source(measured_on or self.measured_on),
                         model_path.name if model_path else "", file_sha256(model_path) if model_path else "", kind,
                         self._versions, datetime.now(UTC).isoformat(timespec="seconds"), split, per_sample,
-                        list(sample_images or []), dict(matches or {}))
+                        list(sample_images or []), dict(matches or {}), self.command)
         old = next((r for r in self.records if r.slug == record.slug), None)
         if old is not None and (old.model_sha256, old.data, old.samples) == (record.model_sha256, record.data,
                                                                               record.samples):

@@ -7,11 +7,12 @@
 - :mod:`~zoo_helpers.book.recipe_table`: the recipes' table and the Quantize goals;
 - :mod:`~zoo_helpers.book.plots`: every figure;
 - :mod:`~zoo_helpers.book.overview`: the overview card;
+- :mod:`~zoo_helpers.book.perf`: one ``perf.yaml`` per model, published and measured, from the records;
 - :mod:`~zoo_helpers.book.glance`: a chapter's "at a glance" findings.
 """
 
-from zoo_helpers.book import chapter, glance, overview, plots, present, recipe_table, runtime_tables, tables
+from zoo_helpers.book import chapter, glance, overview, perf, plots, present, recipe_table, runtime_tables, tables
 
 __all__ = [
-    "chapter", "glance", "overview", "plots", "present", "recipe_table", "runtime_tables", "tables"
+    "chapter", "glance", "overview", "perf", "plots", "present", "recipe_table", "runtime_tables", "tables"
 ]

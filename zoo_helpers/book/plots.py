@@ -58,8 +58,8 @@ def pareto(table, title: str):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    panels = [("published N6 NPU (ms)", "measured host (ms)", "latency (ms): published = STM32N6 NPU, "
-               "measured = host CPU"),
+    panels = [("published N6 NPU (ms)", "measured host (ms)", "latency (ms): published = STM32N6 NPU (seed card; "
+               "triangles: model zoo 4.1, ST Edge AI Core 4.0), measured = host CPU"),
               ("published activation RAM (KiB)", "measured activation RAM (KiB)", "activation RAM (KiB)")]
     colors = {"ST mean OKS": "tab:blue", "ST mAP@0.5": "tab:orange"}
     for ax, (pub_x, meas_x, label) in zip(axes, panels, strict=True):
@@ -74,6 +74,11 @@ def pareto(table, title: str):
                 for _, r in group.iterrows():
                     ax.annotate(f"{r['model'].replace('MoveNet Lightning', 'ML')} {r['input']}",
                                 (r[x_col], r[y_col]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            if kind == "published" and x_col == "published N6 NPU (ms)" and "published 4.1 N6 NPU (ms)" in table:
+                newer = table.dropna(subset=["published 4.1 N6 NPU (ms)", y_col])
+                for metric, group in newer.groupby("metric"):  # the newest release's time of the same file
+                    ax.scatter(group["published 4.1 N6 NPU (ms)"], group[y_col], s=40, marker="^",
+                               color=colors.get(metric, "k"), alpha=0.6, label=f"published 4.1 time, {metric}")
             if len(sub):
                 ordered = sub.sort_values(x_col)
                 front = ordered[ordered[y_col] >= ordered[y_col].cummax()]

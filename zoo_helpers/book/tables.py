@@ -65,12 +65,35 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
             "scored on": (f"{m['people']} people / {m['images']} images" if m
                           else why_missing or _why(row.get("catalog"))),
             "measured on": check_source(m["source"]) if m else "—",
+            "reproduce": r.command if r else "",
         })
     table = pd.DataFrame(out)
     table.attrs["caption"] = f"{metric} — published: {data['source']}" + (
         f"; release {published.release(card, later)}: {data[later]['file']} (a row of another file is another model)"
         if later else "")
     return table
+
+
+def reproduce(records: list[Record]) -> pd.DataFrame:
+    """The command that reproduces each measured row: one row per command, with what it measured (the records'
+    variants, kinds of samples and splits) and where its records are.
+
+    Examples
+    --------
+    >>> r = Record("movenet", "movenet", "k", "published int8", {}, 1, 1, {}, {}, "host CPU",
+    ...            command="papermill notebooks/movenet.ipynb out.ipynb -k python3 -p n_test 500")
+    >>> reproduce([r]).loc[0, "measured"]
+    'k / published int8'
+    """
+    rows: dict[str, dict] = {}
+    for r in records:
+        entry = rows.setdefault(r.command or "(no command kept)", {"records": 0, "measured": [], "results": set()})
+        entry["records"] += 1
+        entry["measured"].append(" / ".join(x for x in (r.key, r.variant, r.kind, r.split) if x))
+        entry["results"].add(f"results/{r.notebook}/")
+    out = [{"command": c, "records": e["records"], "measured": "; ".join(dict.fromkeys(e["measured"])),
+            "results": ", ".join(sorted(e["results"]))} for c, e in rows.items()]
+    return pd.DataFrame(out)
 
 
 def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[str, dict[str, float]],

@@ -99,7 +99,8 @@ def classifier_matrix(files: dict[str, Path], x: np.ndarray, y: np.ndarray, reco
     with true classes ``y``. ``metric`` is the share of correct classes, kept per sample with its resampling unit
     ``groups`` (e.g. each frame's recording session); pairs give ``same class (%)`` and the output difference in LSB.
     """
-    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root)
+    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root,
+                   command=recorder.command)
     out = Matrix(samples=len(y))
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +181,8 @@ def matrix(files: dict[str, File], part: Part, n: int, recorder: Recorder, workd
         raise ValueError(f"the runtime matrix is measured on a labelled test part, not {part.label!r}")
     options = options or loop.Options()
     batch = part.batch.subset(n) if n else part.batch
-    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root)
+    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root,
+                   command=recorder.command)
     out = Matrix(samples=len(batch))
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -217,7 +219,8 @@ def decoders(f: File, part: Part, recorder: Recorder, options: loop.Options | No
     difference is paired. Variants are ``decoded by pillow`` / ``decoded by tensorflow``; records go beside the
     matrix's."""
     options = options or loop.Options()
-    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root)
+    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root,
+                   command=recorder.command)
     mode = part.batch.kind.split(",")[0]
     mine = DECODER_OF.get(mode)
     if mine is None:
