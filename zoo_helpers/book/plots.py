@@ -7,6 +7,7 @@ import numpy as np
 import zoo_helpers.book.recipe_table as recipe_table
 from zoo_helpers.book.tables import footprint_ratios, metric_frame
 from zoo_helpers.deploy.placement import place
+from zoo_helpers.registry import published
 
 
 def skeleton_grid(images: list[np.ndarray], keypoints: list[np.ndarray], edges: list[tuple[int, int]],
@@ -211,6 +212,55 @@ def family(records: list, metric: str, times: dict[str, dict], title: str = "Acc
     samples = ", ".join(sorted({f"n = {r.samples}" for r in records}))
     ax.set_title(f"{title} ({samples}; whiskers: 95 % CI)", fontsize=9)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+#: The figure of each kind of published table that :func:`releases` draws (the first field a row has).
+RELEASE_FIGURES = {"inference": ("ms", "time (ms)"), "footprint": ("internal_ram_kib", "internal RAM (KiB)"),
+                   "accuracy": ("value", "accuracy (%)")}
+
+
+def releases(card: str, title: str = "Published figures, seed card against model zoo 4.1"):
+    """Each seed table of ``card`` that the newest release follows, one panel: per row, the seed figure (circle)
+    and the newest (triangle) joined by a line; a row only one release gives has its one marker. Published figures
+    only (ST's, measured on boards or by ST's evaluation), as :func:`zoo_helpers.book.tables.releases` lists them."""
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for name, table in published.card_data(card).items():
+        kind = next((k for k in RELEASE_FIGURES if k in name), None)
+        seed = isinstance(table, dict) and published.release(card, name) == "seed"
+        if kind and seed and published.newest(card, name):
+            panels.append((name, kind, published.matched(card, name)))
+    if not panels:
+        raise ValueError(f"card {card!r} has no table the newest release follows")
+    tallest = max(len(pairs) for _, _, pairs in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), max(3.0, 0.17 * tallest + 1.4)),
+                             squeeze=False)
+    for ax, (name, kind, pairs) in zip(axes[0], panels, strict=True):
+        field, label = RELEASE_FIGURES[kind]
+        rows = [(a, b) for a, b in pairs if (a or b).get(field) is not None or (b or {}).get(field) is not None]
+        for i, (a, b) in enumerate(rows):
+            old = a.get(field) if a else None
+            new = b.get(field) if b else None
+            if isinstance(old, int | float) and isinstance(new, int | float):
+                ax.plot([old, new], [i, i], color="grey", lw=0.8)
+            if isinstance(old, int | float):
+                ax.plot(old, i, "o", color="C0", label="seed card" if i == 0 else None)
+            if isinstance(new, int | float):
+                ax.plot(new, i, "^", color="C1", label="model zoo 4.1")
+        names = [_short(f"{(a or b)['model']} {(a or b).get('resolution', '')} {(a or b).get('board', '')}", 34)
+                 for a, b in rows]
+        ax.set_yticks(range(len(rows)), names, fontsize=6)
+        ax.invert_yaxis()
+        ax.set_xlabel(label, fontsize=8)
+        ax.set_title(name, fontsize=8)
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        ax.legend(unique.values(), unique.keys(), fontsize=6, loc="best")
+    fig.suptitle(f"{title} (published by ST)", fontsize=9)
     fig.tight_layout()
     return fig
 

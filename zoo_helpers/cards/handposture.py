@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo_helpers.board.tof import VALID_STATUS, ZONE_HEAD, Frame, StreamReader
+from zoo_helpers.registry import published
 from zoo_helpers.registry.assets import extract, lookup
 
 #: (name, EVK label id), in class-index order.
@@ -202,6 +203,54 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 42, batch_size:
     return model
 
 
+def train_like_st(x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 42, validation: float = 0.2,
+                  batch_size: int = 32) -> tuple[float, np.ndarray, np.ndarray]:
+    """Train and validate the way ST's training script does, to show where the card's accuracy comes from.
+
+    ST's loader shuffles with ``reshuffle_each_iteration=True`` before taking its 80/20 split, so every epoch draws
+    a new validation set, and frames validated on in one epoch are trained on in the next; its callbacks keep the
+    best epoch by validation accuracy (``restore_best_weights``). Here each epoch draws a fresh split, trains one
+    epoch on its 80 % and validates on its 20 %. Returns the best epoch's validation accuracy (the figure ST's
+    script reports), and that epoch's validation frames and their correctness (for an interval, which cannot undo
+    the leak).
+    """
+    model = build_model(seed=seed)
+    rng = np.random.default_rng(seed)
+    best = (-1.0, np.zeros(0, int), np.zeros(0, bool))
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        cut = int(round(len(x) * (1 - validation)))
+        train_idx, val_idx = order[:cut], order[cut:]
+        model.fit(x[train_idx], y[train_idx], epochs=1, batch_size=batch_size, verbose=0, shuffle=True)
+        correct = model.predict(x[val_idx], verbose=0).argmax(1) == y[val_idx]
+        if correct.mean() > best[0]:
+            best = (float(correct.mean()), np.sort(val_idx), correct[np.argsort(val_idx)])
+    return best
+
+
+def group_split(groups: np.ndarray, validation: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """A split by whole groups (recording sessions), drawn once: ``(train_idx, val_idx)``, about ``validation`` of
+    the frames held out, no group on both sides.
+
+    Examples
+    --------
+    >>> tr, va = group_split(np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4]), 0.2, seed=1)
+    >>> len(va), len(set(np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])[va]))
+    (2, 1)
+    """
+    groups = np.asarray(groups)
+    names, counts = np.unique(groups, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(names))
+    held, total = [], 0
+    for i in order:
+        if total >= validation * len(groups):
+            break
+        held.append(names[i])
+        total += counts[i]
+    val = np.isin(groups, held)
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
 def leave_one_user_out(x: np.ndarray, y: np.ndarray, users: np.ndarray, epochs: int,
                        seed: int = 42) -> dict[int, float]:
     """Accuracy on each user when trained on the others only: the honest held-out figure.
@@ -217,6 +266,54 @@ def leave_one_user_out(x: np.ndarray, y: np.ndarray, users: np.ndarray, epochs: 
         pred = model.predict(x[held & seen], verbose=0).argmax(1)
         out[int(user)] = float((pred == y[held & seen]).mean())
     return out
+
+
+#: The metric of :func:`protocols`' records: the share of held-out frames classified right.
+HELD_OUT = "held-out accuracy"
+
+
+def protocols(x: np.ndarray, y: np.ndarray, users: np.ndarray, sessions: np.ndarray, epochs: int, recorder,
+              seed: int = 42, validation: float = 0.2) -> list:
+    """The same network trained and scored four ways, each recorded with per-frame correctness so its 95 % interval
+    resamples whole sessions (or users), frames of one recording being alike:
+
+    ``ST's way``: the split re-drawn every epoch, the best epoch's validation accuracy (:func:`train_like_st`);
+    ``frame split, fixed once`` (:func:`frame_split`); ``session split, fixed once`` (:func:`group_split`); and
+    ``leave one user out`` (each user scored by a model trained on the others, resampling users).
+    """
+    sessions = np.array([f"{u}/{s}" for u, s in zip(users, sessions, strict=True)])
+    found = {}
+    _, val, correct = train_like_st(x, y, epochs, seed, validation)
+    found["ST's way: split re-drawn every epoch, best epoch"] = (correct, sessions[val])
+    for name, (train_idx, val_idx) in (("frame split, fixed once", frame_split(len(x), validation, seed)),
+                                       ("session split, fixed once", group_split(sessions, validation, seed))):
+        pred = train(x[train_idx], y[train_idx], epochs, seed).predict(x[val_idx], verbose=0).argmax(1)
+        found[name] = (pred == y[val_idx], sessions[val_idx])
+    parts, owners = [], []
+    for user in np.unique(users):
+        held = users == user
+        seen = held & np.isin(y, np.unique(y[~held]))
+        pred = train(x[~held], y[~held], epochs, seed).predict(x[seen], verbose=0).argmax(1)
+        parts.append(pred == y[seen])
+        owners += [f"User{user}"] * int(seen.sum())
+    found["leave one user out"] = (np.concatenate(parts), np.array(owners))
+    return [recorder.add(TRAINED_KEY, name, {HELD_OUT: float(np.mean(ok))}, samples=len(ok), images=len(set(g)),
+                         data=source(), kind="protocols", split="test", per_sample={HELD_OUT: ok.astype(float)},
+                         sample_images=[str(v) for v in g])
+            for name, (ok, g) in found.items()]
+
+
+def published_accuracy() -> dict[str, float]:
+    """The cards' float accuracies (%), by dataset and release, as published (seed card and model zoo 4.1).
+
+    Examples
+    --------
+    >>> published_accuracy()["published: ST_VL53L8CX_handposture_dataset, release 4.1"]
+    98.47
+    """
+    card = "cnn2d_st_handposture"
+    return {f"published: {row.get('dataset', 'dataset not named')}, release {published.release(card, name)}":
+            float(row["value"]) for name in ("accuracy", "accuracy_41") for row in published.rows(card, name)}
 
 
 def predict_classes(model, frames: np.ndarray) -> np.ndarray:

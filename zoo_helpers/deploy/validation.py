@@ -21,7 +21,7 @@ from zoo_helpers.board.emulator import start_in_thread
 from zoo_helpers.runtime.divergence import lsb, output_steps
 from zoo_helpers.runtime.tflm import TFLMError
 
-#: The validation table's difference column: the largest |board - host| output difference, in LSB.
+#: The validation table's difference column: the largest absolute difference of board and host outputs, in LSB.
 DIFF = "max |board - host| (LSB of the output)"
 
 
