@@ -171,3 +171,24 @@ def test_card_tables_show_the_newest_figure_beside_the_seed_figure():
     mv = tables.board_times("movenet", "npu_inference", {"ms": "N6 (ms)"})
     assert mv.loc[0, "published 4.1 N6 (ms)"] == 22.17 and "another file" in mv.loc[0, "note"]
     assert mv.loc[1, "published 4.1 N6 (ms)"] == "not in this release"
+
+
+def test_a_newest_row_whose_file_is_not_reachable_says_so():
+    mp1 = tables.board_times("movenet", "mpu_inference_41", {"ms": "CPU (ms)"}, ["STM32MP157F-DK2"])
+    assert len(mp1) == 8 and mp1["note"].str.contains("file not reachable here").all()
+    assert "st_movenet_lightning_a100_heatmaps_192_int8.tflite" in mp1.loc[0, "note"]
+
+
+def test_release_and_family_figures_draw_what_the_data_holds():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from zoo_helpers.book import plots
+
+    fig = plots.releases("yolov8n_pose")
+    assert [ax.get_title() for ax in fig.axes] == ["accuracy", "npu_footprint", "npu_inference"]
+    times = published.n6_times("yolov8n_pose")
+    r = results.Record("y", "yolov8n_pose", "yolo26_pose_256", "published int8", {"ST mAP@0.5": 0.43}, 10, 10, {},
+                       {}, "host CPU")
+    fig = plots.family([r], "ST mAP@0.5", times)
+    assert "no card figure" in fig.axes[0].texts[0].get_text()  # YOLO26 has no card

@@ -152,6 +152,8 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
                 entry[f"ratio {header.split(' (')[0]}"] = round(m[field] / row[field], 2) if both else "—"
         entry["measured on"] = source if m else "—"
         entry["note"] = "" if m else why_missing
+        if row.get("file") and "catalog" in row and not row["catalog"]:  # a file the book cannot obtain
+            entry["note"] = f"{entry['note']}; file not reachable here ({row['file']})".lstrip("; ")
         if newer is not None and newer.get("file") and row.get("file") and newer["file"] != row["file"]:
             other = f"the newer row is another file: {newer['file']}"
             entry["note"] = "; ".join(x for x in (entry["note"], other) if x)
