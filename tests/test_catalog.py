@@ -20,10 +20,10 @@ def test_every_entry_names_a_registered_asset_a_card_and_a_known_layout():
 
 
 def test_granularity_is_what_the_file_holds(mirror):
-    from zoo_helpers.quant.debug import tflite_granularity
+    from zoo_helpers.quant.debug import granularity
 
-    for key in catalog.local("yolov8n_pose") + catalog.local("movenet"):
-        assert tflite_granularity(catalog.path(key))["granularity"] == catalog.entry(key).granularity, key
+    for key in catalog.local("yolov8n_pose") + catalog.local("movenet"):  # .tflite files and YOLO26's QDQ ONNX
+        assert granularity(catalog.path(key))["granularity"] == catalog.entry(key).granularity, key
 
 
 def test_unknown_or_foreign_variant_lists_the_card_variants():
