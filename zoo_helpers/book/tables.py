@@ -101,6 +101,9 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
                  ratios: bool = False, boards: list[str] | None = None) -> pd.DataFrame:
     """A published table with a measured column beside each published one.
 
+    Where a newer release gives the same row (:func:`zoo_helpers.registry.published.matched`), its figure stands
+    in a ``published <release>`` column beside the seed card's, and the note says when it is another file.
+
     Parameters
     ----------
     card, table
@@ -119,9 +122,6 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
         Add a ``measured / published`` column per field where both are numbers.
     boards
         Only the rows of these boards (a table of several boards also gets a ``target`` column).
-
-    Where a newer release gives the same row (:func:`zoo_helpers.registry.published.matched`), its figure stands
-    in a ``published <release>`` column beside the seed card's, and the note says when it is another file.
 
     Examples
     --------
