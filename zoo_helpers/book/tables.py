@@ -194,7 +194,7 @@ def releases(card: str) -> pd.DataFrame:
             else:
                 change = "disappears" if b is None else "appears"
                 shown = "; ".join(f"{f} {row[f]}" for f in figures)
-            out.append({"table": f"{name} -> {later}", "model": row["model"],
+            out.append({"table": name, "model": row["model"],
                         "input": row.get("resolution", "—"), "quantization": row.get("quantization") or "",
                         "target": row.get("board") or row.get("series") or "", "change": change,
                         "figures": shown, "tools": _tools(a, b, table.get("context", "")),
@@ -209,6 +209,7 @@ def releases(card: str) -> pd.DataFrame:
                             "figures": "; ".join(f"{f} {row[f]}" for f in figures), "tools": _tools(None, row),
                             "file": row.get("file", "")})
     frame = pd.DataFrame(out)
+    frame = frame[[c for c in frame.columns if (frame[c].astype(str) != "").any()]]  # no column left empty
     frame.attrs["caption"] = f"published figures only: the seed card ({data['source']}) against model zoo 4.1"
     return frame
 
