@@ -19,10 +19,11 @@ Either way the times the emulator reports are host times, labelled so; nothing h
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from zoo_helpers.runtime.tflm import _guarded, interpreter
+from zoo_helpers.runtime.tflm import TFLMModel
 
 RUNTIMES = ("litert", "tflm")
 #: How each runtime is named in the tables (the "kernels" column of a validation).
@@ -52,15 +53,4 @@ def invoker(model, runtime: str = "litert") -> Callable[[dict[str, np.ndarray]],
     if runtime == "litert":
         return model.invoke
 
-    interp = interpreter(model.path)
-
-    def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        for k, spec in enumerate(model.inputs):
-            interp.set_input(np.ascontiguousarray(feed[spec.name]), k)
-        _guarded(model.path, interp.invoke)
-        return {spec.name: np.asarray(interp.get_output(k)) for k, spec in enumerate(model.outputs)}
-
-    # one run on zeros now: a kernel that rejects the model's types (TFLMError, naming the operator) fails
-    # here, before the emulator serves, never in the middle of a host's request
-    run({s.name: np.zeros([d or 1 for d in s.shape], s.dtype) for s in model.inputs})
-    return run
+    return TFLMModel(Path(model.path), model.rescale)._run  # runs once on zeros: a rejected kernel fails here

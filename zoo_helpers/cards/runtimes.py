@@ -56,6 +56,12 @@ class Matrix:
     samples: int = 0
 
 
+def _own(recorder: Recorder) -> Recorder:
+    """The recorder of a chapter's runtime records: ``<notebook>_runtimes``, the chapter's parameters and command."""
+    return Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root,
+                    command=recorder.command)
+
+
 def published(key: str) -> File:
     """A catalog model's own file, with its input domain."""
     return File(key, catalog.path(key), catalog.entry(key).rescale)
@@ -99,8 +105,7 @@ def classifier_matrix(files: dict[str, Path], x: np.ndarray, y: np.ndarray, reco
     with true classes ``y``. ``metric`` is the share of correct classes, kept per sample with its resampling unit
     ``groups`` (e.g. each frame's recording session); pairs give ``same class (%)`` and the output difference in LSB.
     """
-    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root,
-                   command=recorder.command)
+    own = _own(recorder)
     out = Matrix(samples=len(y))
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -181,8 +186,7 @@ def matrix(files: dict[str, File], part: Part, n: int, recorder: Recorder, workd
         raise ValueError(f"the runtime matrix is measured on a labelled test part, not {part.label!r}")
     options = options or loop.Options()
     batch = part.batch.subset(n) if n else part.batch
-    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root,
-                   command=recorder.command)
+    own = _own(recorder)
     out = Matrix(samples=len(batch))
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -219,8 +223,7 @@ def decoders(f: File, part: Part, recorder: Recorder, options: loop.Options | No
     difference is paired. Variants are ``decoded by pillow`` / ``decoded by tensorflow``; records go beside the
     matrix's."""
     options = options or loop.Options()
-    own = Recorder(f"{recorder.notebook}_runtimes", recorder.card, recorder.parameters, recorder.root,
-                   command=recorder.command)
+    own = _own(recorder)
     mode = part.batch.kind.split(",")[0]
     mine = DECODER_OF.get(mode)
     if mine is None:

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo_helpers.runtime.models import RESOLVERS
-from zoo_helpers.runtime.tflm import MIN_ARENA, _guarded
+from zoo_helpers.runtime.tflm import _guarded, interpreter
 
 
 @dataclass
@@ -62,11 +62,7 @@ def _tflite(path: Path, x: np.ndarray, engine: str) -> list[OpTensor]:
     interp.allocate_tensors()
     first = interp.get_input_details()[0]
     if engine == "tflm":
-        from tflite_micro import runtime as micro
-
-        size = max(MIN_ARENA, 10 * path.stat().st_size)
-        m, _ = _guarded(path, lambda: micro.Interpreter.from_file(
-            str(path), arena_size=size, intrepreter_config=micro.InterpreterConfig.kPreserveAllTensors))
+        m = interpreter(path, preserve=True)
         m.set_input(np.ascontiguousarray(x), 0)
         _guarded(path, m.invoke)
         read = lambda i: np.array(m.GetTensor(int(i), 0)["tensor_data"])  # noqa: E731

@@ -91,8 +91,9 @@ def _guarded(path: Path, call: Callable[[], Any]) -> tuple[Any, list[str]]:
     return result, log
 
 
-def interpreter(path: str | os.PathLike[str], arena_size: int | None = None):
-    """A TFLM interpreter for ``path`` (tensors allocated), with an arena of ``arena_size`` bytes.
+def interpreter(path: str | os.PathLike[str], arena_size: int | None = None, preserve: bool = False):
+    """A TFLM interpreter for ``path`` (tensors allocated), with an arena of ``arena_size`` bytes; ``preserve`` keeps
+    every intermediate tensor readable (``kPreserveAllTensors``) instead of reusing the arena.
 
     Raises
     ------
@@ -105,7 +106,10 @@ def interpreter(path: str | os.PathLike[str], arena_size: int | None = None):
     if path.suffix != ".tflite":
         raise ValueError(f"{path}: TFLM runs .tflite files only")
     size = arena_size or max(MIN_ARENA, 10 * path.stat().st_size)
-    interp, _ = _guarded(path, lambda: runtime.Interpreter.from_file(str(path), arena_size=size))
+    modes = runtime.InterpreterConfig
+    config = modes.kPreserveAllTensors if preserve else modes.kAllocationRecording
+    interp, _ = _guarded(path, lambda: runtime.Interpreter.from_file(str(path), arena_size=size,
+                                                                     intrepreter_config=config))
     return interp
 
 
