@@ -194,8 +194,8 @@ def releases(card: str) -> pd.DataFrame:
             else:
                 change = "disappears" if b is None else "appears"
                 shown = "; ".join(f"{f} {row[f]}" for f in figures)
-            out.append({"table": name, "model": row["model"],
-                        "input": row.get("resolution", "—"), "quantization": row.get("quantization") or "",
+            out.append({"table": name, "model": _with_input(row),
+                        "quantization": row.get("quantization") or "",
                         "target": row.get("board") or row.get("series") or "", "change": change,
                         "figures": shown, "tools": _tools(a, b, table.get("context", "")),
                         "file": _file_change(a, b)})
@@ -203,8 +203,8 @@ def releases(card: str) -> pd.DataFrame:
         if isinstance(table, dict) and "rows" in table and table.get("release") and "replaces" not in table:
             for row in table["rows"]:
                 figures = [f for f in row if f not in published.NOT_FIGURES]
-                out.append({"table": f"{name} (new in {table['release']})", "model": row["model"],
-                            "input": row.get("resolution", "—"), "quantization": row.get("quantization") or "",
+                out.append({"table": f"{name} (new in {table['release']})", "model": _with_input(row),
+                            "quantization": row.get("quantization") or "",
                             "target": row.get("board") or row.get("series") or "", "change": "appears",
                             "figures": "; ".join(f"{f} {row[f]}" for f in figures), "tools": _tools(None, row),
                             "file": row.get("file", "")})
@@ -212,6 +212,12 @@ def releases(card: str) -> pd.DataFrame:
     frame = frame[[c for c in frame.columns if (frame[c].astype(str) != "").any()]]  # no column left empty
     frame.attrs["caption"] = f"published figures only: the seed card ({data['source']}) against model zoo 4.1"
     return frame
+
+
+def _with_input(row: dict) -> str:
+    """A row's model name with its input size, unless the name already says it (one column fewer)."""
+    size = str(row.get("resolution") or "")
+    return row["model"] if not size or size in row["model"] else f"{row['model']} {size}"
 
 
 def _tools(a: dict | None, b: dict | None, seed_context: str = "") -> str:
