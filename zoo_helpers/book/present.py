@@ -47,7 +47,7 @@ MAX_NAME = 48
 _CSS = ("<style>.zoo-table{overflow-x:auto;max-width:100%;margin:0 0 1em}"
         ".zoo-table table{font-size:0.75em;border-collapse:collapse}"
         ".zoo-table th,.zoo-table td{padding:2px 4px;white-space:normal;vertical-align:top}"
-        ".zoo-table th{overflow-wrap:anywhere}"
+        ".zoo-table th,.zoo-table td{overflow-wrap:anywhere}"
         ".zoo-table th{text-align:left}.zoo-table td.num{text-align:right;white-space:nowrap}"
         ".zoo-table caption{caption-side:top;text-align:left;font-size:0.85em;color:#555}"
         ".zoo-table ol{font-size:0.75em;color:#555;margin:0.3em 0 0 1.2em}</style>")
