@@ -2,6 +2,7 @@
 
 import papermill as pm
 import pytest
+import yaml
 from conftest import ROOT
 
 from zoo_helpers.book import chapter
@@ -13,6 +14,34 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 def test_every_parameter_has_a_rule_and_the_defaults_pass(path):
     defaults = {name: eval(p["default"]) for name, p in pm.inspect_notebook(str(path)).items()}  # literals only
     assert chapter.check(path.stem, defaults) == defaults
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_chapter_has_rules_for_exactly_the_parameters_it_defines(path):
+    assert set(chapter.specs()["notebooks"][path.stem]) == set(pm.inspect_notebook(str(path)))
+
+
+PRESETS = sorted((ROOT / "params").glob("*/*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_preset_passes_its_chapter_check(preset):
+    values = yaml.safe_load(preset.read_text()) or {}
+    values = {k: v for k, v in values.items() if k not in ("coco_dir", "calib_dir")}  # folders of the user's machine
+    assert chapter.check(preset.parent.name, values) == values
+
+
+@pytest.mark.parametrize("notebook,unused", [
+    ("head_landmarks", {"coco_dir": ""}), ("yolov8n_pose", {"calib_dir": ""}),
+    ("hand_posture", {"board": "serial:/dev/ttyACM0:921600"}), ("hand_landmarks", {"coco_dir": "", "limit": 3}),
+    ("movenet", {"port": "/dev/ttyACM0"}), ("overview", {"quant_recipes": "all"}), ("overview", {"limt": 3}),
+])
+def test_a_shared_parameter_the_chapter_does_not_use_is_refused(notebook, unused):
+    with pytest.raises(chapter.ParameterError) as err:
+        chapter.check(notebook, unused)
+    assert str(err.value).count("not a parameter of this chapter") == len(unused)
+    listed = str(err.value).split("its parameters: ")[1]
+    assert not any(name in listed.split(", ") for name in unused)
 
 
 @pytest.mark.parametrize("notebook,bad,message", [

@@ -93,11 +93,11 @@ def test_an_unwritable_results_dir_is_named(tmp_path):
 
 
 def test_a_chapter_recorder_checks_the_namespace_it_is_given(tmp_path):
-    ns = {"variant": "movenet_heatmaps_192", "limit": 0, "_i1": "code", "In": [], "np": np, "rec": object()}
+    ns = {"variant": "movenet_heatmaps_192", "n_test": 0, "_i1": "code", "In": [], "np": np, "rec": object()}
     rec = chapter.recorder("movenet", "movenet", ns, tmp_path)
-    assert rec.parameters == {"variant": "movenet_heatmaps_192", "limit": 0}
-    with pytest.raises(ValueError, match="limit=-1"):
-        chapter.recorder("movenet", "movenet", dict(ns, limit=-1), tmp_path)
+    assert rec.parameters == {"variant": "movenet_heatmaps_192", "n_test": 0}
+    with pytest.raises(ValueError, match="n_test=-1"):
+        chapter.recorder("movenet", "movenet", dict(ns, n_test=-1), tmp_path)
 
 
 def test_work_dir_is_emptied_and_reused():

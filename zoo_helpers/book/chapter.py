@@ -28,11 +28,28 @@ class ParameterError(ValueError):
 
 @cache
 def specs() -> dict[str, Any]:
-    """The parameter rules: ``common`` (``data/parameters.yaml``) and each notebook's (its card file's)."""
+    """The parameter rules of each notebook: its own (its card file's, or ``own`` in ``data/parameters.yaml``) and
+    the shared ones it takes (``takes``), by the rules under ``common``.
+
+    Examples
+    --------
+    >>> sorted(specs()["notebooks"]["overview"])
+    ['latency_runs', 'limit', 'num_threads', 'results_dir', 'sample_mode']
+    """
     import yaml
 
-    common = yaml.safe_load(resources.files("zoo_helpers").joinpath("data/parameters.yaml").read_text())["common"]
-    return {"common": common, "notebooks": {f["notebook"]: f["parameters"] or {} for f in facts.cards().values()}}
+    data = yaml.safe_load(resources.files("zoo_helpers").joinpath("data/parameters.yaml").read_text())
+    own = {**{f["notebook"]: f["parameters"] or {} for f in facts.cards().values()}, **data["own"]}
+    notebooks = {}
+    for notebook, names in data["takes"].items():
+        unknown = set(names) - set(data["common"])
+        if unknown:
+            raise ValueError(f"parameters.yaml: {notebook} takes {sorted(unknown)}, which have no rule under common")
+        notebooks[notebook] = {**{n: data["common"][n] for n in names}, **own.get(notebook, {})}
+    missing = set(own) - set(notebooks)
+    if missing:
+        raise ValueError(f"parameters.yaml: no 'takes' entry for {sorted(missing)}")
+    return {"common": data["common"], "notebooks": notebooks}
 
 
 def _problem(name: str, value: Any, rule: dict[str, Any]) -> str | None:
@@ -91,9 +108,9 @@ def check(notebook: str, namespace: dict[str, Any]) -> dict[str, Any]:
     data = specs()
     if notebook not in data["notebooks"]:
         raise ParameterError(f"no parameter rules for notebook {notebook!r}; known: {sorted(data['notebooks'])}")
-    rules = {**data["common"], **(data["notebooks"][notebook] or {})}
+    rules = data["notebooks"][notebook]
     params = from_namespace(namespace)
-    problems = [f"{name}={value!r}: not a parameter of this chapter (known: {', '.join(sorted(rules))})"
+    problems = [f"{name}={value!r}: not a parameter of this chapter (its parameters: {', '.join(sorted(rules))})"
                 for name, value in params.items() if name not in rules]
     problems += [p for name, value in params.items() if name in rules if (p := _problem(name, value, rules[name]))]
     if problems:
@@ -111,8 +128,8 @@ def recorder(notebook: str, card: str, namespace: dict[str, Any], results_dir: s
     Examples
     --------
     >>> import tempfile
-    >>> recorder("movenet", "movenet", {"limit": 0, "np": object()}, tempfile.mkdtemp()).parameters
-    {'limit': 0}
+    >>> recorder("movenet", "movenet", {"n_test": 0, "np": object()}, tempfile.mkdtemp()).parameters
+    {'n_test': 0}
     """
     known = notebook in specs()["notebooks"]
     params = check(notebook, namespace) if known else from_namespace(namespace)
