@@ -302,3 +302,43 @@ def test_without_dev_records_no_recipe_is_chosen():
     records = _split_records({"our per-channel": [0.5] * 10, "our per-tensor": [0.4] * 10}, {})
     with pytest.raises(ValueError, match="never chosen on test"):
         recipe_table.best(records, "ST mean OKS", "per-tensor")
+
+
+def test_recipes_calibrated_on_evaluation_images_are_shown_but_not_judged():
+    from zoo_helpers.book import glance
+    from zoo_helpers.cards.quantized import DISJOINT
+
+    rng = np.random.default_rng(8)
+    base = rng.uniform(0.3, 0.9, 200)
+    records = _split_records({"published int8": list(base), "our per-channel": list(base + 0.1),
+                              "our per-tensor": list(base + 0.09)},
+                             {"published int8": 0.5, "our per-channel": 0.6, "our per-tensor": 0.59})
+    assert recipe_table.goals(records, "ST mean OKS").loc["best per-channel at least the published int8",
+                                                          "met"] == "yes"  # disjoint: +10 points is met
+    for r in records:
+        if r.variant.startswith("our"):
+            r.metrics[DISJOINT] = 0.0
+    goals = recipe_table.goals(records, "ST mean OKS")
+    assert set(goals["met"]) == {"not judged", "no"}
+    assert goals.loc["calibration images disjoint from the evaluation sample", "met"] == "no"
+    assert recipe_table.table(records, "ST mean OKS").loc["our per-channel", "goal"].endswith(
+        recipe_table.OVERLAP_VERDICT)
+    assert any("not disjoint" in line for line in glance.findings(records, "ST mean OKS"))
+
+
+def test_a_calib_dir_holding_evaluation_images_is_refused_before_any_quantization(tmp_path):
+    import shutil
+
+    from zoo_helpers.cards import protocol
+    from zoo_helpers.evaluation import labelled
+
+    lsp = labelled.lsp_extended_set()
+    own = tmp_path / "own"
+    own.mkdir()
+    for name in photos.calibration_assets(4):  # the registered third pool: accepted
+        shutil.copy(photos.fetch(name), own / f"{name}.jpg")
+    protocol.check_calibration(str(own), 4)
+    test_image = sorted(lsp.images)[-1]  # an LSP image (test side by the split rule's order or not: both evaluate)
+    shutil.copy(lsp.image_path(test_image), own / "zz_renamed.jpg")
+    with pytest.raises(protocol.CalibrationOverlap, match=rf"zz_renamed.jpg \(= LSP Extended image {test_image}\)"):
+        protocol.check_calibration(str(own), 5)

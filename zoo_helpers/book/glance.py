@@ -60,6 +60,9 @@ def findings(records: list[Record], metric: str, published: float | None = None,
         out.append(f"Best: {label[id(best)]} ({_value(metric, best.metrics[metric])}); worst: {label[id(worst)]} "
                    f"({_value(metric, worst.metrics[metric])}), a gap of {gap_text}.")
     by_variant = {r.variant: r for r in scored}
+    if recipe_table.calibration_overlaps(records):
+        out.append("Our recipes were calibrated on images of the evaluated sample (calibration not disjoint): their "
+                   "numbers are shown but no recipe goal is judged.")
     recipe = _recipe_finding(records, metric, by_variant, choose_by)
     if recipe:
         out.append(recipe)

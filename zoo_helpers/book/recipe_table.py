@@ -228,6 +228,10 @@ def paired_records(a: Record, b: Record, metric: str) -> uncertainty.Interval | 
     return uncertainty.difference(found[0][0], found[1][0], found[0][1])
 
 
+#: What a recipe goal says when the calibration images overlap the evaluated sample.
+OVERLAP_VERDICT = "not judged: calibrated on images of the evaluated sample"
+
+
 def _goals(rows: dict[str, dict], records: list[Record], published: str = "published int8",
            choice: dict[str, dict] | None = None, metric: str = "") -> pd.DataFrame:
     flags = [r.metrics[DISJOINT] for r in records if DISJOINT in r.metrics]
@@ -244,6 +248,9 @@ def _goals(rows: dict[str, dict], records: list[Record], published: str = "publi
     if best["per-channel"] and published in rows:
         out.append(_goal("best per-channel at least the published int8", rows[published]["value"],
                          *best["per-channel"], paired(records, best["per-channel"][1], published, metric), 0.0))
+    if calibration_disjoint is False:  # tuned on the images it is judged on: no recipe goal is judged
+        for row in out:
+            row.update({"met": "not judged", "missed by (points)": None, "verdict": OVERLAP_VERDICT})
     checked = calibration_disjoint is not None
     out.append({"goal": "calibration images disjoint from the evaluation sample", "target": "disjoint",
                 "reached by": "sha256 of every calibration and sample file" if checked else "no record says",
@@ -251,6 +258,18 @@ def _goals(rows: dict[str, dict], records: list[Record], published: str = "publi
                 "met": ("yes" if calibration_disjoint else "no") if checked else "not checked",
                 "missed by (points)": None})
     return pd.DataFrame(out).set_index("goal")
+
+
+def calibration_overlaps(records: list[Record]) -> bool:
+    """True when a record says its recipe was calibrated on images of the evaluated sample.
+
+    Examples
+    --------
+    >>> r = Record("m", "c", "k", "our per-tensor", {DISJOINT: 0.0}, 4, 4, {}, {}, "host CPU")
+    >>> calibration_overlaps([r])
+    True
+    """
+    return any(r.metrics.get(DISJOINT) == 0.0 for r in records)
 
 
 def best(records: list[Record], metric: str, granularity: str) -> str:

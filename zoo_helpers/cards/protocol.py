@@ -25,6 +25,7 @@ import zoo_helpers.cards.multipose as multipose
 import zoo_helpers.cards.singlepose as singlepose
 from zoo_helpers.evaluation import datasets, labelled, photos, splits, transforms
 from zoo_helpers.evaluation.batches import Batch
+from zoo_helpers.registry import hashing
 from zoo_helpers.results import Record
 
 
@@ -105,6 +106,36 @@ def single_pose(size: tuple[int, int], mode: str = "person_crops", n_test: int =
              _part("LSP", "lsp_extended_2000", "test", lsp, size, mode, n_test, progress),
              _part("COCO", "coco_val2017_mini", "test", coco, size, mode, 0, progress)]
     return {p.label: p for p in parts}
+
+
+class CalibrationOverlap(ValueError):
+    """Calibration images that are also evaluation images (the same content): the recipes would be tuned on the
+    images they are judged on."""
+
+
+def check_calibration(calib_dir: str, n_calib: int, coco_dir: str = "") -> None:
+    """Check the calibration files a single-pose chapter will read from ``calib_dir``, before any slow work:
+    enough ``.jpg`` files, and none with the content (sha256) of an image of the evaluation sets (LSP Extended, both
+    sides, and the COCO test set or ``coco_dir``). Empty ``calib_dir``: the registered pool, checked by the tests.
+
+    Raises :class:`CalibrationOverlap` naming the shared files.
+
+    Examples
+    --------
+    >>> check_calibration("", 8)  # the registered pool: nothing to check here
+    """
+    if not calib_dir:
+        return
+    files = photos.calibration_files(calib_dir, n_calib)
+    sets = [labelled.lsp_extended_set(), datasets.load_coco(coco_dir) if coco_dir else labelled.coco_val2017_set()]
+    owner = {hashing.file_sha256(s.image_path(i)): f"{s.name.split(' (')[0]} image {i}" for s in sets
+             for i in s.images}
+    shared = [f"{f.name} (= {owner[h]})" for f in files if (h := hashing.file_sha256(f)) in owner]
+    if shared:
+        raise CalibrationOverlap(
+            f"calib_dir={calib_dir!r}: {len(shared)} of the {len(files)} calibration images are evaluation images: "
+            f"{', '.join(shared[:5])}{' ...' if len(shared) > 5 else ''}. Calibration must come from a third pool; "
+            "give a folder of other photos, or leave calib_dir empty for the registered people photos")
 
 
 def multi_pose(size: tuple[int, int], resize_mode: str = "fit", n_dev: int = 0,
