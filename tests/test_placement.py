@@ -134,3 +134,58 @@ def test_cli_json_is_the_summary(placed):
     text = subprocess.run([*module, "yolov8n_pose_256_pc"], capture_output=True,
                           text=True, check=True).stdout
     assert "STM32MP2" in text and "SOFTMAX" in text and "MAC share" in text
+
+
+@pytest.fixture(scope="module")
+def bad_models(mirror, tmp_path_factory):
+    """Files that are not whole models, each built from a real one (or a real JPEG) of the mirror."""
+    from zoo_helpers.registry.assets import fetch
+
+    folder = tmp_path_factory.mktemp("bad_models")
+    tflite, onnx = (catalog.path(k).read_bytes() for k in ("st_movenet_heatmaps_192", "st_face_landmarks_192"))
+    files = {"photo.tflite": fetch("mmpose_coco_000000000785").read_bytes(), "half.tflite": tflite[:len(tflite) // 2],
+             "empty.tflite": b"", "text.onnx": b"ir_version: 8\ngraph { name: 'not a model' }\n",
+             "half.onnx": onnx[:len(onnx) // 2], "empty.onnx": b""}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (folder / "folder.tflite").mkdir()
+    return folder
+
+
+BAD = [("photo.tflite", "is not a TFLite model"), ("half.tflite", "is not a whole TFLite model"),
+       ("empty.tflite", "is empty (0 bytes)"), ("text.onnx", "is not a whole ONNX model"),
+       ("half.onnx", "is not a whole ONNX model"), ("empty.onnx", "is empty (0 bytes)"),
+       ("missing.tflite", "model file not found"), ("no_such_folder/model", "model file not found"),
+       ("folder.tflite", "is a folder, not a model file"), (".", "is a folder, not a model file")]
+
+
+@pytest.mark.parametrize(("name", "what"), BAD, ids=[b[0] for b in BAD])
+def test_cli_on_a_bad_model_file_says_which_and_what_in_one_line(bad_models, name, what, capsys):
+    from zoo_helpers.deploy import placement_report
+
+    path = str(bad_models / name)
+    with pytest.raises(SystemExit) as stop:
+        placement_report.main([path, "--json"])
+    captured = capsys.readouterr()
+    assert stop.value.code == 2 and captured.out == ""
+    err = captured.err.strip()
+    assert "\n" not in err and err.startswith("zoo-placement: error: ") and what in err, err
+    assert str(bad_models / name) in err  # the file is named
+
+
+def test_cli_on_a_truncated_model_has_no_traceback(bad_models):
+    done = subprocess.run([sys.executable, "-m", "zoo_helpers.deploy.placement_report", str(bad_models / "half.onnx")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert str(bad_models / "half.onnx") in done.stderr
+
+
+@pytest.mark.parametrize(("name", "what"), [b for b in BAD if b[0] != "."], ids=[b[0] for b in BAD if b[0] != "."])
+def test_divergence_cli_on_a_bad_model_file_says_which_and_what(bad_models, name, what, capsys):
+    from zoo_helpers.cards import divergence_report
+    from zoo_helpers.registry.assets import fetch
+
+    with pytest.raises(SystemExit) as stop:  # the file is checked before the (default, LiteRT) runtimes are
+        divergence_report.main([str(bad_models / name), str(fetch("mmpose_coco_000000000785"))])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err and what in err and str(bad_models / name) in err, err

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from zoo_helpers.registry import catalog, published
+from zoo_helpers.runtime import models
 
 CASTS = ("QUANTIZE", "DEQUANTIZE", "QuantizeLinear", "DequantizeLinear")
 CONV = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL", "Conv", "ConvTranspose",
@@ -235,15 +236,21 @@ def place(path: str | os.PathLike[str], flags: tuple[str, ...] = (), data: dict[
 
     ``flags``: ST Edge AI options rules depend on (``("--expand-softmax",)``); ``data``: other rules (same form).
 
+    Raises
+    ------
+    FileNotFoundError
+        Nothing is at ``path``.
+    zoo_helpers.runtime.models.ModelFileError
+        ``path`` is not a whole ``.tflite`` or ``.onnx`` model (a folder, an empty, truncated or renamed file);
+        see :func:`zoo_helpers.runtime.models.check_file`.
+
     Examples
     --------
     >>> sorted(place(catalog.path("st_movenet_heatmaps_192")).table("n6")["op"].unique())
     ['DEQUANTIZE', 'RESIZE_BILINEAR']
     """
-    path, data = Path(path), data or rules()
-    if path.suffix not in (".tflite", ".onnx"):
-        raise ValueError(f"{path}: placement reads .tflite or .onnx files")
-    ops = _tflite(path) if path.suffix == ".tflite" else _onnx(path)
+    path, data = models.check_file(path), data or rules()
+    ops = _tflite(path) if path.suffix.lower() == ".tflite" else _onnx(path)
     verdicts = [{t: decide(t, op, f, tuple(flags), data) for t in data["targets"]} for op, _, _, f in ops]
     return Placement(path, [Operator(k, *o, verdicts[k]) for k, o in enumerate(ops)])
 
