@@ -5,7 +5,8 @@ takes a catalog key or a ``.tflite`` / ``.onnx`` file and image files or folders
 ``fit``), runs them with both runtimes (:mod:`zoo_helpers.runtime.engines`; default LiteRT's built-in optimized
 kernels against its reference kernels) and prints, for every operator that differs, the share of its elements that
 differ and the largest difference in LSB (:func:`zoo_helpers.cards.runtimes.layers`), then the first operator where
-they part.
+they part. A missing, empty, truncated or renamed model file, a folder or an unknown key is one line on stderr
+naming it, and exit code 2.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 import zoo_helpers.cards.runtimes as runtimes
 from zoo_helpers.evaluation import datasets, preprocess
 from zoo_helpers.registry import catalog
-from zoo_helpers.runtime import divergence, engines
+from zoo_helpers.registry.hashing import AssetError
+from zoo_helpers.runtime import divergence, engines, models
 from zoo_helpers.runtime.tflm import TFLMError
 
 
@@ -44,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="print every operator, not only those that differ")
     args = parser.parse_args(argv)
     try:
-        f = runtimes.published(args.model) if not Path(args.model).suffix else runtimes.File("", Path(args.model))
-        if not f.path.is_file():
-            raise FileNotFoundError(f"model file not found: {f.path}")
+        f = runtimes.File("", Path(args.model)) if models.names_a_file(args.model) else runtimes.published(args.model)
+        models.check_file(f.path)  # a missing, empty, truncated or renamed file, or a folder, before any runtime
         for name in args.runtimes:
             if name not in engines.for_file(f.path):
                 raise ValueError(f"runtime {name!r} cannot run {f.path.name}; use one of "
@@ -54,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         model = engines.load(f.path, args.runtimes[0], f.rescale)
         x = model.prepare(_images(args.images, model.input_size))
         rows = runtimes.layers(f.path, x, *args.runtimes)
-    except (ValueError, TypeError, OSError, TFLMError, catalog.UnknownModelError) as exc:
-        parser.exit(2, f"error: {exc}\n")
+    except (ValueError, TypeError, OSError, TFLMError, catalog.UnknownModelError, AssetError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     first = divergence.first_parting(rows)
     shown = rows if args.all else [r for r in rows if r["differ (%)"] > 0]
     table = pd.DataFrame(shown, columns=["operator", "op", "differ (%)", "max diff (LSB)", "elements", "tensor"])

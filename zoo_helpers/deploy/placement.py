@@ -1,11 +1,14 @@
 """Where each operator of a ``.tflite`` or QDQ ``.onnx`` model runs on the STM32N6 and the STM32MP2, and why.
 
 Units: ``n6`` (ST Neural-ART) ``npu`` or ``mcu`` (Cortex-M55 software); ``mp2`` (GCNanoUltra31-VIP) ``npu``, ``gpu``
-(shader) or ``cpu``. The rules are data (``data/placement_rules.yaml``, with sources and ``inferred`` flags); this code
-computes each operator's facts (float, weight granularity, kernel, resize mode...) and takes each target's first
-matching rule, else ``unknown``; ``folded`` = Q/DQ and constants a compiler removes. MACs are counted as in
-:mod:`zoo_helpers.runtime.footprint`; shares are of MACs, the MP2 cards' %NPU / %GPU of time (:func:`published_mp2`).
-CLI: ``zoo-placement MODEL [--json]`` (:mod:`zoo_helpers.deploy.placement_report`).
+(shader) or ``cpu``. The rules are data (``data/placement_rules.yaml``, each with the sources it was ``built_from``
+and an ``inferred`` flag); this code computes each operator's facts (float, weight granularity, kernel, resize
+mode...) and takes each target's first matching rule, else ``unknown``; ``folded`` = Q/DQ and constants a compiler
+removes. MACs are counted as in :mod:`zoo_helpers.runtime.footprint`; shares are of MACs, the MP2 cards' %NPU / %GPU
+of time (:func:`published_mp2`). The same file's ``checks`` name the sources each check is ``checked_against``;
+:func:`provenance` says, per check and file, whether that is agreement or only consistency (a rule behind the verdict
+was built from the very source it is checked against). CLI: ``zoo-placement MODEL [--json]``
+(:mod:`zoo_helpers.deploy.placement_report`).
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zoo_helpers.registry import catalog, published
+from zoo_helpers.runtime import models
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CASTS = ("QUANTIZE", "DEQUANTIZE", "QuantizeLinear", "DequantizeLinear")
 CONV = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL", "Conv", "ConvTranspose",
@@ -35,11 +42,12 @@ def rules() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Where one operator runs on one target, and the rule (id, sources, inferred or not) that says so."""
+    """Where one operator runs on one target, and the rule (id, sources it was built from, inferred or not) that
+    says so."""
     unit: str
     reason: str
     rule: str | None
-    source: str
+    built_from: str
     inferred: bool
 
 
@@ -73,7 +81,7 @@ def decide(target: str, op: str, facts: dict[str, Any], flags: tuple[str, ...] =
         ops = {o for g in r.get("ops", []) for o in (data["groups"][g[1:]] if g.startswith("@") else [g])}
         if ((not ops or op in ops) and ("flag" not in r or r["flag"] in flags)
                 and all(_holds(want, facts.get(key)) for key, want in r.get("when", {}).items())):
-            return Verdict(r["unit"], r["reason"], r["id"], ", ".join(r["source"]), bool(r["inferred"]))
+            return Verdict(r["unit"], r["reason"], r["id"], ", ".join(r["built_from"]), bool(r["inferred"]))
     return Verdict("unknown", f"no rule for operator {op}", None, "", True)
 
 
@@ -192,7 +200,7 @@ class Placement:
     operators: list[Operator]
 
     def frame(self):
-        """Every operator: index, op, name, MACs and, per target, unit, reason, rule, source, inferred."""
+        """Every operator: index, op, name, MACs and, per target, unit, reason, rule, built_from, inferred."""
         import pandas as pd
         return pd.DataFrame([{"index": o.index, "op": o.op, "name": o.name, "MACs": o.macs, **{
             f"{t} {k}": v for t, verdict in o.verdicts.items() for k, v in vars(verdict).items()}}
@@ -226,7 +234,7 @@ class Placement:
         """The operators that leave ``target``'s NPU (unit not ``npu`` nor ``folded``), with the reason."""
         frame = self.frame().rename(columns=lambda c: c.removeprefix(f"{target} "))
         keep = frame.loc[~frame["unit"].isin(("npu", "folded")), ["index", "op", "name", "MACs", "unit", "reason",
-                                                                   "rule", "source", "inferred"]]
+                                                                   "rule", "built_from", "inferred"]]
         return keep.reset_index(drop=True)
 
 
@@ -235,42 +243,141 @@ def place(path: str | os.PathLike[str], flags: tuple[str, ...] = (), data: dict[
 
     ``flags``: ST Edge AI options rules depend on (``("--expand-softmax",)``); ``data``: other rules (same form).
 
+    Raises
+    ------
+    FileNotFoundError
+        Nothing is at ``path``.
+    zoo_helpers.runtime.models.ModelFileError
+        ``path`` is not a whole ``.tflite`` or ``.onnx`` model (a folder, an empty, truncated or renamed file);
+        see :func:`zoo_helpers.runtime.models.check_file`.
+
     Examples
     --------
     >>> sorted(place(catalog.path("st_movenet_heatmaps_192")).table("n6")["op"].unique())
     ['DEQUANTIZE', 'RESIZE_BILINEAR']
     """
-    path, data = Path(path), data or rules()
-    if path.suffix not in (".tflite", ".onnx"):
-        raise ValueError(f"{path}: placement reads .tflite or .onnx files")
-    ops = _tflite(path) if path.suffix == ".tflite" else _onnx(path)
+    path, data = models.check_file(path), data or rules()
+    ops = _tflite(path) if path.suffix.lower() == ".tflite" else _onnx(path)
     verdicts = [{t: decide(t, op, f, tuple(flags), data) for t in data["targets"]} for op, _, _, f in ops]
     return Placement(path, [Operator(k, *o, verdicts[k]) for k, o in enumerate(ops)])
+
+
+def rules_behind(p: Placement, target: str, decided_by: str = "macs") -> list[str]:
+    """The ids of the rules that decided ``p``'s verdict on ``target``, in the rules file's order.
+
+    ``decided_by``: ``"macs"``, the rules that placed the operators carrying MACs (they decide the majority unit;
+    every operator not folded when the file has no MACs), or ``"operators"``, the rules of every operator.
+
+    Examples
+    --------
+    >>> rules_behind(place(catalog.path("st_movenet_heatmaps_192")), "mp2")
+    ['mp2.per-channel']
+    """
+    if decided_by not in ("macs", "operators"):
+        raise ValueError(f"decided_by must be 'macs' or 'operators', got {decided_by!r}")
+    by_macs = decided_by == "macs" and any(o.macs for o in p.operators)
+    ops = [o for o in p.operators if (o.macs > 0 if by_macs else
+                                      decided_by == "operators" or o.verdicts[target].unit != "folded")]
+    order = [r["id"] for r in rules()["rules"][target]]
+    used = {o.verdicts[target].rule for o in ops} - {None}
+    return sorted(used, key=lambda r: order.index(r) if r in order else len(order))
+
+
+def relation(built_from: list[str], checked_against: list[str]) -> str:
+    """``"consistent with"`` when a source the rules were built from is one they are checked against (the check
+    only shows they were transcribed faithfully), ``"agrees with"`` when the sources are independent.
+
+    Examples
+    --------
+    >>> relation(["S12", "S16", "S17"], ["S16"]), relation(["S15"], ["S17"])
+    ('consistent with', 'agrees with')
+    """
+    return "consistent with" if set(built_from) & set(checked_against) else "agrees with"
+
+
+def provenance(check: str, model: Placement | str | os.PathLike[str],
+               against: list[str] | None = None) -> dict[str, Any]:
+    """For one check of the rules file and one model (a file, or its :class:`Placement`): the rules behind the
+    verdict, the sources they were built from, the sources the check compares them with (``against``, default all
+    of the check's) and the :func:`relation` between the two.
+
+    Examples
+    --------
+    >>> provenance("n6-st-movenet-epochs", catalog.path("st_movenet_heatmaps_192"))["relation"]
+    'consistent with'
+    """
+    spec = rules()["checks"][check]
+    placed = model if isinstance(model, Placement) else place(model)
+    ids = rules_behind(placed, spec["target"], spec["decided_by"])
+    by_id = {r["id"]: r for r in rules()["rules"][spec["target"]]}
+    built = sorted({s for i in ids for s in by_id[i]["built_from"]}, key=list(rules()["sources"]).index)
+    against = against or [c["source"] for c in spec["checked_against"]]
+    return {"check": check, "rules": ids, "built from": built, "checked against": against,
+            "relation": relation(built, against)}
+
+
+def checks(names: list[str] | None = None) -> pd.DataFrame:
+    """Every check of the rules file (or those in ``names``), per file that is here: what it compares, the rules
+    behind the verdict, the sources they were built from, the sources it is checked against, and whether that is
+    agreement or consistency (:func:`relation`). The card-table check runs on the rows' own files, each against its
+    card's source.
+
+    Examples
+    --------
+    >>> checks(["n6-st-movenet-epochs"])[["file", "checked against", "relation"]].values.tolist()
+    [['st_movenet_heatmaps_192', 'S21', 'consistent with']]
+    """
+    import pandas as pd
+
+    out = []
+    for name, spec in rules()["checks"].items():
+        if names is not None and name not in names:
+            continue
+        runs = [(key, [c["source"] for c in spec["checked_against"]]) for key in spec.get("files", [])]
+        runs += [(row["catalog"], [c["source"]]) for c in spec["checked_against"] if "card" in c
+                 for row in published.rows(c["card"], c["table"]) if row.get("catalog")]
+        for key, against in dict(runs).items():
+            if catalog.status(key) not in ("mirror", "cache"):
+                continue
+            p = provenance(name, catalog.path(key), against)
+            out.append({"check": name, "what": spec["what"], "file": key, "rules": ", ".join(p["rules"]),
+                        "built from": ", ".join(p["built from"]), "checked against": ", ".join(against),
+                        "relation": p["relation"], "tested by": spec["tested_by"]})
+    return pd.DataFrame(out)
 
 
 def published_mp2():
     """Every MP2 card row with %NPU / %GPU beside the shares of MACs predicted for its file, when it is here.
 
-    Published: shares of inference time (the study's reading); predicted: shares of MACs. ``agree`` compares
-    the majority units (empty without a file); ``note`` flags a row that links a file of another granularity.
+    The rows are those of the ``mp2-card-shares`` check's card tables (the rules file). Published: shares of
+    inference time (the study's reading); predicted: shares of MACs. ``same majority`` compares the majority units
+    (empty without a file); ``built from`` / ``checked against`` are the sources of the rules that placed the
+    file's MACs and the row's card, and ``relation`` says whether a match is agreement or only consistency
+    (:func:`relation`); ``note`` flags a row that links a file of another granularity.
     """
     import pandas as pd
 
-    rows = [{"card": "movenet", **r} for r in published.rows("movenet", "mpu_inference")]
-    rows += [{"card": "yolov8n_pose", **r} for r in published.rows("yolov8n_pose", "mpu_npu_share")]
+    spec = rules()["checks"]["mp2-card-shares"]
+    rows = [{"card": c["card"], "against": c["source"], **r} for c in spec["checked_against"]
+            for r in published.rows(c["card"], c["table"])]
     out = []
     for r in rows:
         key = r.get("catalog")
         status = catalog.status(key) if key else "no catalog model"
-        share = place(catalog.path(key)).summary()["mp2"] if status in ("mirror", "cache") else None
+        placed = place(catalog.path(key)) if status in ("mirror", "cache") else None
+        share = None if placed is None else placed.summary()["mp2"]
         said, linked = "mostly NPU" if r["npu_pct"] > 50 else "mostly GPU", key and catalog.entry(key).granularity
         ours = None if share is None else "mostly NPU" if share["npu"] > 0.5 else "mostly GPU"
+        p = None if placed is None else provenance("mp2-card-shares", placed, [r["against"]])
         out.append({"card": r["card"], "model": r["model"], "resolution": r["resolution"],
                     "card quantization": r["quantization"], "catalog": key, "file": status,
                     "predicted %NPU (share of MACs)": None if share is None else 100 * share["npu"],
                     "predicted %GPU (share of MACs)": None if share is None else 100 * share["gpu"],
                     "published %NPU (share of time)": r["npu_pct"], "published %GPU (share of time)": r["gpu_pct"],
-                    "predicted": ours, "published": said, "agree": None if ours is None else ours == said,
+                    "predicted": ours, "published": said, "same majority": None if ours is None else ours == said,
+                    "rules": None if p is None else ", ".join(p["rules"]),
+                    "built from": None if p is None else ", ".join(p["built from"]),
+                    "checked against": r["against"], "relation": None if p is None else p["relation"],
                     "note": f"the row links a {linked} file" if linked not in (None, r["quantization"]) else ""})
     return pd.DataFrame(out)
 
@@ -279,11 +386,18 @@ def mp2_check():
     """The cards' STM32MP2 rows with %NPU beside the placement rules' prediction for the same file, where it is here.
 
     The published figure is a share of inference time (the placement study's reading of the cards), the
-    prediction a share of MACs: they are compared by their majority unit (``agree``), not by value.
+    prediction a share of MACs: they are compared by their majority unit, not by value. ``built from``: the sources
+    of the rules that placed the file's MACs; ``beside the card`` says "consistent with" the card where one of them
+    is the card itself (the per-channel rule was written from these rows), "agrees with" only where none is,
+    "differs from" where the units differ.
     """
     full = published_mp2()
     table = full[["model", "resolution", "card quantization", "predicted %NPU (share of MACs)",
-                  "published %NPU (share of time)", "agree", "note"]].copy()
-    table["agree"] = [("—" if a is None else "yes" if a else "no, see the text") for a in full["agree"]]
-    table.attrs["caption"] = "STM32MP2: predicted MAC share on the NPU beside the cards' time share (published)"
+                  "published %NPU (share of time)", "built from", "note"]].copy()
+    table.insert(6, "beside the card", [
+        "—" if same is None else f"{rel} the card ({src})" if same else f"differs from the card ({src}), see the text"
+        for same, rel, src in zip(full["same majority"], full["relation"], full["checked against"], strict=True)])
+    table["built from"] = table["built from"].fillna("—")
+    table.attrs["caption"] = ("STM32MP2: predicted MAC share on the NPU beside the cards' time share (published); "
+                              "'consistent with' a card whose rows built the rule, 'agrees with' one that did not")
     return table

@@ -2,15 +2,16 @@
 
 ``zoo-placement MODEL [--json]`` (or ``python -m zoo_helpers.deploy.placement_report``) takes a ``.tflite`` or
 ``.onnx`` file or a catalog key and prints, per target, the share of MACs per unit and the operators that leave
-the NPU with the rule's reason (:mod:`zoo_helpers.deploy.placement`), or only the summary as JSON.
+the NPU with the rule's reason (:mod:`zoo_helpers.deploy.placement`), or only the summary as JSON. A missing,
+empty, truncated or renamed file, a folder or an unknown key is one line on stderr naming it, and exit code 2.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import zoo_helpers.deploy.placement as placement
 from zoo_helpers.registry import catalog
+from zoo_helpers.registry.hashing import AssetError
+from zoo_helpers.runtime import models
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="a .tflite or .onnx file, or a catalog key")
     parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     args = parser.parse_args(argv)
-    p = placement.place(args.model if Path(args.model).is_file() else catalog.path(args.model))
+    try:
+        p = placement.place(args.model if models.names_a_file(args.model) else catalog.path(args.model))
+    except (OSError, models.ModelFileError, catalog.UnknownModelError, AssetError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if args.json:
         print(json.dumps(p.summary()))
     for target, spec in [] if args.json else placement.rules()["targets"].items():

@@ -373,6 +373,82 @@ def load_model(
     raise ModelFileError(f"{path}: unsupported model format {suffix!r}; expected .tflite or .onnx")
 
 
+def names_a_file(arg: str) -> bool:
+    """Whether a command-line model argument names a file rather than a catalog key.
+
+    It does when something is there, or when it has a suffix or a folder part (catalog keys have neither), so a
+    mistyped path is reported as a missing file, never as an unknown catalog key.
+
+    Examples
+    --------
+    >>> names_a_file("st_movenet_heatmaps_192"), names_a_file("no/such/model"), names_a_file("model.tflite")
+    (False, True, True)
+    """
+    path = Path(arg)
+    return path.exists() or bool(path.suffix) or len(path.parts) > 1
+
+
+def check_file(path: str | os.PathLike[str]) -> Path:
+    """Check that ``path`` is a whole ``.tflite`` or ``.onnx`` model before a tool reads it; return it as a Path.
+
+    The file must parse as a model of its suffix: a TFLite flatbuffer (``TFL3`` identifier, accepted by LiteRT's
+    verifier) or an ONNX protobuf that holds a graph with operators and passes ``onnx.checker``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing is at ``path``.
+    ModelFileError
+        A folder, another suffix, an empty file, or a file that is not a model of its suffix (an image or text
+        renamed, a truncated copy); the message names the file and what is wrong with it.
+
+    Examples
+    --------
+    >>> from zoo_helpers.registry.assets import fetch
+    >>> check_file(fetch("yolov8n_pose_256_int8_pt")).suffix
+    '.tflite'
+    """
+    path = Path(path)
+    again = "copy or download it again"
+    if not path.exists():
+        raise FileNotFoundError(f"model file not found: {path}")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file; give a .tflite or .onnx file")
+    suffix = path.suffix.lower()
+    if suffix not in (".tflite", ".onnx"):
+        raise ModelFileError(f"{path}: unsupported model format {suffix or '(no suffix)'!r}; expected .tflite or .onnx")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path} is empty (0 bytes), not a model; {again}")
+    if suffix == ".tflite":
+        if path.read_bytes()[4:8] != b"TFL3":
+            raise ModelFileError(f"{path} is not a TFLite model (no 'TFL3' identifier): another kind of file "
+                                 f"named .tflite?")
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            Interpreter(model_path=str(path))
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{path} is not a whole TFLite model (truncated or damaged?): {_first_line(exc)}; "
+                                 f"{again}") from exc
+        return path
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except (DecodeError, onnx.checker.ValidationError, ValueError) as exc:
+        raise ModelFileError(f"{path} is not a whole ONNX model (truncated, damaged, or another kind of file "
+                             f"named .onnx?): {_first_line(exc)}; {again}") from exc
+    if not model.graph.node:
+        raise ModelFileError(f"{path} holds no ONNX operators (an empty or damaged file?); {again}")
+    return path
+
+
+def _first_line(exc: BaseException) -> str:  # a library's message, on the one line an error report gives it
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
 def _engine(engine: str, known: tuple[str, ...], path: Path) -> str:
     if engine not in known:
         raise ValueError(f"engine {engine!r} cannot run {path.name}; use one of {', '.join(known)}")
