@@ -707,3 +707,64 @@ def test_a_board_that_keeps_sending_on_a_serial_port_is_a_timeout_at_the_deadlin
         stop.set()
         port.close()
         os.close(master)
+
+
+def test_board_descriptors_and_ports_are_checked_up_front_opening_nothing(tmp_path, monkeypatch):
+    from serial.tools import list_ports
+
+    from zoo_helpers import deploy
+    from zoo_helpers.board.ports import DescriptorError, check_descriptor, check_port
+
+    def refuse(*_, **__):
+        raise AssertionError("the check opened a port")
+
+    monkeypatch.setattr(serial, "Serial", refuse)
+    monkeypatch.setattr(serial, "serial_for_url", refuse)
+    monkeypatch.setattr(list_ports, "comports", lambda: [])
+    (tmp_path / "file").write_text("")
+    bad = {"serial:": "empty field", "tcp:x": "unknown descriptor", "socket:host:notaport": "bad TCP port",
+           "serial::921600": "empty field", "serial:0": "baud rate", "serial:/dev/ttyNOPE0:921600": "no such serial",
+           f"serial:{tmp_path / 'file'}": "not a serial device (a file)", "serial": "no ST-LINK serial port"}
+    for desc, why in bad.items():
+        with pytest.raises(DescriptorError, match=f"board='{desc}'") as err:
+            deploy.check_board(desc)
+        assert why in str(err.value) and "serial:/dev/ttyACM0:921600" in str(err.value), str(err.value)
+    master, slave = os.openpty()
+    try:
+        good = f"serial:{os.ttyname(slave)}:921600"
+        assert check_descriptor(good) == good and check_descriptor("socket:localhost:10000") == "socket:localhost:10000"
+        assert check_port(os.ttyname(slave)) == os.ttyname(slave) and check_port("") == ""
+    finally:
+        os.close(master)
+        os.close(slave)
+    with pytest.raises(DescriptorError, match=r"port='/dev/ttyNOPE0': no such serial device.*/dev/ttyACM0"):
+        check_port("/dev/ttyNOPE0")
+    with pytest.raises(DescriptorError, match="a device path, not a descriptor"):
+        check_port("serial:/dev/ttyACM0")
+
+
+def test_a_missing_tof_port_is_a_typed_error_naming_it():
+    from zoo_helpers.board import tof
+    from zoo_helpers.board.ports import PortUnavailable
+
+    with pytest.raises(PortUnavailable, match="'/dev/ttyNOPE0'"):
+        tof.open_source("/dev/ttyNOPE0", np.zeros((4, 64, 1)), np.zeros(1))
+
+
+def test_every_chapter_checks_its_board_or_port_in_setup():
+    """The Setup cell (the one making the recorder) checks ``board`` or ``port`` before the slow work."""
+    import json
+    from pathlib import Path
+
+    checks = {"board": "deploy.check_board(board)", "port": "ports.check_port(port)"}
+    seen = set()
+    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb")):
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        params = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+        cells = ["".join(c["source"]) for c in cells]
+        setup = next(c for c in cells if "chapter.recorder(" in c)
+        for name, call in checks.items():
+            if re.search(rf"^{name} = ", params, re.M):
+                seen.add(name)
+                assert call in setup, f"{path.name}: the Setup cell does not call {call}"
+    assert seen == {"board", "port"}

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo_helpers.board.ports import PortUnavailable
+
 BAUD = 921_600
 #: Rows of a log's ``zone_data`` (the dataset's npz layout, which :class:`FrameLogger` writes).
 ZONE_HEAD = ["target_status", "valid", "signal_per_spad", "distance_mm"]
@@ -291,10 +293,16 @@ class ReplayPort:
 def open_source(port: str, zone_data: np.ndarray, labels: np.ndarray):
     """The port to read: the board at ``port`` (921600 baud), or, when ``port`` is empty, a replay of the frames.
 
-    Both are context managers yielding a ``serial.Serial``.
+    Both are context managers yielding a ``serial.Serial``. A port that cannot be opened is a
+    :class:`~zoo_helpers.board.ports.PortUnavailable` naming it (check it up front with
+    :func:`~zoo_helpers.board.ports.check_port`).
     """
     if port:
         import serial
 
-        return serial.Serial(port, BAUD, timeout=1.0)
+        try:
+            return serial.Serial(port, BAUD, timeout=1.0)
+        except (serial.SerialException, OSError) as exc:
+            raise PortUnavailable(f"cannot open the hand-posture board's port {port!r} at {BAUD} baud: {exc} "
+                                  "(is the NUCLEO-F401RE plugged in, and the port free?)") from exc
     return ReplayPort(zone_data, labels)
