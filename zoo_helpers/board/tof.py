@@ -13,7 +13,8 @@ EVK-GUI mode (``set gesture_gui=1``)
 
 :class:`StreamReader` turns bytes into :class:`Prediction` and :class:`Frame` events. A bad line
 becomes a :class:`StreamError` event and reading goes on: a truncated line, one longer than
-``max_line`` (read in bounded pieces, the rest dropped), two records run together, a corrupt or
+``max_line`` (read in bounded pieces, the rest dropped), a record cut short by the next one (the
+cut one is the error, the next one is kept), a corrupt or
 oversized field, a negative status, target count or signal, a negative distance where the status
 says the range is valid (other zones carry placeholder distances, negative ones too, as in the
 dataset), a class score that is not a number. :class:`FrameLogger` keeps its npz file (the dataset's
@@ -157,6 +158,11 @@ class StreamReader:
     def _parse(self, line: str) -> list[Frame | Prediction | StreamError]:
         if not line:
             return []
+        cut = line.rfind("RAN,")
+        if cut > 0:  # a record (or a line) cut short, then a record: the cut part is an error, the last is parsed
+            return [StreamError(f"a record or line cut short (no end of line): a second record starts at "
+                                f"character {cut}; the cut part is dropped, the second record kept")] \
+                + self._parse(line[cut:])
         if line.startswith("RAN,"):
             try:
                 return [self._frame(line)]
@@ -183,9 +189,6 @@ class StreamReader:
         return []
 
     def _frame(self, line: str) -> Frame:
-        again = line.find("RAN,", 1)
-        if again >= 0:
-            raise ValueError(f"a second record starts at character {again} (a record cut short, then another)")
         fields = line.split(",")
         if len(fields) < 4 + 64 * ZONE_FIELDS:
             raise ValueError(f"{len(fields)} fields, expected at least {4 + 64 * ZONE_FIELDS}")
