@@ -1,9 +1,11 @@
 """Board I/O: codec byte vectors, framing of both versions, fuzzing, client against the emulator, faults."""
 
 import os
+import re
 import subprocess
 import sys
 import threading
+import time
 import tty
 
 import numpy as np
@@ -191,8 +193,8 @@ def test_client_over_a_pty_matches_the_host(model, version):
     assert len(result.durations_ms) == 2 and all(d > 0 for d in result.durations_ms)
     perf = client.invoke(x[:1], mode="perf", progress=False)
     assert perf.outputs == {} and len(perf.durations_ms) == 1
-    layers = client.invoke(x[:1], mode="per_layer", progress=False)
-    assert len(layers.layers[0]) == 3
+    with pytest.raises(ValueError, match="emulated board offers no per-layer records"):
+        client.invoke(x[:1], mode="per_layer", progress=False)  # the emulator measures no layers
     with pytest.raises(ValueError, match=r"\(N, 192, 192, 3\) uint8"):
         client.invoke(x.astype(np.float32), progress=False)
     client.close()
@@ -537,3 +539,232 @@ def test_unknown_enumerated_options_are_rejected_with_the_allowed_values(model, 
         assert allowed in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown protocol '3.3'; use one of 'auto', '3.2', '3.1'"):
         BoardClient.connect(_ScriptedBoard(0x302, None), protocol="3.3")
+
+
+# --- round two (#26): models that differ, replies that are no message, endless replies, descriptors ---------
+
+
+def test_the_emulator_sends_no_epochs_or_cycle_counts_it_did_not_measure(model):
+    from zoo_helpers.board.codec import CAPABILITY
+
+    client = BoardClient.connect(_pty(Emulator(model, 0x302)))
+    assert not client.capability & CAPABILITY["OBSERVER"]  # it does not offer per-layer records
+    client.capability |= CAPABILITY["OBSERVER"]  # ask anyway: the emulator must still send none
+    result = client.invoke(_inputs(1), mode="per_layer", progress=False)
+    assert result.layers == [[]] and result.counters == [[]]
+    assert result.source == "emulated board" and result.durations_ms[0] > 0  # the host time, labelled emulated
+    assert client.invoke(_inputs(1), progress=False).counters == [[]]
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def yolo_pc_pt(mirror):
+    from zoo_helpers.registry.assets import fetch
+    from zoo_helpers.runtime.models import load_model
+
+    return [load_model(fetch(f"yolov8n_pose_256_int8_{g}"), num_threads=1) for g in ("pc", "pt")]
+
+
+def test_a_board_running_another_file_of_the_same_shapes_is_refused(yolo_pc_pt):
+    """ST's per-channel and per-tensor YOLOv8n files: same shapes, types and quantization, different weights."""
+    from zoo_helpers import deploy
+    from zoo_helpers.board.client import ModelMismatch
+
+    pc, pt = yolo_pc_pt
+    assert [(s.shape, s.dtype) for s in pc.inputs + pc.outputs] == [(s.shape, s.dtype) for s in pt.inputs + pt.outputs]
+    master, slave = os.openpty()  # the emulator of the per-tensor file, reached by its descriptor as a board
+    tty.setraw(slave)
+    threading.Thread(target=Emulator(pt, 0x302).serve, args=(FdPort(master),), daemon=True).start()
+    board = f"serial:{os.ttyname(slave)}:921600"
+    try:
+        with pytest.raises(ModelMismatch, match=r"the board runs the file with sha256:09fe0e207610dd21.*not "
+                                                r"yolov8n_256_quant_pc_uf_pose_coco-st\.tflite \(sha256:e2666d331d5e"):
+            deploy.validate(pc, np.zeros((1, 256, 256, 3), np.uint8), board)
+        client = BoardClient.connect(board, expect=pt)  # the file it runs passes
+        client.close()
+    finally:
+        os.close(slave)
+
+
+def test_a_float_input_board_against_a_uint8_host_model_says_the_input_types_differ(model):
+    from zoo_helpers.board.client import ModelMismatch
+
+    info = Emulator(model, 0x302).model_info()
+    info["inputs"][0] = {**info["inputs"][0], "format": codec.FORMAT["FLOAT_B24"], "scale": 0.0, "zeropoint": 0}
+
+    def board(req):
+        if req["cmd"] == codec.CMD["SYNC"]:
+            return _reply(req, 0x302, sync={"version": 0x302, "capability": 0, "rtid": 0})
+        if req["cmd"] == codec.CMD["SYS_INFO"]:
+            return _reply(req, 0x302, sinfo={"devid": 0x486, "com_param": 0})
+        if req["param"] == 0:
+            return _reply(req, 0x302, minfo=info)
+        return codec.encode("respMsg", {"reqid": req["reqid"], "state": 4, "ack": {"param": 4, "error": 4}}, 0x302)
+
+    with pytest.raises(ModelMismatch, match="input 0 is float32 on the board, uint8 on the host: the models' input "
+                                            "types differ"):
+        BoardClient.connect(_ScriptedBoard(0x302, board), protocol="3.2", expect=model)
+
+
+def _right_answer(req, version):
+    """What a board with one small model answers each request of connect."""
+    desc = {"name": "x", "format": codec.FORMAT["U8"], "size": 4, "n_dims": 2, "dims": [1, 4], "scale": 0.5,
+            "zeropoint": 0, "addr": 0, "flags": 1}
+    if req["cmd"] == codec.CMD["SYNC"]:
+        return _reply(req, version, sync={"version": version, "capability": 0, "rtid": 0})
+    if req["cmd"] == codec.CMD["SYS_INFO"]:
+        return _reply(req, version, sinfo={"devid": 0x486, **({"com_param": 0} if version == 0x302 else {})})
+    if req["param"] == 0:
+        return _reply(req, version, minfo={"name": "network", "inputs": [desc], "outputs": [desc]})
+    return codec.encode("respMsg", {"reqid": req["reqid"], "state": 4, "ack": {"param": 4, "error": 4}}, version)
+
+
+_PAYLOAD_KINDS = ["sync", "sinfo", "ack", "log", "data", "op", "tensor", "minfo"]
+_FUZZED_REPLY = st.one_of(
+    st.binary(max_size=80),  # garbage in well-formed packets (most of it is no message: field number 0, ...)
+    st.tuples(st.sampled_from([None, *_PAYLOAD_KINDS]), st.booleans(), st.sampled_from([0, 2, 4]),
+              st.sampled_from([0x300, 0x301, 0x302, 0x403]), st.sampled_from([0, 1, 32, 4094, 1 << 16])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([0x301, 0x302]), st.lists(_FUZZED_REPLY, min_size=1, max_size=5))
+def test_fuzzed_replies_to_connect_name_the_command_and_what_to_do(version, script):
+    """Each request of connect gets the next fuzzed reply, then right ones: a client, or a BoardError that names
+    the request (SYNC, SYS_INFO, NETWORK_INFO k) and says what to do; never a bare CodecError."""
+    replies = list(script)
+
+    def answer(req):
+        if not replies:
+            return _right_answer(req, version)
+        reply = replies.pop(0)
+        if isinstance(reply, bytes):
+            return reply
+        kind, right_id, state, sync_version, com_param = reply
+        body = {"sync": {"version": sync_version, "capability": 0, "rtid": 0},
+                "sinfo": {"devid": 0x486, **({"com_param": com_param} if version == 0x302 else {})}}.get(kind, {})
+        return codec.encode("respMsg", {"reqid": req["reqid"] if right_id else req["reqid"] + 1, "state": state,
+                                        **({kind: body} if kind else {})}, version)
+
+    try:
+        BoardClient.connect(_ScriptedBoard(version, answer), protocol=f"3.{version & 0xF}",
+                            timeouts={"sync": 0.01, "info": 0.01})
+    except Exception as exc:  # noqa: BLE001  (the type is the assertion)
+        assert isinstance(exc, link.BoardError) and not isinstance(exc, codec.CodecError), repr(exc)
+        assert re.search(r"\b(SYNC|SYS_INFO|NETWORK_INFO \d+)\b", str(exc)), str(exc)
+        assert "reset the board" in str(exc) or "firmware" in str(exc), str(exc)
+
+
+class _Endless:
+    """A board that never ends its reply: packets without end-of-message, as fast as they are read, or a byte
+    at a time (``trickle``, seconds per byte)."""
+
+    timeout = write_timeout = 0.01
+
+    def __init__(self, framing, trickle=0.0):
+        self.packet, self.trickle = framing.packets(bytes(framing.payload), eom_last=False)[0], trickle
+        self.pos = 0
+
+    def read(self, n):
+        if self.trickle:
+            time.sleep(self.trickle)
+            n = 1
+        out = bytes(self.packet[(self.pos + k) % len(self.packet)] for k in range(n))
+        self.pos += n
+        return out
+
+
+def test_a_board_that_keeps_sending_is_a_timeout_at_the_deadline_and_a_reply_has_a_size_cap():
+    framing = link.Framing(0x302)
+    for port in (_Endless(framing), _Endless(framing, trickle=0.002)):
+        start = time.monotonic()
+        err = _bounded(lambda p=port: link.HostLink(p, framing).receive(0.3), 3)
+        assert isinstance(err, link.LinkTimeout) and "the reply did not end within 0.30 s" in str(err), repr(err)
+        assert time.monotonic() - start < 1.0
+    err = _bounded(lambda: link.HostLink(_Endless(framing), framing, max_reply=1000).receive(30), 3)
+    assert isinstance(err, link.FramingError) and "passed 1000 bytes" in str(err), repr(err)
+
+
+def test_a_board_that_keeps_sending_on_a_serial_port_is_a_timeout_at_the_deadline():
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = serial.Serial(os.ttyname(slave), 921600, timeout=0.1)
+    framing, stop = link.Framing(0x302), threading.Event()
+    packet = framing.packets(bytes(32), eom_last=False)[0]
+
+    def flood():
+        while not stop.is_set():
+            try:
+                os.write(master, packet * 8)
+            except OSError:
+                return
+
+    threading.Thread(target=flood, daemon=True).start()
+    try:
+        err = _bounded(lambda: link.HostLink(port, framing).receive(0.3), 3)
+        assert isinstance(err, link.LinkTimeout) and "the reply did not end within 0.30 s" in str(err), repr(err)
+    finally:
+        stop.set()
+        port.close()
+        os.close(master)
+
+
+def test_board_descriptors_and_ports_are_checked_up_front_opening_nothing(tmp_path, monkeypatch):
+    from serial.tools import list_ports
+
+    from zoo_helpers import deploy
+    from zoo_helpers.board.ports import DescriptorError, check_descriptor, check_port
+
+    def refuse(*_, **__):
+        raise AssertionError("the check opened a port")
+
+    monkeypatch.setattr(serial, "Serial", refuse)
+    monkeypatch.setattr(serial, "serial_for_url", refuse)
+    monkeypatch.setattr(list_ports, "comports", lambda: [])
+    (tmp_path / "file").write_text("")
+    bad = {"serial:": "empty field", "tcp:x": "unknown descriptor", "socket:host:notaport": "bad TCP port",
+           "serial::921600": "empty field", "serial:0": "baud rate", "serial:/dev/ttyNOPE0:921600": "no such serial",
+           f"serial:{tmp_path / 'file'}": "not a serial device (a file)", "serial": "no ST-LINK serial port"}
+    for desc, why in bad.items():
+        with pytest.raises(DescriptorError, match=f"board='{desc}'") as err:
+            deploy.check_board(desc)
+        assert why in str(err.value) and "serial:/dev/ttyACM0:921600" in str(err.value), str(err.value)
+    master, slave = os.openpty()
+    try:
+        good = f"serial:{os.ttyname(slave)}:921600"
+        assert check_descriptor(good) == good and check_descriptor("socket:localhost:10000") == "socket:localhost:10000"
+        assert check_port(os.ttyname(slave)) == os.ttyname(slave) and check_port("") == ""
+    finally:
+        os.close(master)
+        os.close(slave)
+    with pytest.raises(DescriptorError, match=r"port='/dev/ttyNOPE0': no such serial device.*/dev/ttyACM0"):
+        check_port("/dev/ttyNOPE0")
+    with pytest.raises(DescriptorError, match="a device path, not a descriptor"):
+        check_port("serial:/dev/ttyACM0")
+
+
+def test_a_missing_tof_port_is_a_typed_error_naming_it():
+    from zoo_helpers.board import tof
+    from zoo_helpers.board.ports import PortUnavailable
+
+    with pytest.raises(PortUnavailable, match="'/dev/ttyNOPE0'"):
+        tof.open_source("/dev/ttyNOPE0", np.zeros((4, 64, 1)), np.zeros(1))
+
+
+def test_every_chapter_checks_its_board_or_port_in_setup():
+    """The Setup cell (the one making the recorder) checks ``board`` or ``port`` before the slow work."""
+    import json
+    from pathlib import Path
+
+    checks = {"board": "deploy.check_board(board)", "port": "ports.check_port(port)"}
+    seen = set()
+    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb")):
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        params = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+        cells = ["".join(c["source"]) for c in cells]
+        setup = next(c for c in cells if "chapter.recorder(" in c)
+        for name, call in checks.items():
+            if re.search(rf"^{name} = ", params, re.M):
+                seen.add(name)
+                assert call in setup, f"{path.name}: the Setup cell does not call {call}"
+    assert seen == {"board", "port"}

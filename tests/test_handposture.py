@@ -180,3 +180,39 @@ def test_leave_one_user_out_scores_every_user(logs):
     sub = np.arange(0, len(x), 4)  # a quarter of the frames keeps this quick
     louo = hp.leave_one_user_out(x[sub], y[sub], users[sub], epochs=1)
     assert sorted(louo) == [1, 2, 3, 4] and all(0.1 < a <= 1.0 for a in louo.values())
+
+
+def test_a_truncated_log_names_the_file_and_how_to_recover(logs, tmp_path, monkeypatch):
+    import shutil
+
+    from zoo_helpers.registry.assets import AssetError
+
+    for f in logs.files[:2]:  # two logs in their session folders, the second cut in half
+        (tmp_path / f.parent.name).mkdir(exist_ok=True)
+        shutil.copy(f, tmp_path / f.parent.name / f.name)
+    cut = tmp_path / logs.files[1].parent.name / logs.files[1].name
+    cut.write_bytes(cut.read_bytes()[:cut.stat().st_size // 2])
+    with pytest.raises(AssetError, match=rf"{cut}.*truncated or damaged. Replace it with a good copy"):
+        hp.load_logs(tmp_path)
+    monkeypatch.setattr(hp, "extract", lambda name: tmp_path)  # the same damage inside the extracted dataset
+    with pytest.raises(AssetError, match=rf"{cut}.*Delete the extracted dataset folder {tmp_path}"):
+        hp.load_logs()
+
+
+def test_stream_logs_are_kept_under_the_results_folder_one_folder_per_run(logs, tmp_path):
+    import json
+    from pathlib import Path
+
+    from zoo_helpers.results import Recorder
+
+    run = Recorder("hand_posture", "cnn2d_st_handposture", {}, tmp_path)
+    paths = [hp.stream_log_path(run, port) for port in ("", "", "/dev/ttyACM0")]
+    assert len({p.parent for p in paths}) == 3 and paths[2].parent.name.endswith("-board")
+    assert all(p.is_relative_to(tmp_path / "hand_posture" / "stream_logs") for p in paths)
+    log = tof.FrameLogger(paths[0])
+    for t in range(3):
+        log.add(tof.Frame(t, t, int(logs.labels[t]), logs.zone_data[:, :, t], np.ones(64, int)))
+    assert hp.load_logs(paths[0].parent).zone_data.shape == (4, 64, 3)
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / "hand_posture.ipynb").read_text())
+    cell = next("".join(c["source"]) for c in nb["cells"] if "tof.FrameLogger(" in "".join(c["source"]))
+    assert "handposture.stream_log_path(run, port)" in cell and "workdir" not in cell  # never the emptied work dir

@@ -53,12 +53,18 @@ def _kinds(events):
 
 
 @pytest.mark.parametrize("cut", ["mid-field", "after-comma", "all-but-the-end"])
-def test_half_a_record_then_a_full_one_is_an_error_not_a_mixed_frame(cut):
+def test_half_a_record_then_a_full_one_is_an_error_and_the_full_one_is_kept(cut):
     rec = _record(2)
     half = rec[:{"mid-field": 500, "after-comma": rec.index(b",", 500) + 1, "all-but-the-end": -3}[cut]]
     events = _events(_record(1) + half + _record(3) + _record(4))
-    assert _kinds(events) == [1, "StreamError", 4]
+    assert _kinds(events) == [1, "StreamError", 3, 4]
     assert "second record" in str(events[1])
+    assert np.array_equal(events[2].zones[[0, 2, 3]], _zones(3)[[0, 2, 3]])  # the intact record, not a mix
+
+
+def test_a_cut_line_of_other_text_before_a_record_is_an_error_and_the_record_is_kept():
+    events = _events(b"Hand Posture = #2 Li" + _record(5))
+    assert _kinds(events) == ["StreamError", 5]
 
 
 @pytest.mark.parametrize(("field", "value"), [(2, "-7"), (3, "-1"), (1, "-1")])

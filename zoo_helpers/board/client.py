@@ -15,7 +15,8 @@ Every wait is bounded; errors are typed (:class:`~zoo_helpers.board.link.LinkTim
 the results already received; pass them back with ``resume=`` to continue where it stopped. After
 a fault part-way through a message the client resynchronises before its next request (it lets the
 board finish, drains, sends SYNC) or raises :class:`NeedsReset`, within a few seconds.
-Numbers from the emulator are labelled ``"emulated board"``.
+Every error raised while a request is under way names the request and says what to do
+(:func:`~zoo_helpers.board.session.advise`). Numbers from the emulator are labelled ``"emulated board"``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import time
 import numpy as np
 
 import zoo_helpers.board.codec as codec
-from zoo_helpers.board.codec import CMD, RUN, TENSOR_FLAG, CodecError
-from zoo_helpers.board.link import BoardError, Framing
+from zoo_helpers.board.codec import CAPABILITY, CMD, RUN, TENSOR_FLAG, CodecError
+from zoo_helpers.board.link import BoardError, Framing, LinkTimeout, PortClosed
 from zoo_helpers.board.ports import PORT_ERRORS, open_descriptor
 from zoo_helpers.board.replies import (  # noqa: F401  (the client's types, importable from here as before)
     BoardReportedError,
@@ -53,6 +54,7 @@ class BoardClient(Session):
     def __init__(self, port, framing: Framing, timeouts: dict[str, float] | None = None) -> None:
         super().__init__(port, framing, timeouts)
         self.models: list[dict] = []
+        self.capability = 0  # the board's syncMsg.capability bits (codec.CAPABILITY)
 
     @classmethod
     def connect(cls, port, protocol: str = "auto", timeouts: dict[str, float] | None = None,
@@ -63,11 +65,12 @@ class BoardClient(Session):
         :data:`TIMEOUTS` (seconds). ``expect``, a host model (``inputs``/``outputs`` with shapes), is
         checked against the board's model with :meth:`check_model`. A reply that is not the
         expected message raises :class:`ProtocolError` saying what came instead; silence,
-        :class:`NoBoard`.
+        :class:`NoBoard`. A port opened here from a descriptor is closed again when connecting fails.
         """
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(map(repr, PROTOCOLS))}")
-        if isinstance(port, str):
+        opened = isinstance(port, str)
+        if opened:
             port = open_descriptor(port)
         errors: list[tuple[int, Exception]] = []
         for attempt, version in enumerate(PROTOCOLS[protocol]):
@@ -76,21 +79,35 @@ class BoardClient(Session):
             drain(port)
             client = cls(port, Framing(version), timeouts)
             try:
-                sync = payload(client._ask(CMD["SYNC"], timeout=client.timeouts["sync"]), "sync", "SYNC")
-                if sync.get("version", 0) != version:
-                    raise ProtocolError(f"board speaks protocol {sync.get('version', 0):#x}, framing {version:#x}")
+                with client._about("SYNC"):
+                    sync = payload(client._ask(CMD["SYNC"], timeout=client.timeouts["sync"]), "sync", "SYNC")
+                    if sync.get("version", 0) != version:
+                        raise ProtocolError(f"board speaks protocol {sync.get('version', 0):#x}, "
+                                            f"framing {version:#x}")
+            except PortClosed:
+                raise  # a dead port: no other framing can help
             except (BoardError, CodecError) as exc:
                 errors.append((version, exc))
                 continue
-            client.discover()
-            if expect is not None:
-                client.check_model(expect)
+            client.capability = sync.get("capability", 0)
+            try:
+                client.discover()
+                if expect is not None:
+                    client.check_model(expect)
+            except BaseException:
+                if opened:  # a port opened here is closed here (DISCONNECT first: the board back to small packets)
+                    client.close()
+                raise
             return client
+        if opened:
+            try:
+                port.close()
+            except PORT_ERRORS:
+                pass
         tried = "; ".join(f"{v >> 8}.{v & 0xFF} framing: {e}" for v, e in errors)
-        wrong = [e for _, e in errors if isinstance(e, ProtocolError)]
+        wrong = [e for _, e in errors if not isinstance(e, LinkTimeout)]  # the board answered, but not right
         if wrong:
-            raise ProtocolError(f"{tried}. Is the validation firmware running? A board left half-way through a "
-                                f"message needs a reset") from wrong[-1]
+            raise ProtocolError(tried) from wrong[-1]  # each names its request and what to do
         raise NoBoard(f"no board answered the protocol 3.x SYNC ({tried}); is the validation firmware flashed? "
                       "A board left half-way through a message needs a reset") from errors[-1][1]
 
@@ -106,9 +123,14 @@ class BoardClient(Session):
                 break  # the board's way of saying "no more models"
             if "minfo" not in resp and "ack" in resp:
                 break  # ST's host reads an ack as "no more models" too
-            self.models.append(payload(resp, "minfo", f"NETWORK_INFO {k}"))
+            with self._about(f"NETWORK_INFO {k}"):
+                info = payload(resp, "minfo", f"NETWORK_INFO {k}")
+                for desc in info.get("inputs", []) + info.get("outputs", []):
+                    TensorInfo.from_desc(desc)  # a tensor format the client cannot read fails here
+            self.models.append(info)
         if not self.models:
-            raise ProtocolError("the board reports no model")
+            with self._about("NETWORK_INFO 0"):
+                raise ProtocolError("the board reports no model (flash the validation firmware with a model)")
         return self.models
 
     @property
@@ -122,17 +144,20 @@ class BoardClient(Session):
         return [TensorInfo.from_desc(d) for d in self.models[model].get(which, [])]
 
     def check_model(self, expected, model: int = 0) -> None:
-        """Raise :class:`ModelMismatch` when the board's model has other inputs or outputs than ``expected``.
+        """Raise :class:`ModelMismatch` when the board's model is not ``expected``.
 
         ``expected`` is the host model (a :class:`zoo_helpers.runtime.models.Model`); see
-        :func:`~zoo_helpers.board.replies.model_mismatches` for what is compared.
+        :func:`~zoo_helpers.board.replies.model_mismatches` for what is compared (against the
+        emulator, the model file's sha256 too; a real board reports no hash of the file).
         """
-        problems = model_mismatches({w: self.tensors(w, model) for w in ("inputs", "outputs")}, expected)
+        m = self.models[model]
+        problems = model_mismatches({w: self.tensors(w, model) for w in ("inputs", "outputs")}, expected,
+                                    m.get("signature", ""))
         if problems:
-            m = self.models[model]
+            host = getattr(getattr(expected, "path", None), "name", "the host model")
             raise ModelMismatch(f"the board runs another model ({m.get('name', '')!r}, signature "
-                                f"{m.get('signature', '')!r}): {'; '.join(problems)}. Flash the model being "
-                                "validated, or compare with the model the board runs")
+                                f"{m.get('signature', '')!r}) than {host}: {'; '.join(problems)}. Flash (or "
+                                "emulate) the model being validated, or validate the model the board runs")
 
     def model_info(self, model: int = 0) -> dict:
         """Model summary: name, MACC, inputs and outputs (:class:`TensorInfo`), runtime description."""
@@ -153,6 +178,9 @@ class BoardClient(Session):
 
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {sorted(MODES)}")
+        if MODES[mode] & RUN["PER_LAYER"] and not self.capability & CAPABILITY["OBSERVER"]:
+            raise ValueError(f"the {self.source} offers no per-layer records (no OBSERVER capability in its SYNC "
+                             "reply; the emulator measures none): use mode 'io' or 'perf'")
         specs = self.tensors("inputs", model)
         batches = [np.asarray(x) for x in (inputs if isinstance(inputs, list | tuple) else [inputs])]
         if len(batches) != len(specs):
@@ -165,7 +193,7 @@ class BoardClient(Session):
         name = self.models[model].get("name", "network")
         for i in tqdm(range(len(result.durations_ms), len(batches[0])), disable=not progress, desc="board", unit="run"):
             try:
-                with self._transaction():
+                with self._transaction(), self._about(f"NETWORK_RUN of sample {i}"):
                     self._run_one([x[i] for x in batches], MODES[mode], name, i == 0, model, result)
             except (BoardError, ValueError, *PORT_ERRORS) as exc:
                 raise RunInterrupted(result, exc) from exc

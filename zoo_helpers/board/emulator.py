@@ -3,7 +3,11 @@
 It answers SYNC, SYS_INFO, NETWORK_INFO, NETWORK_RUN (IO-only, per-layer, perf-only with one
 broadcast input element) and DISCONNECT like the firmware (board I/O study, sections 1.3-1.9), and
 computes the outputs with LiteRT or TFLM's reference kernels (``runtime``, :mod:`.kernels`). Durations
-are *host* times; its model info says ``EMULATED`` so every client labels the numbers "emulated".
+are *host* times; its model info says ``EMULATED`` so every client labels the numbers "emulated", and
+its ``signature`` is the sha256 of the model file (:func:`~zoo_helpers.board.replies.file_signature`), so a
+client can tell which file it runs. It reports nothing it did not measure: no per-layer (epoch) records
+(its SYNC reply leaves out the OBSERVER capability) and no cycle counters (``counters`` is empty), only
+the host time of each run in ``duration``.
 
 Faults for tests (``faults``, one of :data:`FAULTS` each; they hit every run after run number
 ``fault_at``): ``drop_byte`` (one byte missing from the first output packet), ``bad_header`` (a
@@ -29,9 +33,10 @@ import numpy as np
 
 import zoo_helpers.board.codec as codec
 import zoo_helpers.board.kernels as kernels
-from zoo_helpers.board.codec import CMD, ERROR, FORMAT, RUN, STATE, TENSOR_FLAG
+from zoo_helpers.board.codec import CAPABILITY, CMD, ERROR, FORMAT, RUN, STATE, TENSOR_FLAG
 from zoo_helpers.board.link import DEFAULT_PAYLOAD, BoardError, BoardLink, Framing, Idle, PortClosed
 from zoo_helpers.board.ports import PORT_ERRORS, FdPort, SocketPort
+from zoo_helpers.board.replies import file_signature
 from zoo_helpers.runtime.footprint import analyze
 from zoo_helpers.runtime.models import load_model
 
@@ -85,7 +90,7 @@ class Emulator:
         ins = [self._desc(s, TENSOR_FLAG["INPUT"]) for s in self.model.inputs]
         outs = [self._desc(s, TENSOR_FLAG["OUTPUT"]) for s in self.model.outputs]
 
-        return {"name": "network", "rtid": 4 | 1 << 8 | 1 << 16, "signature": self.model.path.name[:63],
+        return {"name": "network", "rtid": 4 | 1 << 8 | 1 << 16, "signature": file_signature(self.model.path),
                 "compile_datetime": "", "runtime_version": 0x0A000000, "tool_version": 0x02000000,
                 "n_macc": analyze(self.model.path).maccs,
                 "n_nodes": 1, "n_inputs": len(ins), "inputs": ins, "n_outputs": len(outs), "outputs": outs,
@@ -138,7 +143,8 @@ class Emulator:
     def _dispatch(self, link: BoardLink, framing: Framing, req: dict) -> bool:
         cmd = req.get("cmd", 0)
         if cmd == CMD["SYNC"]:
-            self._reply(link, req, "IDLE", sync={"version": self.version, "capability": 1 | 8, "rtid": 4 | 1 << 8})
+            self._reply(link, req, "IDLE", sync={"version": self.version, "capability": CAPABILITY["READ_WRITE"],
+                                                 "rtid": 4 | 1 << 8})  # no OBSERVER: no per-layer records
         elif cmd == CMD["SYS_INFO"]:
             sinfo = {"devid": 0x486, "sclock": SCLOCK, "hclock": SCLOCK // 2, "cache": 0,
                      "extra": [0, 1_000_000_000, 900_000_000]}
@@ -185,19 +191,13 @@ class Emulator:
         start = time.perf_counter()
         outputs = self.invoke(feed)
         ms = (time.perf_counter() - start) * 1e3
-        if mode & RUN["PER_LAYER"]:
-            for epoch in range(3):  # a few epochs, each a third of the measured time (emulated)
-                self._reply(link, req, "PROCESSING", op={
-                    "name": f"epoch_{epoch}", "type": 1 << 24 | 4 << 24 | 2, "id": 2 << 16 | epoch,
-                    "duration": ms / 3, "counter_type": 1 << 16, "counters": [0, int(ms / 3 * SCLOCK / 1e3), 0],
-                    "stack_used": -1, "heap_used": -1})
+        # no per-layer records even when asked (PER_LAYER): nothing measured them; the host time is all there is
         if "log" in self.faults:
             self._reply(link, req, "PROCESSING", log={"level": 1, "str": "s:config:emulator:log-before-outputs"})
             codec.decode("ackMsg", link.receive(), self.version)
-        cycles = int(ms * SCLOCK / 1e3)
-        self._reply(link, req, "PROCESSING", op={
-            "name": "network", "type": 0, "id": 0, "duration": ms, "counter_type": 0 << 16,
-            "counters": [cycles & 0xFFFFFFFF, cycles >> 32] + [0] * 8, "stack_used": -1, "heap_used": -1})
+        self._reply(link, req, "PROCESSING", op={  # the host time of the run; no cycle counters (none counted)
+            "name": "network", "type": 0, "id": 0, "duration": ms, "counter_type": 0, "counters": [],
+            "stack_used": -1, "heap_used": -1})
         perf = bool(mode & RUN["PERF"])
         for k, spec in enumerate(self.model.outputs):
             last = k == len(self.model.outputs) - 1

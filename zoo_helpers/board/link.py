@@ -15,7 +15,9 @@ packet; after every packet but the last the host waits for one sync byte (the bo
 Board -> host: the bare message, full packets, the last one flagged end-of-message (an empty EOM
 packet when the length is a multiple of the payload size). Every read and write has a deadline: a
 missing byte or a port taking no data is a :class:`LinkTimeout`, a bad header a :class:`FramingError`,
-a failing port (:data:`~zoo_helpers.board.ports.PORT_ERRORS`) :class:`PortClosed`; nothing hangs.
+a failing port (:data:`~zoo_helpers.board.ports.PORT_ERRORS`) :class:`PortClosed`; nothing hangs. The
+deadline of a read holds whether or not bytes keep coming (a board that never ends its message is a
+:class:`LinkTimeout` at the deadline), and a reply longer than :data:`MAX_REPLY` is a :class:`FramingError`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from zoo_helpers.board.ports import PORT_ERRORS, WRITE_TIMEOUT, bound_port, is_t
 
 SYNC_BYTE = b"\xaa"
 DEFAULT_PAYLOAD = 32
+#: Largest request the board end accepts (bytes).
 MAX_MESSAGE = 64 << 20
+#: Largest reply the host end accepts (bytes): more than any output tensor of the zoo's models, far less than memory.
+MAX_REPLY = 64 << 20
 
 
 class BoardError(RuntimeError):
@@ -101,9 +106,8 @@ def read_exact(port, n: int, timeout: float) -> bytes:
             chunk = port.read(n - len(buf))
         except PORT_ERRORS as exc:
             raise PortClosed(f"port failed while reading: {exc}") from exc
-        if chunk:
-            buf += chunk
-        elif time.monotonic() > deadline:
+        buf += chunk
+        if len(buf) < n and time.monotonic() > deadline:  # checked after every read, bytes or not
             raise LinkTimeout(f"timed out after {timeout:.2f} s with {len(buf)} of {n} bytes")
     return bytes(buf)
 
@@ -181,15 +185,15 @@ def _read_packet_fd(fd: int, n: int, timeout: float) -> bytes:
             chunk = b""
         except OSError as exc:
             raise PortClosed(f"port failed while reading: {exc}") from exc
+        buf += chunk
+        left = deadline - time.monotonic()
+        if len(buf) < n and left <= 0:  # checked after every read, bytes or not
+            raise LinkTimeout(f"timed out after {timeout:.2f} s with {len(buf)} of {n} bytes")
         if chunk:
-            buf += chunk
             signalled = False
             continue
         if signalled:
             raise PortClosed("port reported data but gave none (disconnected?)")
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise LinkTimeout(f"timed out after {timeout:.2f} s with {len(buf)} of {n} bytes")
         if poller is None:
             poller = select.poll()
             poller.register(fd, select.POLLIN)
@@ -200,9 +204,10 @@ def _read_packet_fd(fd: int, n: int, timeout: float) -> bytes:
 class HostLink:
     """The host end: send delimited requests, receive packetised responses."""
 
-    def __init__(self, port, framing: Framing, sync_timeout: float = 5.0, write_timeout: float = WRITE_TIMEOUT) -> None:
+    def __init__(self, port, framing: Framing, sync_timeout: float = 5.0, write_timeout: float = WRITE_TIMEOUT,
+                 max_reply: int = MAX_REPLY) -> None:
         self.port, self.framing, self.sync_timeout = port, framing, sync_timeout
-        self.write_timeout, self.bytes_sent = write_timeout, 0
+        self.write_timeout, self.bytes_sent, self.max_reply = write_timeout, 0, max_reply
         try:
             bound_port(port, write_timeout)
         except PORT_ERRORS as exc:  # pyserial reconfigures the open port: a dead one fails here
@@ -250,18 +255,34 @@ class HostLink:
             raise PortClosed(f"port failed during the packet handshake: {exc}") from exc
 
     def receive(self, timeout: float) -> bytes:
-        """Read packets until end-of-message; returns the concatenated payloads."""
+        """Read packets until end-of-message; returns the concatenated payloads.
+
+        The whole message must arrive within ``timeout`` s (:class:`LinkTimeout` otherwise, even
+        while bytes keep coming) and hold at most ``max_reply`` bytes (:class:`FramingError`).
+        """
         deadline = time.monotonic() + timeout
         out = bytearray()
         fd = _posix_serial_fd(self.port)
         while True:
-            remaining = max(0.0, deadline - time.monotonic()) + 1e-3
-            raw = _read_packet_fd(fd, self.framing.packet, remaining) if fd is not None else \
-                read_exact(self.port, self.framing.packet, remaining)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LinkTimeout(f"the reply did not end within {timeout:.2f} s ({len(out)} bytes received, "
+                                  "no end-of-message packet): the board keeps sending")
+            try:
+                raw = _read_packet_fd(fd, self.framing.packet, remaining) if fd is not None else \
+                    read_exact(self.port, self.framing.packet, remaining)
+            except LinkTimeout as exc:
+                if not out:
+                    raise
+                raise LinkTimeout(f"the reply did not end within {timeout:.2f} s ({len(out)} bytes received, "
+                                  f"no end-of-message packet; the last packet {exc})") from exc
             length, eom = self.framing.decode_header(raw[:self.framing.header])
             out += raw[self.framing.header:self.framing.header + length]
             if eom:
                 return bytes(out)
+            if len(out) > self.max_reply:
+                raise FramingError(f"the reply passed {self.max_reply} bytes without an end-of-message packet: "
+                                   "not a reply of the validation protocol")
 
 
 class BoardLink:

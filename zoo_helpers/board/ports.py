@@ -9,6 +9,11 @@ without a port picks the first ST-LINK (USB vendor 0x0483) port found.
 Every write has a deadline (a port that takes no data for the timeout raises ``TimeoutError``);
 a port that cannot be opened raises :class:`PortUnavailable`, a ``ConnectionError`` naming the
 descriptor. :data:`PORT_ERRORS` lists what a failing port can raise (``termios.error`` is no ``OSError``).
+
+A chapter checks its ``board`` descriptor (:func:`check_descriptor`) or its serial ``port``
+(:func:`check_port`) in its Setup cell, before the slow work: a malformed one, or a serial device
+that does not exist, is a :class:`DescriptorError` naming the parameter and the accepted forms.
+Nothing is opened (a TCP address is checked when the Deploy section connects).
 """
 
 from __future__ import annotations
@@ -48,8 +53,17 @@ def bound_port(port, write_timeout: float = WRITE_TIMEOUT, timeout: float = 0.1)
         port.write_timeout = write_timeout
 
 
+#: The descriptor forms a chapter's ``board`` parameter accepts, for error messages.
+DESCRIPTOR_FORMS = ("'' (the emulator), 'serial' (the first ST-LINK port), 'serial:BAUD', 'serial:PORT', "
+                    "'serial:PORT:BAUD' (e.g. 'serial:/dev/ttyACM0:921600'), 'socket:HOST:PORT'")
+
+
 class PortUnavailable(ConnectionError):
     """A port that cannot be opened: no such device, busy, nothing listening at a TCP address."""
+
+
+class DescriptorError(ValueError):
+    """A board descriptor or serial port that is malformed or names no device."""
 
 
 def stlink_ports() -> list[str]:
@@ -71,12 +85,15 @@ def parse_descriptor(desc: str) -> tuple[str, dict]:
     >>> parse_descriptor("socket:127.0.0.1:10001")
     ('socket', {'host': '127.0.0.1', 'port': 10001})
     """
-    kind, _, rest = desc.partition(":")
+    kind, colon, rest = desc.partition(":")
     if kind == "socket":
         host, _, port = rest.partition(":")
         return "socket", {"host": host or "localhost", "port": tcp_port(port or "10000", desc)}
     if kind != "serial":
-        raise ValueError(f"unknown descriptor {desc!r}: use 'serial[:PORT][:BAUD]' or 'socket:HOST:PORT'")
+        raise DescriptorError(f"unknown descriptor {desc!r}: use 'serial[:PORT][:BAUD]' or 'socket:HOST:PORT'")
+    if colon and "" in rest.split(":"):
+        raise DescriptorError(f"descriptor {desc!r} has an empty field: use 'serial' alone (the first ST-LINK "
+                              "port), or 'serial:PORT', 'serial:BAUD', 'serial:PORT:BAUD'")
     opts = {"port": None, "baudrate": 115200, "spy": False}
     for token in filter(None, rest.split(":")):
         if token.isdigit():
@@ -97,8 +114,91 @@ def tcp_port(text: str, desc: str) -> int:
     10000
     """
     if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"bad TCP port {text!r} in {desc!r}: use 'socket:HOST:PORT' with PORT a number 1-65535")
+        raise DescriptorError(f"bad TCP port {text!r} in {desc!r}: use 'socket:HOST:PORT' with PORT a number "
+                              "1-65535")
     return int(text)
+
+
+def check_descriptor(board: str, parameter: str = "board") -> str:
+    """A chapter's ``board`` parameter, checked up front: ``""`` (the emulator) or a well-formed descriptor.
+
+    Opens nothing. A serial descriptor's device must exist (``serial`` alone: an ST-LINK port must
+    be plugged in); a ``socket`` one is checked for form only. Anything else is a
+    :class:`DescriptorError` naming ``parameter`` and the accepted forms (:data:`DESCRIPTOR_FORMS`).
+
+    Examples
+    --------
+    >>> check_descriptor("")
+    ''
+    >>> check_descriptor("tcp:x")
+    Traceback (most recent call last):
+    ...
+    zoo_helpers.board.ports.DescriptorError: board='tcp:x': unknown descriptor 'tcp:x': use 'serial[:PORT][:BAUD]' \
+or 'socket:HOST:PORT'. Accepted forms: '' (the emulator), 'serial' (the first ST-LINK port), 'serial:BAUD', \
+'serial:PORT', 'serial:PORT:BAUD' (e.g. 'serial:/dev/ttyACM0:921600'), 'socket:HOST:PORT'
+    """
+    if not isinstance(board, str):
+        raise DescriptorError(f"{parameter}={board!r}: must be text. Accepted forms: {DESCRIPTOR_FORMS}")
+    if not board:
+        return board
+    try:
+        kind, opts = parse_descriptor(board)
+    except DescriptorError as exc:
+        raise DescriptorError(f"{parameter}={board!r}: {exc}. Accepted forms: {DESCRIPTOR_FORMS}") from None
+    if kind == "serial" and opts["baudrate"] <= 0:
+        raise DescriptorError(f"{parameter}={board!r}: the baud rate must be a positive number (921600 for the "
+                              f"model zoo's N6 firmware). Accepted forms: {DESCRIPTOR_FORMS}")
+    if kind == "serial" and opts["port"] is None and not stlink_ports():
+        raise DescriptorError(f"{parameter}={board!r}: no ST-LINK serial port is plugged in (USB vendor "
+                              f"{ST_VID:#06x}); plug in the board or name its port, e.g. "
+                              "'serial:/dev/ttyACM0:921600', or leave it empty for the emulator")
+    if kind == "serial" and opts["port"] is not None:
+        _check_device(opts["port"], f"{parameter}={board!r}", f"Accepted forms: {DESCRIPTOR_FORMS}")
+    return board
+
+
+def check_port(port: str, parameter: str = "port") -> str:
+    """A chapter's serial ``port`` parameter (a device path, no descriptor), checked up front; opens nothing.
+
+    ``""`` passes (the chapter replays recorded data); otherwise the device must exist, else a
+    :class:`DescriptorError` naming ``parameter`` and what it may be.
+
+    Examples
+    --------
+    >>> check_port("")
+    ''
+    >>> check_port("/dev/ttyNOPE0")
+    Traceback (most recent call last):
+    ...
+    zoo_helpers.board.ports.DescriptorError: port='/dev/ttyNOPE0': no such serial device. Use the board's serial \
+device (e.g. /dev/ttyACM0, COM4; plugged in), or leave it empty to replay recorded data
+    """
+    forms = "Use the board's serial device (e.g. /dev/ttyACM0, COM4; plugged in), or leave it empty to replay " \
+            "recorded data"
+    if not isinstance(port, str) or port.startswith(("serial:", "socket:")):
+        raise DescriptorError(f"{parameter}={port!r}: a device path, not a descriptor. {forms}")
+    if port:
+        _check_device(port, f"{parameter}={port!r}", forms)
+    return port
+
+
+def _check_device(device: str, label: str, forms: str) -> None:
+    """:class:`DescriptorError` unless ``device`` is a character device (POSIX) or a listed port (elsewhere)."""
+    import stat
+
+    if os.name == "posix" or device.startswith("/"):
+        try:
+            mode = os.stat(device).st_mode
+        except OSError:
+            raise DescriptorError(f"{label}: no such serial device. {forms}") from None
+        if not stat.S_ISCHR(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "a file"
+            raise DescriptorError(f"{label}: {device} is not a serial device ({what}). {forms}")
+        return
+    from serial.tools import list_ports
+
+    if device.upper() not in {p.device.upper() for p in list_ports.comports()}:
+        raise DescriptorError(f"{label}: no such serial port (not among the ports plugged in). {forms}")
 
 
 def open_descriptor(desc: str, timeout: float = 0.1, spy_file: str = "board_serial_log.txt",

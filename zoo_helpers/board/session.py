@@ -8,6 +8,10 @@ board sends meanwhile is acknowledged and kept, a reply for another request is a
 leaves the link out of step, and the next transaction first :meth:`Session.resync`-s: it lets the
 board finish, drains, sends SYNC, or raises :class:`~zoo_helpers.board.replies.NeedsReset` within
 a few seconds (``timeouts["resync"]`` of draining plus three SYNC attempts).
+
+Every error raised while a request is under way names the request (``SYNC``, ``NETWORK_INFO 0``,
+...) and says what to do (:data:`ADVICE`); bytes that are no message of the protocol (a
+:class:`~zoo_helpers.board.codec.CodecError`) are a :class:`~zoo_helpers.board.replies.ProtocolError`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from contextlib import contextmanager
 
 import zoo_helpers.board.codec as codec
 from zoo_helpers.board.codec import CMD, ERROR, STATE, CodecError
-from zoo_helpers.board.link import DEFAULT_PAYLOAD, BoardError, Framing, HostLink, PortClosed
+from zoo_helpers.board.link import DEFAULT_PAYLOAD, BoardError, Framing, HostLink, LinkTimeout, PortClosed
 from zoo_helpers.board.ports import PORT_ERRORS
 from zoo_helpers.board.replies import RESET_HINT, BoardReportedError, NeedsReset, ProtocolError, payload
 
@@ -28,6 +32,33 @@ RETRY_SETTLE = 0.8
 TIMEOUTS = {"sync": 0.5, "info": 5.0, "run_ack": 1.0, "data_ack": 10.0, "output": 50.0, "resync": 5.0}
 #: Packet payloads a 3.2 board may ask for in ``sinfo.com_param`` (the header holds 15 bits of length).
 COM_PARAM_RANGE = (DEFAULT_PAYLOAD, 0x7FFF)
+#: What to do after an error during a request, by error type (the first that matches, in this order).
+ADVICE = (
+    (PortClosed, "check the cable and that the board is powered, then connect again"),
+    (NeedsReset, RESET_HINT),
+    (LinkTimeout, f"check that the board runs ST's validation firmware at the descriptor's baud rate; {RESET_HINT}"),
+    (BoardReportedError, "the firmware refused the request: check that it is the validation firmware of the model "
+                         "being validated (flash it again if not)"),
+    (BoardError, f"check that the board runs ST's validation firmware (protocol 3.1 or 3.2); {RESET_HINT}"),
+)
+_COMMANDS = {code: name for name, code in CMD.items()}
+
+
+def advise(exc: BoardError, request: str) -> BoardError:
+    """``exc`` with the request it happened in and what to do appended to its message (once); returns ``exc``.
+
+    Examples
+    --------
+    >>> str(advise(PortClosed("port failed while reading"), "SYS_INFO"))
+    'port failed while reading (during SYS_INFO: check the cable and that the board is powered, then connect again)'
+    """
+    if getattr(exc, "request", None) is None:
+        exc.request = request
+        advice = next(text for kind, text in ADVICE if isinstance(exc, kind))
+        message = str(exc.args[0]) if exc.args else type(exc).__name__
+        exc.args = (f"{message} (during {request}: {advice})" if advice not in message
+                    else f"{message} (during {request})",)
+    return exc
 
 
 class Session:
@@ -41,6 +72,7 @@ class Session:
         self.in_sync = True  # False from the start of a transaction until it ends cleanly
         self.logs: list[tuple[int, str]] = []
         self.sysinfo: dict = {}
+        self.command = ""  # the request under way, named in errors
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -89,15 +121,34 @@ class Session:
         with self._transaction():
             return self._ask(cmd, param, name, opt, timeout, expect_reply)
 
+    @contextmanager
+    def _about(self, request: str) -> Iterator[None]:
+        """Errors inside name ``request`` and say what to do (:func:`advise`); codec errors become protocol errors."""
+        try:
+            yield
+        except CodecError as exc:
+            raise advise(ProtocolError(f"the board's reply is no message of protocol "
+                                       f"{self.framing.version >> 8}.{self.framing.version & 0xFF} ({exc})"),
+                         request) from exc
+        except BoardError as exc:
+            advise(exc, request)
+            raise
+
     def _ask(self, cmd: int, param: int = 0, name: str = "", opt: int = 0, timeout: float = 1.0,
              expect_reply: bool = True) -> dict:
         self.reqid += 1
+        self.command = _COMMANDS.get(cmd, str(cmd)) + (f" {param}" if cmd == CMD["NETWORK_INFO"] else "")
         msg = {"reqid": self.reqid, "cmd": cmd, "param": param, "name": name, "opt": opt}
-        self.link.send(codec.encode("reqMsg", msg, self.framing.version))
+        with self._about(self.command):
+            self.link.send(codec.encode("reqMsg", msg, self.framing.version))
         return self._next(timeout) if expect_reply else {}
 
     def _next(self, timeout: float) -> dict:
         """Next board message of the current request; logs are acknowledged and collected."""
+        with self._about(self.command):
+            return self._next_message(timeout)
+
+    def _next_message(self, timeout: float) -> dict:
         while True:
             resp = codec.decode("respMsg", self.link.receive(timeout), self.framing.version)
             if resp.get("reqid") != self.reqid:
@@ -114,13 +165,14 @@ class Session:
 
     def _sys_info(self) -> None:
         """SYS_INFO; on 3.2 both sides then switch to the board's packet size (``com_param``)."""
-        self.sysinfo = payload(self._ask(CMD["SYS_INFO"], timeout=self.timeouts["sync"]), "sinfo", "SYS_INFO")
-        size = self.sysinfo.get("com_param", 0)
-        if self.framing.version >= 0x302 and size:
-            low, high = COM_PARAM_RANGE
-            if not low <= size <= high:
-                raise ProtocolError(f"the board asks for {size}-byte packets; protocol 3.2 allows {low} to {high}")
-            self.framing.payload = size
+        with self._about("SYS_INFO"):
+            self.sysinfo = payload(self._ask(CMD["SYS_INFO"], timeout=self.timeouts["sync"]), "sinfo", "SYS_INFO")
+            size = self.sysinfo.get("com_param", 0)
+            if self.framing.version >= 0x302 and size:
+                low, high = COM_PARAM_RANGE
+                if not low <= size <= high:
+                    raise ProtocolError(f"the board asks for {size}-byte packets; protocol 3.2 allows {low} to {high}")
+                self.framing.payload = size
 
     def close(self) -> None:
         """DISCONNECT (protocol 3.2, when the link is in step) and close the port."""

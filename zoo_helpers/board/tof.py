@@ -13,7 +13,8 @@ EVK-GUI mode (``set gesture_gui=1``)
 
 :class:`StreamReader` turns bytes into :class:`Prediction` and :class:`Frame` events. A bad line
 becomes a :class:`StreamError` event and reading goes on: a truncated line, one longer than
-``max_line`` (read in bounded pieces, the rest dropped), two records run together, a corrupt or
+``max_line`` (read in bounded pieces, the rest dropped), a record cut short by the next one (the
+cut one is the error, the next one is kept), a corrupt or
 oversized field, a negative status, target count or signal, a negative distance where the status
 says the range is valid (other zones carry placeholder distances, negative ones too, as in the
 dataset), a class score that is not a number. :class:`FrameLogger` keeps its npz file (the dataset's
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from zoo_helpers.board.ports import PortUnavailable
 
 BAUD = 921_600
 #: Rows of a log's ``zone_data`` (the dataset's npz layout, which :class:`FrameLogger` writes).
@@ -155,6 +158,11 @@ class StreamReader:
     def _parse(self, line: str) -> list[Frame | Prediction | StreamError]:
         if not line:
             return []
+        cut = line.rfind("RAN,")
+        if cut > 0:  # a record (or a line) cut short, then a record: the cut part is an error, the last is parsed
+            return [StreamError(f"a record or line cut short (no end of line): a second record starts at "
+                                f"character {cut}; the cut part is dropped, the second record kept")] \
+                + self._parse(line[cut:])
         if line.startswith("RAN,"):
             try:
                 return [self._frame(line)]
@@ -181,9 +189,6 @@ class StreamReader:
         return []
 
     def _frame(self, line: str) -> Frame:
-        again = line.find("RAN,", 1)
-        if again >= 0:
-            raise ValueError(f"a second record starts at character {again} (a record cut short, then another)")
         fields = line.split(",")
         if len(fields) < 4 + 64 * ZONE_FIELDS:
             raise ValueError(f"{len(fields)} fields, expected at least {4 + 64 * ZONE_FIELDS}")
@@ -291,10 +296,16 @@ class ReplayPort:
 def open_source(port: str, zone_data: np.ndarray, labels: np.ndarray):
     """The port to read: the board at ``port`` (921600 baud), or, when ``port`` is empty, a replay of the frames.
 
-    Both are context managers yielding a ``serial.Serial``.
+    Both are context managers yielding a ``serial.Serial``. A port that cannot be opened is a
+    :class:`~zoo_helpers.board.ports.PortUnavailable` naming it (check it up front with
+    :func:`~zoo_helpers.board.ports.check_port`).
     """
     if port:
         import serial
 
-        return serial.Serial(port, BAUD, timeout=1.0)
+        try:
+            return serial.Serial(port, BAUD, timeout=1.0)
+        except (serial.SerialException, OSError) as exc:
+            raise PortUnavailable(f"cannot open the hand-posture board's port {port!r} at {BAUD} baud: {exc} "
+                                  "(is the NUCLEO-F401RE plugged in, and the port free?)") from exc
     return ReplayPort(zone_data, labels)

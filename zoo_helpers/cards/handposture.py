@@ -12,20 +12,26 @@ zones get distance 4000 and signal 0; then ``(d - 295) / 196`` and ``(s - 281) /
 ``(N, 8, 8, 2)`` frames ``[distance, signal]``.
 
 Class indices follow the EVK label ids ascending (:data:`CLASSES`), as ST's loader and firmware do.
+
+Frames read from the board's stream are kept under the chapter's results folder, one new folder per
+run (:func:`stream_log_path`): a later run never deletes them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from zoo_helpers.board.tof import VALID_STATUS, ZONE_HEAD, Frame, StreamReader
 from zoo_helpers.registry import published
-from zoo_helpers.registry.assets import extract, lookup
+from zoo_helpers.registry.assets import AssetError, extract, lookup
 
 #: (name, EVK label id), in class-index order.
 CLASSES = [("None", 0), ("FlatHand", 20), ("Like", 21), ("Love", 24), ("Dislike", 25), ("BreakTime", 27),
@@ -71,12 +77,17 @@ def load_logs(root: str | os.PathLike[str] | None = None) -> ToFLogs:
 
     The user and session of each frame come from the log folder's name.
 
+    A log that cannot be read (a truncated or damaged file) is an :class:`~zoo_helpers.registry.assets.AssetError`
+    naming it and saying how to recover (for the registered dataset: delete the extracted folder, which is
+    extracted again from its verified archive on the next call).
+
     Examples
     --------
     >>> logs = load_logs()
     >>> logs.zone_data.shape, len(logs.files)
     ((4, 64, 11448), 162)
     """
+    dataset = root is None
     if root is None:
         root = extract(DATASET)
     files = sorted(Path(root).rglob("*.npz"))
@@ -85,10 +96,9 @@ def load_logs(root: str | os.PathLike[str] | None = None) -> ToFLogs:
     zones, labels, users, sessions = [], [], [], []
     session_ids: dict[str, int] = {}
     for f in files:
-        with np.load(f) as z:
-            if list(z["zone_head"]) != ZONE_HEAD or z["zone_data"].shape[:2] != (4, 64):
-                raise ValueError(f"{f.name}: not a VL53L8 8x8 hand-posture log (zone_head {list(z['zone_head'])})")
-            data, label = z["zone_data"], z["glob_data"][0]
+        head, data, label = _read_log(f, root, dataset)
+        if head != ZONE_HEAD or data.shape[:2] != (4, 64):
+            raise ValueError(f"{f.name}: not a VL53L8 8x8 hand-posture log (zone_head {head})")
         folder = next((p.name for p in f.parents if p.name.startswith("log__")), f.parent.name)
         m = _LOG_NAME.search(folder)
         user = int(m.group("user")[4:]) if m else 0
@@ -99,6 +109,47 @@ def load_logs(root: str | os.PathLike[str] | None = None) -> ToFLogs:
         sessions.append(np.full(data.shape[2], sid))
     return ToFLogs(np.concatenate(zones, axis=2), np.concatenate(labels), np.concatenate(users),
                    np.concatenate(sessions), files)
+
+
+def _read_log(path: Path, root, dataset: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(zone_head, zone_data, labels)`` of one log, or an :class:`AssetError` naming it and how to recover."""
+    try:
+        with np.load(path) as z:
+            return [str(h) for h in z["zone_head"]], np.asarray(z["zone_data"]), np.asarray(z["glob_data"][0])
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, IndexError) as exc:
+        recover = (f"Delete the extracted dataset folder {root}: it is extracted again from its verified archive "
+                   "on the next run" if dataset else f"Replace it with a good copy, or move it out of {root}")
+        raise AssetError(f"cannot read the ToF log {path} ({type(exc).__name__}: {exc}): the file is truncated "
+                         f"or damaged. {recover}") from exc
+
+
+def stream_log_path(recorder, port: str = "") -> Path:
+    """A new file for the frames this run reads from the stream, under the chapter's results folder.
+
+    ``<recorder.dir>/stream_logs/<time>-board/stream_log.npz`` (``-replay`` when ``port`` is empty: the
+    frames are replayed from the dataset), in a folder of its own that no later run deletes or reuses.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from zoo_helpers.results import Recorder
+    >>> run = Recorder("hand_posture", "cnn2d_st_handposture", {}, tempfile.mkdtemp())
+    >>> first, second = stream_log_path(run), stream_log_path(run)
+    >>> first.name, first.parent.parent == run.dir / "stream_logs", first.parent != second.parent
+    ('stream_log.npz', True, True)
+    """
+    base = Path(recorder.dir) / "stream_logs"
+    stem = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{'board' if port else 'replay'}"
+    for k in range(1000):
+        folder = base / (stem if not k else f"{stem}-{k}")
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OSError(f"cannot keep the stream log under {base} (set results_dir): {exc}") from exc
+        return folder / "stream_log.npz"
+    raise OSError(f"no free stream log folder under {base} for {stem}")
 
 
 def preprocess(zone_data: np.ndarray, max_distance: float = 400, min_distance: float = 100,

@@ -17,9 +17,9 @@ cards or the book.
 from zoo_helpers.deploy import appconfig, placement, toolchain, validation
 from zoo_helpers.deploy.placement import mp2_check, place
 from zoo_helpers.deploy.toolchain import app_config, commands
-from zoo_helpers.deploy.validation import validate, validate_models
+from zoo_helpers.deploy.validation import check_board, validate, validate_models
 
 __all__ = [
-    "app_config", "appconfig", "commands", "mp2_check", "place", "placement", "toolchain", "validate",
-    "validate_models", "validation"
+    "app_config", "appconfig", "check_board", "commands", "mp2_check", "place", "placement", "toolchain",
+    "validate", "validate_models", "validation"
 ]

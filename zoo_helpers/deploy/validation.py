@@ -9,6 +9,12 @@ TFLM can run the file, else the host's runtime (the table says why). On the emul
 difference is therefore TFLM's against LiteRT's. It is given in LSB of the output tensor (its quantization step,
 or that of the int8 tensor its final Dequantize reads, shown beside it), or in the output's float units where
 the file has no step.
+
+The board's model must be the host's (:meth:`~zoo_helpers.board.client.BoardClient.check_model`, a
+:class:`~zoo_helpers.board.replies.ModelMismatch` otherwise): against the emulator the file itself (its sha256
+is the emulator's model signature), against a real board what its tensors show (shapes, input types,
+quantization; ST's firmware reports a signature of the generated C code, not of the file). A chapter checks
+its ``board`` parameter in Setup with :func:`check_board`, before the slow work.
 """
 
 from __future__ import annotations
@@ -18,11 +24,27 @@ from pathlib import Path
 from zoo_helpers.board import kernels
 from zoo_helpers.board.client import BoardClient
 from zoo_helpers.board.emulator import start_in_thread
+from zoo_helpers.board.ports import check_descriptor
 from zoo_helpers.runtime.divergence import lsb, output_steps
 from zoo_helpers.runtime.tflm import TFLMError
 
 #: The validation table's difference column: the largest absolute difference of board and host outputs, in LSB.
 DIFF = "max |board - host| (LSB of the output)"
+
+
+def check_board(board: str) -> str:
+    """The ``board`` parameter of :func:`validate` and :func:`~zoo_helpers.deploy.toolchain.commands`, checked up front.
+
+    ``""`` (the emulator) or a descriptor whose serial device exists; opens nothing. A
+    :class:`~zoo_helpers.board.ports.DescriptorError` naming ``board`` and the accepted forms otherwise
+    (:func:`zoo_helpers.board.ports.check_descriptor`).
+
+    Examples
+    --------
+    >>> check_board("")
+    ''
+    """
+    return check_descriptor(board, "board")
 
 
 def validate(model, inputs, board: str = "", version: int = 0x302, score=None, metric: str = "accuracy",
@@ -40,6 +62,8 @@ def validate(model, inputs, board: str = "", version: int = 0x302, score=None, m
     import pandas as pd
 
     inputs = np.asarray(inputs)
+    if isinstance(board, str):  # a descriptor (an open port object is taken as it is)
+        check_board(board)
     runtime, why = _emulator_runtime(model, runtime) if not board else ("", "")
     client = BoardClient.connect(board if board else start_in_thread(model, version, runtime=runtime), expect=model)
     try:
