@@ -1,6 +1,8 @@
 """Result records: written as they are made, read back, COCO results files pycocotools reads, tables from records."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,12 +86,17 @@ def test_records_are_whole_files_and_bad_ones_are_named(tmp_path):
         results.Recorder("m", "movenet", {}, tmp_path, measured_on="my laptop")
 
 
-def test_an_unwritable_results_dir_is_named(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    rec = results.Recorder("m", "movenet", {}, blocker)
-    with pytest.raises(OSError, match="cannot write results under .*file/m"):
-        rec.add("k", "v", {"x": 1.0}, samples=1, images=1, data={})
+@pytest.mark.parametrize("where", ["a file", "/proc"])
+def test_an_unwritable_results_dir_is_named_when_the_recorder_is_made(tmp_path, where):
+    folder = tmp_path / "file" if where == "a file" else "/proc/zoo-results"
+    if where == "a file":
+        folder.write_text("")
+    with pytest.raises(OSError, match=re.escape(f"results_dir '{folder}' is not a folder records can be written "
+                                                "to: cannot write ")) as err:
+        results.Recorder("m", "movenet", {}, folder)
+    assert isinstance(err.value, results.ResultsDirError)
+    with pytest.raises(OSError, match="Set results_dir"):  # the chapters' Setup cell: before any measurement
+        chapter.recorder("movenet", "movenet", {"sample_mode": "person_crops"}, folder)
 
 
 def test_a_chapter_recorder_checks_the_namespace_it_is_given(tmp_path):
@@ -192,3 +199,100 @@ def test_every_record_keeps_the_command_that_reproduces_it(tmp_path):
                          "-p n_test 20 -p sample_mode person_crops")
     assert results.load(tmp_path)[0].command == r.command
     assert tables.reproduce([r]).loc[0, "command"] == r.command
+
+
+def _stored_record(folder, **changes):
+    """A record file as a Recorder writes it, with ``changes`` to its fields."""
+    r = results.Recorder("m", "movenet", {"limit": 0}, folder).add(
+        "k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={"data": "x"})
+    path = folder / "m" / f"{r.slug}.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+    return path
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("metrics", "0.5", "field 'metrics' must be a JSON object, got str"),
+    ("metrics", {"ST mean OKS": "high"}, "field 'metrics' must be names with numbers, got 'ST mean OKS'"),
+    ("data", ["mmpose"], "field 'data' must be a JSON object, got list"),
+    ("time", 1700000000, "field 'time' must be a JSON string, got int"),
+    ("parameters", None, "field 'parameters' must be a JSON object, got NoneType"),
+    ("samples", "12", "field 'samples' must be a JSON whole number, got str"),
+    ("per_sample", {"ST OKS": "0.5"}, "field 'per_sample' must be names with lists of numbers"),
+    ("colour", "red", "unknown field 'colour'"),
+])
+def test_a_fuzzed_record_is_refused_naming_its_file_and_field(tmp_path, field, value, message):
+    path = _stored_record(tmp_path, **{field: value})
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))} is not a result record: {message}") as err:
+        results.load(tmp_path)
+    assert isinstance(err.value, results.RecordError)
+
+
+def test_a_record_file_that_is_not_an_object_is_named(tmp_path):
+    path = _stored_record(tmp_path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))} is not a result record: .*JSON list"):
+        results.load(tmp_path)
+
+
+def test_two_runs_of_one_chapter_at_once_write_the_same_record_without_a_race(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    runs = [results.Recorder("m", "movenet", {"run": n}, tmp_path) for n in range(2)]
+    both_written = threading.Barrier(2, timeout=20)
+    replace = os.replace
+
+    def replace_when_both_have_written(src, dst):  # both runs' files are written before either is moved
+        both_written.wait()
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_when_both_have_written)
+    errors = []
+
+    def run(rec):
+        try:
+            rec.add("k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={})
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(rec,)) for rec in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    monkeypatch.undo()
+    assert errors == []
+    [record] = results.load(tmp_path)
+    assert record.parameters in ({"run": 0}, {"run": 1})  # one whole record, the last one moved in
+    assert [p.name for p in (tmp_path / "m").iterdir()] == [f"{record.slug}.json"]
+
+
+def test_a_full_disk_leaves_neither_the_record_nor_its_coco_file(tmp_path):
+    from conftest import file_size_limit
+
+    rec = results.Recorder("movenet", "movenet", {}, tmp_path)
+    coco_results = [{"image_id": i, "category_id": 1, "keypoints": [1.5] * 51, "score": 0.9} for i in range(400)]
+    assert len(json.dumps(coco_results)) > 64 * 1024  # the COCO file does not fit, the record would
+    with file_size_limit(64 * 1024), pytest.raises(OSError, match="no space left there.*nothing of it was written"):
+        rec.add("k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={},
+                coco_results=coco_results)
+    assert list((tmp_path / "movenet").iterdir()) == [] and rec.records == []  # no record, no COCO file, no temp
+    rec.add("k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={}, coco_results=coco_results)
+    assert sorted(p.name for p in (tmp_path / "movenet").iterdir()) == [
+        "k--published-int8.coco.json", "k--published-int8.json"]  # with room: both
+
+
+def test_records_carry_the_id_of_the_code_that_made_them(tmp_path):
+    import hashlib
+
+    package = Path(results.__file__).parent
+    files = sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                   and (p.suffix == ".py" or p.relative_to(package).parts[0] == "data"))
+    assert package / "results.py" in files and package / "data" / "assets.yaml" in files
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(f"{p.relative_to(package).as_posix()}\0{p.stat().st_size}\0".encode() + p.read_bytes())
+    r = results.Recorder("m", "movenet", {}, tmp_path).add("k", "v", {"x": 1.0}, samples=1, images=1, data={})
+    assert r.code == results.code_id() == digest.hexdigest()
+    assert results.load(tmp_path)[0].code == r.code
+
