@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from zoo_helpers import results, runtime
-from zoo_helpers.book import chapter, tables
+from zoo_helpers.book import chapter, overview, tables
 from zoo_helpers.cards import loop
 from zoo_helpers.evaluation import datasets
 from zoo_helpers.registry import catalog
@@ -296,3 +296,65 @@ def test_records_carry_the_id_of_the_code_that_made_them(tmp_path):
     assert r.code == results.code_id() == digest.hexdigest()
     assert results.load(tmp_path)[0].code == r.code
 
+
+def _reused_setup(coco, folder):
+    """A YOLOv8n-pose chapter's record (2 images) under ``folder``; the path of its file."""
+    chapter_rec = results.Recorder("yolov8n_pose", "yolov8n_pose", {"limit": 2}, folder)
+    loop.evaluate_catalog(coco, ["yolov8n_pose_256_pc"], loop.Options(limit=2), recorder=chapter_rec)
+    return folder / "yolov8n_pose" / f"{chapter_rec.records[0].slug}.json"
+
+
+DROP = object()
+
+
+def _forge(path, notebook, **changes):
+    """A copy of record ``path`` made by ``notebook``, newer than it, with ``changes`` (``DROP``: without the field);
+    its path."""
+    payload = {**json.loads(path.read_text()), "notebook": notebook, "time": "9999-01-01T00:00:00+00:00", **changes}
+    payload = {k: v for k, v in payload.items() if v is not DROP}
+    out = path.parent.parent / notebook / path.name
+    out.parent.mkdir()
+    out.write_text(json.dumps(payload))
+    return out
+
+
+def test_the_overview_never_reuses_a_record_of_another_model_file(coco, tmp_path):
+    real = _reused_setup(coco, tmp_path)
+    other = assets_sha("movenet_lightning_192")
+    _forge(real, "forged", model_file="movenet_lightning.tflite", model_sha256=other, metrics={"ST mAP@0.5": 0.99})
+    found = loop.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc"], loop.Options(limit=2),
+                                   results.Recorder("overview", "overview", {}, tmp_path), str(tmp_path))
+    assert found["yolov8n_pose_256_pc"].notebook == "yolov8n_pose"  # the real record, not the newer forged one
+    assert found["yolov8n_pose_256_pc"].metrics["ST mAP@0.5"] != 0.99
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"code": DROP, "versions": {"zoo-helpers": "0.0.1"}}, "made by other code (code id none, this code "),
+    ({"metrics": {"ST mAP@0.5": float("nan")}}, "ST mAP@0.5 is nan, not a measurement"),
+    ({"data": {"annotations_sha256": "0" * 64}}, "other data (annotations sha256 000000000000"),
+    ({"parameters": {"limit": 3}}, "another limit (3, here 2)"),
+    ({"model_file": "yolov8n_pose_256_int8_pt.tflite"}, "another model file (yolov8n_pose_256_int8_pt.tflite"),
+])
+def test_the_overview_measures_anew_and_says_why_a_record_was_not_reused(coco, tmp_path, change, reason):
+    real = _reused_setup(coco, tmp_path / "chapter")
+    forged = _forge(real, "older", **change)
+    real.unlink()  # only the record that does not match is there
+    own = results.Recorder("overview", "overview", {}, tmp_path / "chapter")
+    found = loop.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc"], loop.Options(limit=2), own, str(tmp_path / "chapter"))
+    assert found["yolov8n_pose_256_pc"].notebook == "overview"  # measured here
+    why = found.not_reused["yolov8n_pose_256_pc"]
+    assert why.startswith(f"{forged}: ") and reason in why
+    row = overview.table(list(found.values()), found.not_reused).set_index("catalog").loc["yolov8n_pose_256_pc"]
+    assert row["accuracy from"] == f"overview (host CPU); not reused: {why}"
+    assert row["measured accuracy (%)"] == pytest.approx(100 * found["yolov8n_pose_256_pc"].metrics["ST mAP@0.5"],
+                                                         abs=0.005)
+
+
+def test_the_overview_never_shows_a_nan_as_a_measurement(tmp_path):
+    rec = results.Recorder("yolov8n_pose", "yolov8n_pose", {}, tmp_path)
+    r = rec.add("yolov8n_pose_256_pc", "published int8", {"ST mAP@0.5": float("nan")}, samples=2, images=2, data={})
+    [back] = results.load(tmp_path)
+    row = overview.table([back]).set_index("catalog").loc["yolov8n_pose_256_pc"]
+    assert row["measured accuracy (%)"] is None
+    path = tmp_path / "yolov8n_pose" / f"{r.slug}.json"
+    assert row["accuracy from"] == f"yolov8n_pose: ST mAP@0.5 is nan in {path}, not shown"
