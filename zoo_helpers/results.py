@@ -13,10 +13,10 @@ reused (the overview reuses the chapters') only when its code id is this code's.
 
 A chapter keeps a :class:`Recorder`, made from its namespace in the Setup cell by
 :func:`zoo_helpers.book.chapter.recorder`, which checks the parameters first (a Recorder made directly keeps the
-namespace's public parameters unchecked); a Recorder checks when it is made that it can write its folder
-(:class:`ResultsDirError` names ``results_dir`` otherwise). :meth:`Recorder.add` writes each record as JSON under
-``<results_dir>/<notebook>/`` the moment it is made (a later failure loses nothing already measured)
-and, for the COCO pipelines, the predictions as a COCO keypoint results file that
+namespace's public parameters unchecked); a Recorder checks when it is made that its folder can be made and
+written (:class:`ResultsDirError` names ``results_dir`` otherwise), without making it. :meth:`Recorder.add`
+writes each record as JSON under ``<results_dir>/<notebook>/`` the moment it is made (a later failure loses
+nothing already measured) and, for the COCO pipelines, the predictions as a COCO keypoint results file that
 ``pycocotools.COCO.loadRes`` reads. Each file is written under a temp name of its own in the same folder, then
 moved into place, so two runs of one chapter at once never write the same temp file and a reader never sees half
 a file; a record and its COCO file are written as a pair: both temp files first, then the COCO file and the record
@@ -294,17 +294,22 @@ _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _check_writable(folder: Path, root: Path) -> None:
-    """Make ``folder`` and write and remove a probe file in it; a :class:`ResultsDirError` naming ``root`` if not."""
-    probe = folder / f".write-check-{uuid.uuid4().hex}"
+    """A :class:`ResultsDirError` naming ``root`` unless ``folder`` can be made and written: its nearest existing
+    folder (itself, or the one it would be made in) takes a probe file, written and removed. Nothing is created."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    probe = existing / f".write-check-{uuid.uuid4().hex}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(existing))
         with open(probe, "x"):
             pass
         probe.unlink()
     except OSError as exc:
         raise ResultsDirError(f"results_dir {str(root)!r} is not a folder records can be written to: cannot write "
-                              f"{folder} ({exc.strerror or exc}). Set results_dir (or {RESULTS_ENV}) to a folder "
-                              "you can write") from exc
+                              f"{existing} to make {folder} ({exc.strerror or exc}). Set results_dir (or "
+                              f"{RESULTS_ENV}) to a folder you can write") from exc
 
 
 def _stored(record: Record) -> dict[str, Any]:
