@@ -281,7 +281,14 @@ def why_not_reused(record: Record, key: str, coco: datasets.CocoKeypoints, optio
 
 class Reused(dict):
     """:func:`evaluate_or_reuse`'s records by catalog key; ``not_reused`` says, for each model measured anew although
-    a record of the same kind was there, the newest such record's file and why it was not reused."""
+    a record of the same kind was there, the newest such record's file and why it was not reused.
+
+    Examples
+    --------
+    >>> found = Reused({}, {"yolov8n_pose_256_pc": "results/yolov8n_pose/x.json: made by other code"})
+    >>> dict(found), found.not_reused["yolov8n_pose_256_pc"]
+    ({}, 'results/yolov8n_pose/x.json: made by other code')
+    """
 
     def __init__(self, records: dict[str, Record], not_reused: dict[str, str]) -> None:
         super().__init__(records)
