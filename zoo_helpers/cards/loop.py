@@ -262,10 +262,9 @@ def why_not_reused(record: Record, key: str, coco: datasets.CocoKeypoints, optio
     if (record.model_file, record.model_sha256) != (name, asset.sha256):
         out.append(f"another model file ({record.model_file or 'none'}, sha256 {record.model_sha256[:12] or 'none'}; "
                    f"{key} is {name}, sha256 {asset.sha256[:12]})")
-    want = coco.source()["annotations_sha256"]
-    if not want or record.data.get("annotations_sha256") != want:
-        out.append(f"other data (annotations sha256 {record.data.get('annotations_sha256', '')[:12] or 'none'}, "
-                   f"here {want[:12] or 'none'})")
+    want, theirs = coco.source()["annotations_sha256"], str(record.data.get("annotations_sha256") or "")
+    if not want or theirs != want:
+        out.append(f"other data (annotations sha256 {theirs[:12] or 'none'}, here {want[:12] or 'none'})")
     for f in fields(Options):
         theirs, ours = record.parameters.get(f.name, f.default), getattr(options, f.name)
         if f.name not in _IN_KIND and (theirs or None) != (ours or None):
