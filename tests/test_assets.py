@@ -234,3 +234,47 @@ def test_dataset_members_download_one_by_one_and_verify(http_mirror, isolated_ca
     for rel, path in paths.items():
         assert hashing.sha256_of(path) == assets.members(name)[rel].sha256
     assert assets.status(name) == "download needed"  # 30 other members are still missing
+
+
+@pytest.mark.parametrize("damage", ["tampered", "truncated"])
+def test_a_bad_cache_copy_is_said_to_have_failed_its_checksum_not_to_be_missing(mirror, isolated_cache, monkeypatch,
+                                                                                damage):
+    asset = assets.lookup("coral_squat_thunder_reference")
+    cached = isolated_cache / asset.path
+    cached.parent.mkdir(parents=True)
+    original = (mirror / asset.path).read_bytes()
+    cached.write_bytes(original.replace(b"0.", b"9.", 1) if damage == "tampered" else original[:len(original) // 2])
+    monkeypatch.delenv("ZOO_ASSETS_DIR")
+    _with_url(monkeypatch, asset.name, "http://127.0.0.1:9/offline")  # no network to replace it
+    with pytest.raises(assets.AssetUnavailableError) as err:
+        assets.fetch(asset.name)
+    assert f"its cache copy {cached} was there but failed its checksum" in str(err.value)
+    assert "and was removed" in str(err.value) and "not in the cache" not in str(err.value)
+    assert not cached.exists()
+
+
+def test_a_full_cache_is_named_with_the_size_needed_and_the_partial_file_removed(http_mirror, isolated_cache,
+                                                                                monkeypatch):
+    from conftest import file_size_limit
+
+    asset = assets.lookup("movenet_lightning_192_int8")
+    _with_url(monkeypatch, asset.name, f"{http_mirror}/{asset.path}")
+    monkeypatch.delenv("ZOO_ASSETS_DIR")
+    with file_size_limit(1 << 20), pytest.raises(assets.AssetError) as err:  # the file does not fit: a real EFBIG
+        assets.fetch(asset.name)
+    message = str(err.value)
+    assert f"the asset cache {isolated_cache} is full" in message and f"({asset.size:,} bytes needed)" in message
+    assert "ZOO_CACHE_DIR" in message and "partial file was removed" in message
+    assert isinstance(err.value, assets.CacheFullError)
+    assert [p for p in isolated_cache.rglob("*") if p.is_file()] == []
+
+
+def test_extracting_into_a_full_cache_is_named_and_leaves_nothing(mirror, isolated_cache):
+    from conftest import file_size_limit
+
+    with file_size_limit(16 * 1024), pytest.raises(assets.AssetError) as err:  # members of ~30 KB do not fit
+        assets.extract("tof_handposture_dataset")
+    assert f"the asset cache {isolated_cache} is full" in str(err.value) and "ZOO_CACHE_DIR" in str(err.value)
+    assert "2,705,760 bytes needed" in str(err.value)  # the archive's members, uncompressed
+    assert isinstance(err.value, assets.CacheFullError)
+    assert [p for p in isolated_cache.rglob("*") if p.is_file()] == []

@@ -749,22 +749,3 @@ def test_a_missing_tof_port_is_a_typed_error_naming_it():
 
     with pytest.raises(PortUnavailable, match="'/dev/ttyNOPE0'"):
         tof.open_source("/dev/ttyNOPE0", np.zeros((4, 64, 1)), np.zeros(1))
-
-
-def test_every_chapter_checks_its_board_or_port_in_setup():
-    """The Setup cell (the one making the recorder) checks ``board`` or ``port`` before the slow work."""
-    import json
-    from pathlib import Path
-
-    checks = {"board": "deploy.check_board(board)", "port": "ports.check_port(port)"}
-    seen = set()
-    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb")):
-        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-        params = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
-        cells = ["".join(c["source"]) for c in cells]
-        setup = next(c for c in cells if "chapter.recorder(" in c)
-        for name, call in checks.items():
-            if re.search(rf"^{name} = ", params, re.M):
-                seen.add(name)
-                assert call in setup, f"{path.name}: the Setup cell does not call {call}"
-    assert seen == {"board", "port"}

@@ -111,3 +111,80 @@ def test_calibration_images_are_never_evaluation_images(mirror):
     assert images.shape == (3, 192, 192, 3) and images.dtype == np.uint8
     with pytest.raises(ValueError, match="hold 25 images; set calib_dir"):
         photos.calibration_images("", 26, (192, 192))
+
+
+def _broken_annotations(coco, tmp_path, edit):
+    """The sample's annotation file with ``edit(raw)`` applied, beside nothing: its path."""
+    import json
+
+    raw = json.loads(coco.annotations.read_text())
+    edit(raw)
+    bad = tmp_path / "person_keypoints.json"
+    bad.write_text(json.dumps(raw))
+    return bad
+
+
+def _first_person(raw):
+    return next(a for a in raw["annotations"] if a.get("num_keypoints", 0) > 2)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda raw: _first_person(raw).pop("id"), r"annotation at index \d+: field 'id' is missing"),
+    (lambda raw: _first_person(raw).pop("image_id"), r"annotation \d+: field 'image_id' is missing"),
+    (lambda raw: _first_person(raw).update(image_id="abc"), r"annotation \d+: field 'image_id' must be a whole "
+                                                            "number, got 'abc'"),
+    (lambda raw: raw["images"][1].pop("file_name"), r"image \d+: field 'file_name' must be the image's file name"),
+    (lambda raw: raw["images"][2].pop("id"), "image at index 2: field 'id' is missing"),
+    (lambda raw: raw["images"][2].update(id="abc"), "image at index 2: field 'id' must be a whole number, got 'abc'"),
+    (lambda raw: _first_person(raw).update(area="big"), r"annotation \d+: field 'area' must be a number"),
+    (lambda raw: raw["categories"][0].update(keypoints=[f"point {i}" for i in range(21)]),
+     r"annotation \d+: field 'keypoints' has 51 values, expected 3 x 21 \(x, y, visibility per point: category 1 "
+     r"\('person'\) of person_keypoints.json names 21 keypoints\)"),
+])
+def test_an_annotation_file_without_a_field_it_needs_is_named_with_the_entry_and_field(coco, tmp_path, edit, message):
+    bad = _broken_annotations(coco, tmp_path, edit)
+    with pytest.raises(datasets.AnnotationError, match=f"person_keypoints.json, {message}"):
+        datasets.load_coco_keypoints(bad, coco.image_dir)
+
+
+def _coco_dir(coco, folder, edit=lambda raw: None, images=None):
+    """A ``coco_dir`` (val2017 layout) of the sample: its annotation file with ``edit``, ``images`` (name -> bytes,
+    ``None`` for a missing one) instead of the real files where given."""
+    import json
+
+    raw = json.loads(coco.annotations.read_text())
+    edit(raw)
+    (folder / "annotations").mkdir(parents=True)
+    (folder / "annotations" / "person_keypoints_val2017.json").write_text(json.dumps(raw))
+    (folder / "val2017").mkdir()
+    for im in raw["images"]:
+        content = (images or {}).get(im["file_name"], (coco.image_dir / im["file_name"]).read_bytes())
+        if content is not None:
+            (folder / "val2017" / im["file_name"]).write_bytes(content)
+    return folder
+
+
+def test_a_coco_dir_whose_people_are_all_crowd_is_refused_when_it_is_read(coco, tmp_path):
+    def all_crowd(raw):
+        for a in raw["annotations"]:
+            a["iscrowd"] = 1
+
+    folder = _coco_dir(coco, tmp_path / "crowd", all_crowd)
+    with pytest.raises(datasets.AnnotationError, match=r"coco_dir='.*crowd': annotations/person_keypoints_val2017.json "
+                                                       r"has no usable person \(14 person annotations on its 4 "
+                                                       r"images, 14 of them crowd regions"):
+        datasets.load_coco(folder)
+    assert len(datasets.load_coco(_coco_dir(coco, tmp_path / "fine"))) == 4
+
+
+def test_a_coco_dir_is_checked_fully_up_front(coco, tmp_path):
+    good = datasets.check_coco_dir(_coco_dir(coco, tmp_path / "good"))
+    assert len(good) == 4 and sum(len(p) for p in good.people.values()) == 14
+    names = sorted(im["file_name"] for im in coco.images.values())
+    broken = _coco_dir(coco, tmp_path / "broken", images={names[0]: None, names[1]: b"not a jpeg"})
+    listed = "annotations/person_keypoints_val2017.json lists"
+    with pytest.raises(datasets.ImageError, match=rf"coco_dir='.*broken': 2 of the 4 images {listed} cannot be read "
+                                                  rf"from .*val2017: {names[0]} \(missing\); {names[1]} \(cannot "
+                                                  "identify"):
+        datasets.check_coco_dir(broken)
+    assert datasets.check_coco_dir("") is None

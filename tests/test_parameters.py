@@ -76,3 +76,49 @@ def test_recipes_that_do_not_fit_the_chapter_fail_in_setup():
     with pytest.raises(chapter.ParameterError, match="do not apply to a model file"):
         chapter.check("movenet", {"quant_recipes": "tflite_pc"})
     assert chapter.check("hand_posture", {"quant_recipes": "default"}) == {"quant_recipes": "default"}
+
+
+def test_setup_refuses_what_a_parameter_points_at_before_any_slow_work(tmp_path, mirror):
+    """What the values point at (a device, a COCO folder's images, calibration images) is checked when the chapter
+    makes its recorder in Setup; each failure is the project's own error type, naming the parameter."""
+    import shutil
+
+    from zoo_helpers.board.ports import DescriptorError
+    from zoo_helpers.cards.protocol import CalibrationOverlap
+    from zoo_helpers.evaluation import datasets, labelled
+    from zoo_helpers.registry.assets import fetch
+
+    takes = chapter.specs()["notebooks"]
+    with_board = sorted(n for n, rules in takes.items() if "board" in rules)
+    assert with_board == ["hand_landmarks", "head_landmarks", "movenet", "yolov8n_pose"]
+    for notebook in with_board:
+        with pytest.raises(DescriptorError, match=r"board='serial:/dev/ttyNOPE0:921600': no such serial device"):
+            chapter.recorder(notebook, notebook, {"board": "serial:/dev/ttyNOPE0:921600"}, tmp_path)
+    with pytest.raises(DescriptorError, match=r"port='/dev/ttyNOPE0'"):
+        chapter.recorder("hand_posture", "cnn2d_st_handposture", {"port": "/dev/ttyNOPE0"}, tmp_path)
+
+    ann = fetch("mmpose_coco_annotations")  # a COCO folder whose first image is not an image
+    coco_dir = tmp_path / "coco"
+    (coco_dir / "annotations").mkdir(parents=True)
+    shutil.copy(ann, coco_dir / "annotations" / "person_keypoints_val2017.json")
+    shutil.copytree(datasets.load_coco_keypoints(ann, ann.parent).image_dir, coco_dir / "val2017",
+                    ignore=lambda d, names: [n for n in names if not n.endswith(".jpg")])
+    first = sorted((coco_dir / "val2017").iterdir())[0]
+    first.write_bytes(b"not a jpeg")
+    for notebook in ("movenet", "yolov8n_pose"):
+        with pytest.raises(datasets.ImageError, match=first.name):
+            chapter.recorder(notebook, notebook, {"coco_dir": str(coco_dir)}, tmp_path)
+
+    calib = tmp_path / "calib"  # calibration images that are LSP Extended images
+    calib.mkdir()
+    lsp = labelled.lsp_extended_set()
+    for i in sorted(lsp.images)[:2]:
+        shutil.copy(lsp.image_path(i), calib / f"{i}.jpg")
+    with pytest.raises(CalibrationOverlap, match="2 of the 2 calibration images are evaluation images"):
+        chapter.recorder("movenet", "movenet", {"calib_dir": str(calib), "n_calib": 2}, tmp_path)
+
+
+def test_the_thread_bound_of_the_parameters_is_the_runtime_loaders():
+    from zoo_helpers.runtime import models
+
+    assert chapter.specs()["common"]["num_threads"]["int"]["max"] == models.MAX_THREADS

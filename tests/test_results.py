@@ -1,12 +1,14 @@
 """Result records: written as they are made, read back, COCO results files pycocotools reads, tables from records."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from zoo_helpers import results, runtime
-from zoo_helpers.book import chapter, tables
+from zoo_helpers.book import chapter, overview, tables
 from zoo_helpers.cards import loop
 from zoo_helpers.evaluation import datasets
 from zoo_helpers.registry import catalog
@@ -84,12 +86,17 @@ def test_records_are_whole_files_and_bad_ones_are_named(tmp_path):
         results.Recorder("m", "movenet", {}, tmp_path, measured_on="my laptop")
 
 
-def test_an_unwritable_results_dir_is_named(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    rec = results.Recorder("m", "movenet", {}, blocker)
-    with pytest.raises(OSError, match="cannot write results under .*file/m"):
-        rec.add("k", "v", {"x": 1.0}, samples=1, images=1, data={})
+@pytest.mark.parametrize("where", ["a file", "/proc"])
+def test_an_unwritable_results_dir_is_named_when_the_recorder_is_made(tmp_path, where):
+    folder = tmp_path / "file" if where == "a file" else "/proc/zoo-results"
+    if where == "a file":
+        folder.write_text("")
+    with pytest.raises(OSError, match=re.escape(f"results_dir '{folder}' is not a folder records can be written "
+                                                "to: cannot write ")) as err:
+        results.Recorder("m", "movenet", {}, folder)
+    assert isinstance(err.value, results.ResultsDirError)
+    with pytest.raises(OSError, match="Set results_dir"):  # the chapters' Setup cell: before any measurement
+        chapter.recorder("movenet", "movenet", {"sample_mode": "person_crops"}, folder)
 
 
 def test_a_chapter_recorder_checks_the_namespace_it_is_given(tmp_path):
@@ -192,3 +199,162 @@ def test_every_record_keeps_the_command_that_reproduces_it(tmp_path):
                          "-p n_test 20 -p sample_mode person_crops")
     assert results.load(tmp_path)[0].command == r.command
     assert tables.reproduce([r]).loc[0, "command"] == r.command
+
+
+def _stored_record(folder, **changes):
+    """A record file as a Recorder writes it, with ``changes`` to its fields."""
+    r = results.Recorder("m", "movenet", {"limit": 0}, folder).add(
+        "k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={"data": "x"})
+    path = folder / "m" / f"{r.slug}.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+    return path
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("metrics", "0.5", "field 'metrics' must be a JSON object, got str"),
+    ("metrics", {"ST mean OKS": "high"}, "field 'metrics' must be names with numbers, got 'ST mean OKS'"),
+    ("data", ["mmpose"], "field 'data' must be a JSON object, got list"),
+    ("time", 1700000000, "field 'time' must be a JSON string, got int"),
+    ("parameters", None, "field 'parameters' must be a JSON object, got NoneType"),
+    ("samples", "12", "field 'samples' must be a JSON whole number, got str"),
+    ("per_sample", {"ST OKS": "0.5"}, "field 'per_sample' must be names with lists of numbers"),
+    ("colour", "red", "unknown field 'colour'"),
+])
+def test_a_fuzzed_record_is_refused_naming_its_file_and_field(tmp_path, field, value, message):
+    path = _stored_record(tmp_path, **{field: value})
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))} is not a result record: {message}") as err:
+        results.load(tmp_path)
+    assert isinstance(err.value, results.RecordError)
+
+
+def test_a_record_file_that_is_not_an_object_is_named(tmp_path):
+    path = _stored_record(tmp_path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))} is not a result record: .*JSON list"):
+        results.load(tmp_path)
+
+
+def test_two_runs_of_one_chapter_at_once_write_the_same_record_without_a_race(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    runs = [results.Recorder("m", "movenet", {"run": n}, tmp_path) for n in range(2)]
+    both_written = threading.Barrier(2, timeout=20)
+    replace = os.replace
+
+    def replace_when_both_have_written(src, dst):  # both runs' files are written before either is moved
+        both_written.wait()
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_when_both_have_written)
+    errors = []
+
+    def run(rec):
+        try:
+            rec.add("k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={})
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(rec,)) for rec in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    monkeypatch.undo()
+    assert errors == []
+    [record] = results.load(tmp_path)
+    assert record.parameters in ({"run": 0}, {"run": 1})  # one whole record, the last one moved in
+    assert [p.name for p in (tmp_path / "m").iterdir()] == [f"{record.slug}.json"]
+
+
+def test_a_full_disk_leaves_neither_the_record_nor_its_coco_file(tmp_path):
+    from conftest import file_size_limit
+
+    rec = results.Recorder("movenet", "movenet", {}, tmp_path)
+    coco_results = [{"image_id": i, "category_id": 1, "keypoints": [1.5] * 51, "score": 0.9} for i in range(400)]
+    assert len(json.dumps(coco_results)) > 64 * 1024  # the COCO file does not fit, the record would
+    with file_size_limit(64 * 1024), pytest.raises(OSError, match="no space left there.*nothing of it was written"):
+        rec.add("k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={},
+                coco_results=coco_results)
+    assert list((tmp_path / "movenet").iterdir()) == [] and rec.records == []  # no record, no COCO file, no temp
+    rec.add("k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={}, coco_results=coco_results)
+    assert sorted(p.name for p in (tmp_path / "movenet").iterdir()) == [
+        "k--published-int8.coco.json", "k--published-int8.json"]  # with room: both
+
+
+def test_records_carry_the_id_of_the_code_that_made_them(tmp_path):
+    import hashlib
+
+    package = Path(results.__file__).parent
+    files = sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                   and (p.suffix == ".py" or p.relative_to(package).parts[0] == "data"))
+    assert package / "results.py" in files and package / "data" / "assets.yaml" in files
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(f"{p.relative_to(package).as_posix()}\0{p.stat().st_size}\0".encode() + p.read_bytes())
+    r = results.Recorder("m", "movenet", {}, tmp_path).add("k", "v", {"x": 1.0}, samples=1, images=1, data={})
+    assert r.code == results.code_id() == digest.hexdigest()
+    assert results.load(tmp_path)[0].code == r.code
+
+
+def _reused_setup(coco, folder):
+    """A YOLOv8n-pose chapter's record (2 images) under ``folder``; the path of its file."""
+    chapter_rec = results.Recorder("yolov8n_pose", "yolov8n_pose", {"limit": 2}, folder)
+    loop.evaluate_catalog(coco, ["yolov8n_pose_256_pc"], loop.Options(limit=2), recorder=chapter_rec)
+    return folder / "yolov8n_pose" / f"{chapter_rec.records[0].slug}.json"
+
+
+DROP = object()
+
+
+def _forge(path, notebook, **changes):
+    """A copy of record ``path`` made by ``notebook``, newer than it, with ``changes`` (``DROP``: without the field);
+    its path."""
+    payload = {**json.loads(path.read_text()), "notebook": notebook, "time": "9999-01-01T00:00:00+00:00", **changes}
+    payload = {k: v for k, v in payload.items() if v is not DROP}
+    out = path.parent.parent / notebook / path.name
+    out.parent.mkdir()
+    out.write_text(json.dumps(payload))
+    return out
+
+
+def test_the_overview_never_reuses_a_record_of_another_model_file(coco, tmp_path):
+    real = _reused_setup(coco, tmp_path)
+    other = assets_sha("movenet_lightning_192")
+    _forge(real, "forged", model_file="movenet_lightning.tflite", model_sha256=other, metrics={"ST mAP@0.5": 0.99})
+    found = loop.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc"], loop.Options(limit=2),
+                                   results.Recorder("overview", "overview", {}, tmp_path), str(tmp_path))
+    assert found["yolov8n_pose_256_pc"].notebook == "yolov8n_pose"  # the real record, not the newer forged one
+    assert found["yolov8n_pose_256_pc"].metrics["ST mAP@0.5"] != 0.99
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"code": DROP, "versions": {"zoo-helpers": "0.0.1"}}, "made by other code (code id none, this code "),
+    ({"metrics": {"ST mAP@0.5": float("nan")}}, "ST mAP@0.5 is nan, not a measurement"),
+    ({"data": {"annotations_sha256": "0" * 64}}, "other data (annotations sha256 000000000000"),
+    ({"parameters": {"limit": 3}}, "another limit (3, here 2)"),
+    ({"model_file": "yolov8n_pose_256_int8_pt.tflite"}, "another model file (yolov8n_pose_256_int8_pt.tflite"),
+])
+def test_the_overview_measures_anew_and_says_why_a_record_was_not_reused(coco, tmp_path, change, reason):
+    real = _reused_setup(coco, tmp_path / "chapter")
+    forged = _forge(real, "older", **change)
+    real.unlink()  # only the record that does not match is there
+    own = results.Recorder("overview", "overview", {}, tmp_path / "chapter")
+    found = loop.evaluate_or_reuse(coco, ["yolov8n_pose_256_pc"], loop.Options(limit=2), own, str(tmp_path / "chapter"))
+    assert found["yolov8n_pose_256_pc"].notebook == "overview"  # measured here
+    why = found.not_reused["yolov8n_pose_256_pc"]
+    assert why.startswith(f"{forged}: ") and reason in why
+    row = overview.table(list(found.values()), found.not_reused).set_index("catalog").loc["yolov8n_pose_256_pc"]
+    assert row["accuracy from"] == f"overview (host CPU); not reused: {why}"
+    assert row["measured accuracy (%)"] == pytest.approx(100 * found["yolov8n_pose_256_pc"].metrics["ST mAP@0.5"],
+                                                         abs=0.005)
+
+
+def test_the_overview_never_shows_a_nan_as_a_measurement(tmp_path):
+    rec = results.Recorder("yolov8n_pose", "yolov8n_pose", {}, tmp_path)
+    r = rec.add("yolov8n_pose_256_pc", "published int8", {"ST mAP@0.5": float("nan")}, samples=2, images=2, data={})
+    [back] = results.load(tmp_path)
+    row = overview.table([back]).set_index("catalog").loc["yolov8n_pose_256_pc"]
+    assert row["measured accuracy (%)"] is None
+    path = tmp_path / "yolov8n_pose" / f"{r.slug}.json"
+    assert row["accuracy from"] == f"yolov8n_pose: ST mAP@0.5 is nan in {path}, not shown"

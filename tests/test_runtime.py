@@ -72,8 +72,20 @@ def test_coral_golden_squat(mirror):
 
 
 def test_zero_threads_is_a_parameter_error_not_a_bad_file(mirror):
-    with pytest.raises(ValueError, match="num_threads must be a whole number of at least 1, got 0"):
+    with pytest.raises(ValueError, match="num_threads must be a whole number from 1 to 64 .*, got 0"):
         load_model(fetch("movenet_lightning_192_int8"), num_threads=0)
+
+
+@pytest.mark.parametrize("threads", [10**6, 65, True, 2.0])
+def test_a_thread_count_past_the_maximum_is_refused_before_a_runtime_starts(mirror, threads):
+    from zoo_helpers import runtime
+    from zoo_helpers.runtime import models
+
+    with pytest.raises(ValueError, match=f"num_threads must be a whole number from 1 to 64 .*, got {threads!r}"):
+        runtime.load("handposture_h5_thirdparty", threads)  # a Keras file takes no thread count: checked all the same
+    with pytest.raises(ValueError, match="num_threads must be a whole number from 1 to 64 .*, got 65"):
+        runtime.load("movenet_lightning_192", 65)  # (not 10**6 here: today's main would start that many threads)
+    assert runtime.load("movenet_lightning_192", 64).num_threads == 64 == models.MAX_THREADS
 
 
 def test_non_finite_inputs_are_refused_not_quantized(mirror):

@@ -5,24 +5,37 @@ its sha256, the variant label (``published int8``, ``recovered float``, ``our pe
 metrics by the names the tables show, how many samples and images were scored, where the data came
 from (the mmpose sample, or a ``coco_dir`` with its annotation file's sha256), the notebook's
 parameters, what it was measured on (``host CPU``, ``emulated board`` or ``board``), the package
-versions and the time.
+versions, the time and the code identity: :func:`code_id`, a sha256 over the path and bytes of every ``.py`` file
+of the ``zoo_helpers`` package and every file of its ``data`` folder (the package's version string has not changed
+since the first commit, so it cannot tell two versions of the code apart). It is computed once per process and
+cached: a process that edits the package and keeps running records the id of the code it started with. A record is
+reused (the overview reuses the chapters') only when its code id is this code's.
 
 A chapter keeps a :class:`Recorder`, made from its namespace in the Setup cell by
 :func:`zoo_helpers.book.chapter.recorder`, which checks the parameters first (a Recorder made directly keeps the
-namespace's public parameters unchecked); :meth:`Recorder.add` writes each record as JSON under
-``<results_dir>/<notebook>/`` the moment it is made (a later failure loses nothing already measured)
-and, for the COCO pipelines, the predictions as a COCO keypoint results file that
-``pycocotools.COCO.loadRes`` reads. :func:`load` reads records back (the overview reuses the chapters'),
+namespace's public parameters unchecked); a Recorder checks when it is made that its folder can be made and
+written (:class:`ResultsDirError` names ``results_dir`` otherwise), without making it. :meth:`Recorder.add`
+writes each record as JSON under ``<results_dir>/<notebook>/`` the moment it is made (a later failure loses
+nothing already measured) and, for the COCO pipelines, the predictions as a COCO keypoint results file that
+``pycocotools.COCO.loadRes`` reads. Each file is written under a temp name of its own in the same folder, then
+moved into place, so two runs of one chapter at once never write the same temp file and a reader never sees half
+a file; a record and its COCO file are written as a pair: both temp files first, then the COCO file and the record
+moved into place, so a failure (a full disk) leaves neither and no temp file. :func:`load` reads records back (the
+overview reuses the chapters'), checking every field (:class:`RecordError` names the file and the field);
 :func:`default_dir` says where they go when ``results_dir`` is empty.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+import uuid
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +53,14 @@ ANALYSIS_KIND = "offline analysis and host latency"
 #: Metric names of TFLM's arena in a footprint-and-latency record (``.tflite`` files TFLM can run).
 TFLM_ARENA = {"head": "TFLM arena head (KiB)", "tail": "TFLM arena tail (KiB)"}
 _PACKAGES = ("zoo-helpers", "numpy", "ai-edge-litert", "onnxruntime", "tensorflow-cpu", "pycocotools")
+
+
+class RecordError(ValueError):
+    """A file under ``results_dir`` is not a result record: the message names the file and the field."""
+
+
+class ResultsDirError(OSError):
+    """Records cannot be written under ``results_dir``: the message names the folder and what to do."""
 
 
 @dataclass
@@ -66,6 +87,9 @@ class Record:
     sample_images: list = field(default_factory=list)
     matches: dict[str, list] = field(default_factory=dict)
     command: str = ""
+    code: str = ""
+    #: the file the record was read from or written to (not kept in the file itself)
+    path: str = field(default="", compare=False, repr=False)
 
     @property
     def slug(self) -> str:
@@ -104,6 +128,29 @@ def work_dir(notebook: str) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+@cache
+def code_id() -> str:
+    """The content id of this ``zoo_helpers`` code: sha256 over the relative path and bytes of every ``.py`` file of
+    the package and every file of its ``data`` folder (``__pycache__`` left out), computed once per process.
+
+    Records keep it (``Record.code``); a record is reused only by the code that made it.
+
+    Examples
+    --------
+    >>> len(code_id()), code_id() == code_id()
+    (64, True)
+    """
+    root = Path(__file__).resolve().parent
+    files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                   and (p.suffix == ".py" or p.relative_to(root).parts[0] == "data"))
+    digest = hashlib.sha256()
+    for p in files:
+        data = p.read_bytes()
+        digest.update(f"{p.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def versions() -> dict[str, str]:
@@ -168,7 +215,8 @@ class Recorder:
         self.root = Path(results_dir) if results_dir else default_dir()
         self.dir = self.root / notebook
         self.records: list[Record] = []
-        self._versions = versions()
+        self._versions, self._code = versions(), code_id()
+        _check_writable(self.dir, self.root)
 
     def add(self, key: str, variant: str, metrics: dict[str, float], *, samples: int, images: int,
             data: dict[str, str], model: str | os.PathLike[str] | None = None, kind: str = "",
@@ -198,19 +246,23 @@ class Recorder:
                         int(images), dict(data), self.parameters, check_source(measured_on or self.measured_on),
                         model_path.name if model_path else "", file_sha256(model_path) if model_path else "", kind,
                         self._versions, datetime.now(UTC).isoformat(timespec="seconds"), split, per_sample,
-                        list(sample_images or []), dict(matches or {}), self.command)
+                        list(sample_images or []), dict(matches or {}), self.command, self._code)
         old = next((r for r in self.records if r.slug == record.slug), None)
         if old is not None and (old.model_sha256, old.data, old.samples) == (record.model_sha256, record.data,
                                                                               record.samples):
             # the same file on the same data again: what the first evaluation added (e.g. agreement) stays
             record.metrics = {**old.metrics, **record.metrics}
+        path = self.dir / f"{record.slug}.json"
+        pair = {} if coco_results is None else {self.dir / f"{record.slug}.coco.json": coco_results}
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            _write_json(self.dir / f"{record.slug}.json", asdict(record))
-            if coco_results is not None:
-                _write_json(self.dir / f"{record.slug}.coco.json", coco_results)
+            _write_json({**pair, path: _stored(record)})  # the record last: a record found has its COCO file
         except OSError as exc:
-            raise OSError(f"cannot write results under {self.dir} (set results_dir or {RESULTS_ENV}): {exc}") from exc
+            room = " (no space left there)" if exc.errno in _NO_ROOM else ""
+            raise ResultsDirError(f"cannot write the record {path.name}{' and its COCO file' if pair else ''} under "
+                                  f"{self.dir}{room}: {exc}; nothing of it was written. Free space there, or set "
+                                  f"results_dir (or {RESULTS_ENV}) to another folder") from exc
+        record.path = str(path)
         self.records = [r for r in self.records if r.slug != record.slug] + [record]
         return record
 
@@ -237,14 +289,66 @@ class Recorder:
                 if key in (None, r.key) and variant in (None, r.variant) and kind in (None, r.kind)]
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)  # a reader never sees half a file
+#: What a write that finds no room raises: no space, quota exceeded, file too large.
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _check_writable(folder: Path, root: Path) -> None:
+    """A :class:`ResultsDirError` naming ``root`` unless ``folder`` can be made and written: its nearest existing
+    folder (itself, or the one it would be made in) takes a probe file, written and removed. Nothing is created."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    probe = existing / f".write-check-{uuid.uuid4().hex}"
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(existing))
+        with open(probe, "x"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise ResultsDirError(f"results_dir {str(root)!r} is not a folder records can be written to: cannot write "
+                              f"{existing} to make {folder} ({exc.strerror or exc}). Set results_dir (or "
+                              f"{RESULTS_ENV}) to a folder you can write") from exc
+
+
+def _stored(record: Record) -> dict[str, Any]:
+    """A record's fields as its file keeps them (not its own path)."""
+    return {k: v for k, v in asdict(record).items() if k != "path"}
+
+
+def _write_json(files: dict[Path, Any]) -> None:
+    """Write each payload as JSON under a temp name of its own beside its path, then move them all into place (in
+    order); on any failure remove the temp files written and move nothing (a reader never sees half a file)."""
+    temps: dict[Path, Path] = {}
+    try:
+        for path, payload in files.items():
+            temps[path] = tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+            with open(tmp, "x") as fh:
+                fh.write(json.dumps(payload, indent=1))
+        for path in list(temps):
+            os.replace(temps.pop(path), path)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
 
 
 def load(results_dir: str | os.PathLike[str] = "", notebook: str | None = None) -> list[Record]:
-    """Every record under ``results_dir`` (default :func:`default_dir`), optionally one notebook's, oldest first."""
+    """Every record under ``results_dir`` (default :func:`default_dir`), optionally one notebook's, oldest first.
+
+    Each file's fields are checked (types, no unknown or missing field); a file that is not a record raises a
+    :class:`RecordError` naming it and the field.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "m").mkdir(); _ = (folder / "m" / "bad.json").write_text('{"notebook": "m", "time": 5}')
+    >>> load(folder)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    zoo_helpers.results.RecordError: .../m/bad.json is not a result record: field 'card' is missing
+    """
     root = Path(results_dir) if results_dir else default_dir()
     pattern = f"{notebook}/*.json" if notebook else "*/*.json"
     out = []
@@ -252,7 +356,47 @@ def load(results_dir: str | os.PathLike[str] = "", notebook: str | None = None) 
         if path.name.endswith(".coco.json"):
             continue
         try:
-            out.append(Record(**json.loads(path.read_text())))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{path} is not a result record: {exc}") from exc
+            payload = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RecordError(f"{path} is not a result record: {exc}") from exc
+        problem = _problem(payload)
+        if problem:
+            raise RecordError(f"{path} is not a result record: {problem}")
+        out.append(Record(**{**payload, "path": str(path)}))
     return sorted(out, key=lambda r: r.time)
+
+
+#: The JSON type each field of a record file must have, from :class:`Record`'s annotations.
+_TYPES = {f.name: str if f.type == "str" else int if f.type == "int" else dict if f.type.startswith("dict") else list
+          for f in fields(Record)}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _problem(payload: Any) -> str:
+    """What makes ``payload`` (a record file's JSON) not a record, naming the field; empty when it is one."""
+    if not isinstance(payload, dict):
+        return f"it holds a JSON {type(payload).__name__}, not an object of fields"
+    required = [f.name for f in fields(Record) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [n for n in required if n not in payload]
+    if missing:
+        return f"field {missing[0]!r} is missing"
+    for name, value in payload.items():
+        want = _TYPES.get(name)
+        if want is None:
+            return f"unknown field {name!r}"
+        if not isinstance(value, want) or isinstance(value, bool):
+            return f"field {name!r} must be a JSON {_JSON[want]}, got {type(value).__name__} {value!r:.60}"
+    bad = next((k for k, v in payload["metrics"].items() if not _is_number(v)), None)
+    if bad is not None:
+        return f"field 'metrics' must be names with numbers, got {bad!r}: {payload['metrics'][bad]!r:.60}"
+    bad = next((k for k, v in payload.get("per_sample", {}).items()
+                if not isinstance(v, list) or not all(x is None or _is_number(x) for x in v)), None)
+    if bad is not None:
+        return f"field 'per_sample' must be names with lists of numbers (or null), got {bad!r}"
+    return ""
+
+
+_JSON = {str: "string", int: "whole number", dict: "object", list: "array"}

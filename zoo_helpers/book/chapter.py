@@ -12,11 +12,16 @@ any model is loaded. A parameter the file does not know is an error too (a typo 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from zoo_helpers.board import ports
+from zoo_helpers.cards import protocol
+from zoo_helpers.deploy import validation
+from zoo_helpers.evaluation import datasets
 from zoo_helpers.quant import recipes
 from zoo_helpers.registry import catalog, facts
 from zoo_helpers.results import Recorder, from_namespace
@@ -118,12 +123,40 @@ def check(notebook: str, namespace: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+#: What a parameter's value points at, checked after the rules and before any slow work, cheapest first: the board's
+#: device, the ToF port, every image of a COCO folder, the calibration images against the evaluation sets. Each
+#: raises its own error type naming the parameter.
+DEEP_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
+    "board": lambda p: validation.check_board(p["board"]),
+    "port": lambda p: ports.check_port(p["port"]),
+    "coco_dir": lambda p: datasets.check_coco_dir(p["coco_dir"]),
+    "calib_dir": lambda p: protocol.check_calibration(p["calib_dir"], p["n_calib"], p.get("coco_dir", "")),
+}
+
+
+def deep_check(params: dict[str, Any]) -> None:
+    """Run :data:`DEEP_CHECKS` on the parameters a chapter was given (those it has).
+
+    Examples
+    --------
+    >>> deep_check({"board": "", "coco_dir": "", "n_test": 3})  # the emulator, the registered set: nothing to open
+    >>> deep_check({"board": "serial:/dev/ttyNOPE0:921600"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    zoo_helpers.board.ports.DescriptorError: board='serial:/dev/ttyNOPE0:921600': no such serial device. Accepted ...
+    """
+    for name, run in DEEP_CHECKS.items():
+        if name in params:
+            run(params)
+
+
 def recorder(notebook: str, card: str, namespace: dict[str, Any], results_dir: str | os.PathLike[str] = "",
              measured_on: str = "host CPU") -> Recorder:
     """A chapter's :class:`~zoo_helpers.results.Recorder`, its parameters checked first (:func:`check`).
 
     A chapter passes its namespace (``globals()``) in its Setup cell: a wrong parameter fails there, before
-    any slow work. A notebook without rules (a reader's own) keeps its public parameters unchecked.
+    any slow work, and so does a value that points at something missing or unusable (:func:`deep_check`). A
+    notebook without rules (a reader's own) keeps its public parameters unchecked.
 
     Examples
     --------
@@ -133,4 +166,6 @@ def recorder(notebook: str, card: str, namespace: dict[str, Any], results_dir: s
     """
     known = notebook in specs()["notebooks"]
     params = check(notebook, namespace) if known else from_namespace(namespace)
+    if known:
+        deep_check(params)
     return Recorder(notebook, card, params, results_dir, measured_on)

@@ -11,12 +11,16 @@ know batches and outputs; this module combines them with the catalog, so a chapt
 * :func:`evaluate_catalog` runs several COCO models on the same data, preparing each batch once per input
   size and kind, skipping the models whose file would need a download, each loaded with its input domain;
   :func:`evaluate_variants` runs several variants of one model (published, float, re-quantized) on one
-  batch. Both write a result record of every evaluation when given a :class:`~zoo_helpers.results.Recorder`.
+  batch. Both write a result record of every evaluation when given a :class:`~zoo_helpers.results.Recorder`;
+* :func:`evaluate_or_reuse` takes the chapters' records where :func:`why_not_reused` finds nothing against them
+  (model file, data, options, code id, a finite metric) and measures the others, saying why each was not reused.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import zoo_helpers.cards.landmarks as landmarks
 import zoo_helpers.cards.multipose as multipose
@@ -24,7 +28,7 @@ import zoo_helpers.cards.singlepose as singlepose
 from zoo_helpers import results, runtime
 from zoo_helpers.evaluation import codecs, datasets
 from zoo_helpers.evaluation.batches import Batch, Evaluation
-from zoo_helpers.registry import catalog
+from zoo_helpers.registry import assets, catalog, published
 from zoo_helpers.results import ANALYSIS, ANALYSIS_KIND, TFLM_ARENA, Record, Recorder
 from zoo_helpers.runtime.footprint import analyze
 from zoo_helpers.runtime.models import measure_latency
@@ -226,32 +230,94 @@ def _tflm_arena(path) -> dict[str, float]:
     return {}
 
 
-def _matches(record: Record, coco: datasets.CocoKeypoints, kind: str, options: Options, split: str = "") -> bool:
-    """A record measured on the same data, split, kind of samples and options (those it names)."""
-    if (record.data.get("annotations_sha256") != coco.source()["annotations_sha256"] or record.kind != kind
-            or record.split != split):
-        return False
+#: Options a record's ``kind`` already names (how its samples were made); the others are compared with its parameters.
+_IN_KIND = ("sample_mode", "resize_mode")
+
+
+def _same_kind(record: Record, kind: str, split: str) -> bool:
+    """A host measurement of a published file on the same kind of samples and split: a record that could be reused."""
+    return (record.kind == kind and record.split == split and record.variant.startswith("published")
+            and record.measured_on == "host CPU")
+
+
+def why_not_reused(record: Record, key: str, coco: datasets.CocoKeypoints, options: Options = Options()) -> str:
+    """Why ``record`` is not a measurement of catalog model ``key``'s file, on ``coco``, with ``options``, by this
+    code (empty when it is one, and may be reused).
+
+    Compared: the model file's name and sha256 (the registry's), the annotation file's sha256, every option
+    (one the record's parameters do not name counts as its default; the sampling mode is in the record's kind),
+    the code id (:func:`zoo_helpers.results.code_id`); the card's metric must be a finite number.
+
+    Examples
+    --------
+    >>> from zoo_helpers.results import Record
+    >>> why_not_reused(Record("m", "movenet", "movenet_lightning_192", "published int8", {"ST mean OKS": 0.5}, 1, 1,
+    ...                       {}, {}, "host CPU"), "movenet_lightning_192", datasets.load_coco())  # doctest: +ELLIPSIS
+    'another model file (none, sha256 none; movenet_lightning_192 is ...); other data (...); made by other code ...'
+    """
+    entry = catalog.entry(key)
+    asset = assets.lookup(entry.asset)
+    name = Path(asset.path).name
+    out = []
+    if (record.model_file, record.model_sha256) != (name, asset.sha256):
+        out.append(f"another model file ({record.model_file or 'none'}, sha256 {record.model_sha256[:12] or 'none'}; "
+                   f"{key} is {name}, sha256 {asset.sha256[:12]})")
+    want, theirs = coco.source()["annotations_sha256"], str(record.data.get("annotations_sha256") or "")
+    if not want or theirs != want:
+        out.append(f"other data (annotations sha256 {theirs[:12] or 'none'}, here {want[:12] or 'none'})")
     for f in fields(Options):
-        if f.name in record.parameters and (record.parameters[f.name] or None) != (getattr(options, f.name) or None):
-            return False
-    return record.variant.startswith("published") and record.measured_on == "host CPU"
+        theirs, ours = record.parameters.get(f.name, f.default), getattr(options, f.name)
+        if f.name not in _IN_KIND and (theirs or None) != (ours or None):
+            out.append(f"another {f.name} ({theirs!r}, here {ours!r})")
+    if record.code != results.code_id():
+        out.append(f"made by other code (code id {record.code[:12] or 'none'}, this code {results.code_id()[:12]})")
+    metric = published.card_data(entry.card)["metric"]
+    value = record.metrics.get(metric)
+    if value is None or not math.isfinite(value):
+        out.append(f"{metric} is {value}, not a measurement")
+    return "; ".join(out)
+
+
+class Reused(dict):
+    """:func:`evaluate_or_reuse`'s records by catalog key; ``not_reused`` says, for each model measured anew although
+    a record of the same kind was there, the newest such record's file and why it was not reused.
+
+    Examples
+    --------
+    >>> found = Reused({}, {"yolov8n_pose_256_pc": "results/yolov8n_pose/x.json: made by other code"})
+    >>> dict(found), found.not_reused["yolov8n_pose_256_pc"]
+    ({}, 'results/yolov8n_pose/x.json: made by other code')
+    """
+
+    def __init__(self, records: dict[str, Record], not_reused: dict[str, str]) -> None:
+        super().__init__(records)
+        self.not_reused = not_reused
 
 
 def evaluate_or_reuse(coco: datasets.CocoKeypoints, keys: list[str], options: Options = Options(),
                       recorder: Recorder | None = None, results_dir: str = "",
-                      num_threads: int = 2, name: str = "", split: str = "") -> dict[str, Record]:
+                      num_threads: int = 2, name: str = "", split: str = "") -> Reused:
     """The latest chapter record of each model measured on the same data and options, else a new measurement.
 
-    The chapters' records are read from ``results_dir`` (:func:`zoo_helpers.results.load`); a model no chapter
-    measured this way is evaluated here (and recorded by ``recorder``). ``coco`` is one side (``split``) of the set
-    the chapters call ``name`` (:mod:`zoo_helpers.cards.protocol`: ``COCO``, ``test``), so its records match
+    The chapters' records are read from ``results_dir`` (:func:`zoo_helpers.results.load`); a record is reused only
+    when it is a measurement of this model file, on this data, with these options, by this code, of a finite value
+    (:func:`why_not_reused`). A model no record matches is evaluated here (and recorded by ``recorder``); the
+    result's ``not_reused`` says why the records that were there were not used. ``coco`` is one side (``split``) of
+    the set the chapters call ``name`` (:mod:`zoo_helpers.cards.protocol`: ``COCO``, ``test``), so its records match
     theirs. Returns one record per local model.
     """
     suffix = f", {name}" if name else ""
     kinds = {key: (options.sample_mode if _kind(catalog.entry(key)) == "single" else options.resize_mode) + suffix
              for key in keys}
-    found = {r.key: r for r in results.load(results_dir)
-             if r.key in kinds and _matches(r, coco, kinds[r.key], options, split)}
+    found: dict[str, Record] = {}
+    not_reused: dict[str, str] = {}
+    for r in results.load(results_dir):  # oldest first: the newest record that matches wins
+        if r.key in kinds and _same_kind(r, kinds[r.key], split):
+            why = why_not_reused(r, r.key, coco, options)
+            if why:
+                not_reused[r.key] = f"{r.path}: {why}"
+            else:
+                found[r.key] = r
     missing = [k for k in keys if k not in found and catalog.status(k) != "download needed"]
     own = recorder or results.Recorder("overview", "overview", {}, results_dir)
     batches = []
@@ -263,4 +329,4 @@ def evaluate_or_reuse(coco: datasets.CocoKeypoints, keys: list[str], options: Op
     data = {**coco.source(), "part": f"{name} {split}"} if name else None
     evaluate_catalog(coco, missing, options, num_threads, own, tuple(batches), split, data)
     found.update({r.key: r for r in own.records if r.key in missing})
-    return {k: found[k] for k in keys if k in found}
+    return Reused({k: found[k] for k in keys if k in found}, {k: v for k, v in not_reused.items() if k in missing})

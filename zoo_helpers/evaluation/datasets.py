@@ -7,7 +7,10 @@
 * :func:`person_samples` gives one sample per annotated person (non-crowd, labelled, non-zero box),
   so a small sample still yields several evaluations.
 * :func:`load_coco` loads the set a chapter evaluates on: the mmpose sample, or ``coco_dir`` (COCO
-  val2017's layout); :meth:`CocoKeypoints.source` says which, with the annotation file's sha256.
+  val2017's layout, refused when it holds no usable person); :meth:`CocoKeypoints.source` says which, with the
+  annotation file's sha256. :func:`check_coco_dir` also opens every image it lists (Pillow's header check), so a
+  chapter's Setup cell finds a bad ``coco_dir`` before the slow work. Every field the loader reads is checked: an
+  :class:`AnnotationError` names the file, the image or annotation (id, or index when it has none) and the field.
 * :func:`read_image` returns RGB uint8 for grayscale, RGBA, palette and 16-bit files, and raises
   :class:`ImageError` with the file name for anything it cannot decode.
 """
@@ -109,27 +112,60 @@ def load_coco_keypoints(annotations: str | os.PathLike[str], image_dir: str | os
     annotations, image_dir = Path(annotations), Path(image_dir)
     try:
         raw = json.loads(annotations.read_text())
-        images = {int(im["id"]): im for im in raw["images"]}
-        anns = raw["annotations"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{annotations} is not a COCO keypoints annotation file: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise AnnotationError(f"{annotations} is not a COCO keypoints annotation file: {exc}") from exc
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), list) for k in ("images", "annotations")):
+        raise AnnotationError(f"{annotations} is not a COCO keypoints annotation file: it needs an 'images' and an "
+                              "'annotations' list")
+    file = annotations.name
+    images = {}
+    for n, im in enumerate(raw["images"]):
+        if not isinstance(im, dict):
+            raise AnnotationError(f"{file}, image at index {n}: not an object but {type(im).__name__}")
+        image_id = _whole(im.get("id"), f"{file}, image at index {n}", "id")
+        if not isinstance(im.get("file_name"), str) or not im["file_name"]:
+            raise AnnotationError(f"{file}, image {image_id}: field 'file_name' must be the image's file name, "
+                                  f"got {im.get('file_name')!r:.60}")
+        images[image_id] = im
     categories = raw.get("categories", [])
+    if not isinstance(categories, list) or not all(isinstance(c, dict) and "id" in c for c in categories):
+        raise AnnotationError(f"{file}: 'categories' must be a list of objects with an 'id'")
     person_ids = {c["id"] for c in categories if c.get("name") == "person"} or {1}
-    declared = {c["id"]: len(c["keypoints"]) for c in categories
-                if isinstance(c.get("keypoints"), list) and c["keypoints"]}  # some sets declare an empty list
+    declared = {c["id"]: (len(c["keypoints"]), f"category {c['id']!r} ({c.get('name', '')!r}) of {file} names "
+                                               f"{len(c['keypoints'])} keypoints")
+                for c in categories if isinstance(c.get("keypoints"), list) and c["keypoints"]}  # some declare []
     people: dict[int, list[Person]] = {i: [] for i in images}
-    for a in anns:
-        if a.get("category_id", 1) not in person_ids or int(a["image_id"]) not in people:
+    for n, a in enumerate(raw["annotations"]):
+        if not isinstance(a, dict):
+            raise AnnotationError(f"{file}, annotation at index {n}: not an object but {type(a).__name__}")
+        if a.get("category_id", 1) not in person_ids:
             continue
-        where = f"{annotations.name}, annotation {a.get('id')!r}"
-        kp = _keypoints(a.get("keypoints"), declared.get(a.get("category_id", 1)), where)
-        people[int(a["image_id"])].append(Person(int(a["image_id"]), int(a["id"]), kp, _bbox(a.get("bbox"), where),
-                                                 float(a.get("area", 0.0)), bool(a.get("iscrowd", 0))))
+        where = f"{file}, annotation {a['id']!r}" if "id" in a else f"{file}, annotation at index {n}"
+        ann_id, image_id = _whole(a.get("id"), where, "id"), _whole(a.get("image_id"), where, "image_id")
+        if image_id not in people:
+            continue
+        count, source = declared.get(a.get("category_id", 1), (None, ""))
+        kp = _keypoints(a.get("keypoints"), count, where, source)
+        area = a.get("area", 0.0)
+        if isinstance(area, bool) or not isinstance(area, int | float):
+            raise AnnotationError(f"{where}: field 'area' must be a number, got {area!r:.40}")
+        people[image_id].append(Person(image_id, ann_id, kp, _bbox(a.get("bbox"), where), float(area),
+                                       bool(a.get("iscrowd", 0))))
     return CocoKeypoints(images, people, image_dir, raw, annotations, name)
 
 
 class AnnotationError(ValueError):
     """An annotation's field is not what COCO's format says; the message names the file, the id and the field."""
+
+
+def _whole(value, where: str, field: str) -> int:
+    """An id field: a whole number (or its decimal digits), else an :class:`AnnotationError` naming the field."""
+    if value is None:
+        raise AnnotationError(f"{where}: field {field!r} is missing")
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isascii()
+                                                                  and value.isdigit())):
+        raise AnnotationError(f"{where}: field {field!r} must be a whole number, got {value!r:.40}")
+    return int(value)
 
 
 def _numbers(values, where: str, field: str) -> np.ndarray:
@@ -141,14 +177,16 @@ def _numbers(values, where: str, field: str) -> np.ndarray:
     return arr
 
 
-def _keypoints(values, count: int | None, where: str) -> np.ndarray:
-    """``(K, 3)`` keypoints of an annotation, checked: numbers, 3 per point, visibility 0-2, labelled points >= 0."""
+def _keypoints(values, count: int | None, where: str, source: str = "") -> np.ndarray:
+    """``(K, 3)`` keypoints of an annotation, checked: numbers, 3 per point, visibility 0-2, labelled points >= 0;
+    ``source`` says where the expected ``count`` comes from (the category that names the keypoints)."""
     if values is None or values == []:
         return np.zeros((count or 17, 3))
     arr = _numbers(values, where, "keypoints")
     if arr.size % 3 or (count is not None and arr.size != 3 * count):
+        origin = f": {source}" if source else ""
         raise AnnotationError(f"{where}: field 'keypoints' has {arr.size} values, expected 3 x "
-                              f"{count if count is not None else 'K'} (x, y, visibility per point)")
+                              f"{count if count is not None else 'K'} (x, y, visibility per point{origin})")
     kp = arr.reshape(-1, 3)
     if not np.isin(kp[:, 2], (0, 1, 2)).all():
         odd = sorted(set(kp[:, 2].tolist()) - {0, 1, 2})
@@ -183,10 +221,59 @@ def load_coco(coco_dir: str | os.PathLike[str] = "") -> CocoKeypoints:
         root = Path(coco_dir)
         if not root.is_dir():
             raise FileNotFoundError(f"coco_dir={str(coco_dir)!r} is not a folder")
-        return load_coco_keypoints(root / COCO_VAL2017[0], root / COCO_VAL2017[1], str(root))
+        coco = load_coco_keypoints(root / COCO_VAL2017[0], root / COCO_VAL2017[1], str(root))
+        if not person_samples(coco):
+            found = [p for people in coco.people.values() for p in people]
+            crowd = sum(p.iscrowd for p in found)
+            raise AnnotationError(f"coco_dir={str(coco_dir)!r}: {COCO_VAL2017[0]} has no usable person ({len(found)} "
+                                  f"person annotations on its {len(coco)} images, {crowd} of them crowd regions, the "
+                                  "others without a labelled keypoint or a box); the chapters score non-crowd "
+                                  "people with labelled keypoints and a box")
+        return coco
 
     ann = fetch("mmpose_coco_annotations")
     return load_coco_keypoints(ann, ann.parent, "mmpose COCO sample (4 val2017 images)")
+
+
+def check_coco_dir(coco_dir: str | os.PathLike[str]) -> CocoKeypoints | None:
+    """Check a ``coco_dir`` fully before any slow work; the loaded set, or ``None`` when ``coco_dir`` is empty.
+
+    The annotation file is loaded and checked (:func:`load_coco`: every field read, at least one usable person),
+    then every image it lists is opened and its header checked (Pillow's ``verify``, which does not decode the
+    pixels): a missing or unreadable image raises an :class:`ImageError` naming the files.
+
+    Examples
+    --------
+    >>> check_coco_dir("") is None
+    True
+    >>> check_coco_dir("/no/such/coco")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: coco_dir='/no/such/coco' is not a folder
+    """
+    import struct
+
+    from PIL import Image
+
+    if not coco_dir:
+        return None
+    coco = load_coco(coco_dir)
+    bad = []
+    for image_id in coco.images:
+        path = coco.image_path(image_id)
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except FileNotFoundError:
+            bad.append(f"{path.name} (missing)")
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:  # what verify() raises, by format
+            bad.append(f"{path.name} ({exc})")
+    if bad:
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ImageError(f"coco_dir={str(coco_dir)!r}: {len(bad)} of the {len(coco)} images {COCO_VAL2017[0]} lists "
+                         f"cannot be read from {coco.image_dir}: {'; '.join(bad[:5])}{more}. Put the files there, or "
+                         "leave their images and annotations out of the annotation file")
+    return coco
 
 
 def st_single_pose_subset(coco: CocoKeypoints) -> list[Person]:

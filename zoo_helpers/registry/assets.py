@@ -13,11 +13,15 @@ pinned commit (or a PyPI wheel and the member inside it), its size, sha256 and l
 The sha256 is checked whenever a file is first used in a process, from the mirror or the cache, and
 again whenever it changes; a file whose hash does not match is never returned. Downloads use bounded
 timeouts so a machine without network fails fast with an :class:`AssetUnavailableError` that names
-``ZOO_ASSETS_DIR`` and the URL; an unwritable cache is an :class:`AssetError` naming ``ZOO_CACHE_DIR``.
+``ZOO_ASSETS_DIR`` and the URL; a cache copy that fails its checksum is removed, and the message of a download
+that then fails says so; an unwritable cache is an :class:`AssetError` naming ``ZOO_CACHE_DIR``, and a full one
+(no space, quota) a :class:`CacheFullError` naming the folder, the bytes needed and ``ZOO_CACHE_DIR``, with the
+partial file removed.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -48,6 +52,14 @@ class UnknownAssetError(AssetError, KeyError):
 
 class AssetUnavailableError(AssetError):
     """The file is in no mirror or cache and could not be downloaded."""
+
+
+class CacheFullError(AssetError):
+    """Writing to the asset cache found no room; the partial file was removed."""
+
+
+#: What a write that finds no room raises: no space, quota exceeded, file too large.
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @dataclass(frozen=True)
@@ -254,6 +266,7 @@ def _resolve(asset: Asset, download: bool) -> Path:
             _verify(candidate, asset)
             return candidate
     cached = cache_dir() / asset.path
+    removed = ""
     if cached.is_file():  # hashed whenever it is new or changed in this process, like a mirror file
         try:
             _verify(cached, asset)
@@ -261,7 +274,10 @@ def _resolve(asset: Asset, download: bool) -> Path:
         except ChecksumError:
             if not download:
                 raise
+            actual = file_sha256(cached)
             cached.unlink()  # a changed cache copy is replaced by a verified download, never used
+            removed = (f"its cache copy {cached} was there but failed its checksum (sha256 {actual}, expected "
+                       f"{asset.sha256}: changed or truncated) and was removed")
     if not download:
         raise AssetUnavailableError(_missing_message(asset, "downloads are disabled"))
     try:
@@ -273,8 +289,12 @@ def _resolve(asset: Asset, download: bool) -> Path:
         part = Path(tmp) / cached.name
         try:
             get(asset, part, DOWNLOAD_TIMEOUT)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise AssetUnavailableError(_missing_message(asset, f"download failed: {exc}")) from exc
+        except OSError as exc:
+            if exc.errno in _NO_ROOM:
+                raise _cache_full(part, asset.path, asset.size, exc) from exc
+            raise AssetUnavailableError(_missing_message(asset, f"download failed: {exc}", removed)) from exc
+        except subprocess.SubprocessError as exc:
+            raise AssetUnavailableError(_missing_message(asset, f"download failed: {exc}", removed)) from exc
         _verify(part, asset)
         os.replace(part, cached)
     return cached
@@ -326,7 +346,13 @@ def extract(name: str) -> Path:
             for member in zf.namelist():  # refuse paths that leave the target
                 if member.startswith("/") or ".." in Path(member).parts:
                     raise AssetError(f"{archive} holds an unsafe path {member!r}")
-            zf.extractall(staging)
+            try:
+                zf.extractall(staging)
+            except OSError as exc:
+                if exc.errno in _NO_ROOM:
+                    size = sum(i.file_size for i in zf.infolist())
+                    raise _cache_full(staging, f"the files of {archive.name}", size, exc) from exc
+                raise
         (staging / ".complete").write_text(asset.sha256)
         if target.exists():
             shutil.rmtree(target)
@@ -337,11 +363,23 @@ def extract(name: str) -> Path:
     return target
 
 
-def _missing_message(asset: Asset, why: str) -> str:
+def _cache_full(partial: Path, what: str, needed: int, exc: OSError) -> CacheFullError:
+    """The error of a cache write (of ``what``) that found no room, after removing the partial file (or folder)."""
+    if partial.is_dir():
+        shutil.rmtree(partial, ignore_errors=True)
+    else:
+        partial.unlink(missing_ok=True)
+    return CacheFullError(f"the asset cache {cache_dir()} is full: writing {what} ({needed:,} bytes needed) "
+                          f"failed with {exc.strerror or exc}; the partial file was removed. Free that much space "
+                          f"there, or point {CACHE_ENV} at a folder with room")
+
+
+def _missing_message(asset: Asset, why: str, removed: str = "") -> str:
     mirror = os.environ.get(MIRROR_ENV)
     where = f"{MIRROR_ENV}={mirror!r} has no {asset.path}" if mirror else f"{MIRROR_ENV} is not set"
+    cache = removed or f"it is not in the cache ({cache_dir()})"
     return (
-        f"asset {asset.name!r} is unavailable: {where}, it is not in the cache ({cache_dir()}), and {why}. "
+        f"asset {asset.name!r} is unavailable: {where}, {cache}, and {why}. "
         f"Download it from {asset.source} (sha256 {asset.sha256}) into a mirror directory laid out as "
         f"{asset.path} and point {MIRROR_ENV} at that directory."
     )

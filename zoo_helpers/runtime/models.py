@@ -29,6 +29,29 @@ class ModelFileError(ValueError):
     """The file is not a model this runtime can open."""
 
 
+#: The most CPU threads a runtime is opened with (the chapters' ``num_threads`` rule says the same): a runtime
+#: asked for far more (``10**6``) starts that many threads or crashes when the process exits.
+MAX_THREADS = 64
+
+
+def check_threads(num_threads: int) -> int:
+    """``num_threads`` if it is a whole number from 1 to :data:`MAX_THREADS`, else a ``ValueError`` that says so.
+
+    Examples
+    --------
+    >>> check_threads(2)
+    2
+    >>> check_threads(10**6)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_threads must be a whole number from 1 to 64 (MAX_THREADS), got 1000000
+    """
+    if not isinstance(num_threads, int) or isinstance(num_threads, bool) or not 1 <= num_threads <= MAX_THREADS:
+        raise ValueError(f"num_threads must be a whole number from 1 to {MAX_THREADS} (MAX_THREADS), "
+                         f"got {num_threads!r}")
+    return num_threads
+
+
 class Model:
     """A loaded model: specs, raw invocation and image prediction. Use :func:`load_model`."""
 
@@ -338,7 +361,7 @@ def load_model(
     path
         Model file (e.g. from :func:`zoo_helpers.registry.assets.fetch`).
     num_threads
-        CPU threads for the runtime.
+        CPU threads for the runtime, 1 to :data:`MAX_THREADS`.
     rescale
         ``(scale, offset)`` mapping uint8 pixels to the model's real input values; see the module docstring.
     engine
@@ -360,8 +383,7 @@ def load_model(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    if not isinstance(num_threads, int) or num_threads < 1:
-        raise ValueError(f"num_threads must be a whole number of at least 1, got {num_threads!r}")
+    check_threads(num_threads)
     suffix = path.suffix.lower()
     head = path.read_bytes()[:8]
     if suffix == ".tflite":
@@ -486,13 +508,14 @@ def load(key: str, num_threads: int = 2) -> Any:
     """Open a catalog model (:mod:`zoo_helpers.registry.catalog`) with its input domain applied.
 
     Returns a :class:`Model` for ``.tflite`` and ``.onnx`` files, a Keras model for the hand-posture ``.h5``
-    file.
+    file. ``num_threads`` is checked first (1 to :data:`MAX_THREADS`), whichever the file.
 
     Examples
     --------
     >>> load("st_face_landmarks_192").rescale
     (0.00392156862745098, 0.0)
     """
+    check_threads(num_threads)
     file = catalog.path(key)
     if file.suffix == ".h5":
         import keras
