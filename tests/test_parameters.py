@@ -122,3 +122,15 @@ def test_the_thread_bound_of_the_parameters_is_the_runtime_loaders():
     from zoo_helpers.runtime import models
 
     assert chapter.specs()["common"]["num_threads"]["int"]["max"] == models.MAX_THREADS
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("n_calib", [1, 2], r"n_calib=\[1, 2\]: must be a whole number"),
+    ("quant_recipes", ["minmax_pc", "minmax_pt"], r"quant_recipes=\['minmax_pc', 'minmax_pt'\]: give text"),
+    ("variant", ["movenet_heatmaps_192"], "must be a model key of the card"),
+    ("sample_mode", None, "sample_mode=None: choose one of"),
+])
+def test_a_parameter_of_another_type_in_the_namespace_is_checked_not_skipped(name, value, message):
+    """papermill -y puts lists and None into the notebook; the recorder reads its parameters from globals()."""
+    with pytest.raises(chapter.ParameterError, match=message):
+        chapter.recorder("movenet", "movenet", {"n_test": 3, name: value, "np": object()})

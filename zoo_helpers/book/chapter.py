@@ -62,6 +62,8 @@ def _problem(name: str, value: Any, rule: dict[str, Any]) -> str | None:
     if "choices" in rule:
         return None if value in rule["choices"] else f"{name}={value!r}: choose one of {rule['choices']}"
     if "catalog" in rule:
+        if not isinstance(value, str):
+            return f"{name}={value!r}: must be a model key of the card (text)"
         try:
             catalog.entry(value, card=rule["catalog"])
         except catalog.UnknownModelError as exc:
@@ -114,7 +116,8 @@ def check(notebook: str, namespace: dict[str, Any]) -> dict[str, Any]:
     if notebook not in data["notebooks"]:
         raise ParameterError(f"no parameter rules for notebook {notebook!r}; known: {sorted(data['notebooks'])}")
     rules = data["notebooks"][notebook]
-    params = from_namespace(namespace)
+    # a parameter of any type is checked (a list given with papermill's -y is not a simple value, yet it is one)
+    params = {**from_namespace(namespace), **{n: namespace[n] for n in rules if n in namespace}}
     problems = [f"{name}={value!r}: not a parameter of this chapter (its parameters: {', '.join(sorted(rules))})"
                 for name, value in params.items() if name not in rules]
     problems += [p for name, value in params.items() if name in rules if (p := _problem(name, value, rules[name]))]
