@@ -129,8 +129,10 @@ def test_the_thread_bound_of_the_parameters_is_the_runtime_loaders():
     ("quant_recipes", ["minmax_pc", "minmax_pt"], r"quant_recipes=\['minmax_pc', 'minmax_pt'\]: give text"),
     ("variant", ["movenet_heatmaps_192"], "must be a model key of the card"),
     ("sample_mode", None, "sample_mode=None: choose one of"),
+    ("n_tset", [1, 2], r"n_tset=\[1, 2\]: not a parameter of this chapter"),
+    ("limt", None, "limt=None: not a parameter of this chapter"),
 ])
 def test_a_parameter_of_another_type_in_the_namespace_is_checked_not_skipped(name, value, message):
     """papermill -y puts lists and None into the notebook; the recorder reads its parameters from globals()."""
     with pytest.raises(chapter.ParameterError, match=message):
-        chapter.recorder("movenet", "movenet", {"n_test": 3, name: value, "np": object()})
+        chapter.recorder("movenet", "movenet", {"n_test": 3, name: value, "np": object(), "In": [""], "Out": {}})

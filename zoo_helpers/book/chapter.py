@@ -26,6 +26,9 @@ from zoo_helpers.quant import recipes
 from zoo_helpers.registry import catalog, facts
 from zoo_helpers.results import Recorder, from_namespace
 
+#: Names IPython puts in a notebook's namespace (its input and output history).
+IPYTHON_NAMES = frozenset({"In", "Out"})
+
 
 class ParameterError(ValueError):
     """One or more parameters of a chapter are not allowed values."""
@@ -33,8 +36,8 @@ class ParameterError(ValueError):
 
 @cache
 def specs() -> dict[str, Any]:
-    """The parameter rules of each notebook: its own (its card file's, or ``own`` in ``data/parameters.yaml``) and
-    the shared ones it takes (``takes``), by the rules under ``common``.
+    """The parameter rules of each notebook: its own (its card file's) and the shared ones it takes (``takes`` in
+    ``data/parameters.yaml``), by the rules under ``common``.
 
     Examples
     --------
@@ -44,7 +47,7 @@ def specs() -> dict[str, Any]:
     import yaml
 
     data = yaml.safe_load(resources.files("zoo_helpers").joinpath("data/parameters.yaml").read_text())
-    own = {**{f["notebook"]: f["parameters"] or {} for f in facts.cards().values()}, **data["own"]}
+    own = {f["notebook"]: f["parameters"] or {} for f in facts.cards().values()}
     notebooks = {}
     for notebook, names in data["takes"].items():
         unknown = set(names) - set(data["common"])
@@ -116,8 +119,11 @@ def check(notebook: str, namespace: dict[str, Any]) -> dict[str, Any]:
     if notebook not in data["notebooks"]:
         raise ParameterError(f"no parameter rules for notebook {notebook!r}; known: {sorted(data['notebooks'])}")
     rules = data["notebooks"][notebook]
-    # a parameter of any type is checked (a list given with papermill's -y is not a simple value, yet it is one)
-    params = {**from_namespace(namespace), **{n: namespace[n] for n in rules if n in namespace}}
+    # a parameter of any value papermill can inject is checked (-y gives lists, mappings and null too), and so is a
+    # misspelled one; IPython's own names are not parameters
+    given = {k: v for k, v in namespace.items() if not k.startswith("_") and k not in IPYTHON_NAMES
+             and (v is None or type(v) in (list, dict, tuple))}
+    params = {**from_namespace(namespace), **given}
     problems = [f"{name}={value!r}: not a parameter of this chapter (its parameters: {', '.join(sorted(rules))})"
                 for name, value in params.items() if name not in rules]
     problems += [p for name, value in params.items() if name in rules if (p := _problem(name, value, rules[name]))]
@@ -133,7 +139,7 @@ DEEP_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "board": lambda p: validation.check_board(p["board"]),
     "port": lambda p: ports.check_port(p["port"]),
     "coco_dir": lambda p: datasets.check_coco_dir(p["coco_dir"]),
-    "calib_dir": lambda p: protocol.check_calibration(p["calib_dir"], p["n_calib"], p.get("coco_dir", "")),
+    "calib_dir": lambda p: protocol.check_calibration(p["calib_dir"], p.get("n_calib", 1), p.get("coco_dir", "")),
 }
 
 
