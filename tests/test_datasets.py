@@ -181,10 +181,12 @@ def test_a_coco_dir_is_checked_fully_up_front(coco, tmp_path):
     good = datasets.check_coco_dir(_coco_dir(coco, tmp_path / "good"))
     assert len(good) == 4 and sum(len(p) for p in good.people.values()) == 14
     names = sorted(im["file_name"] for im in coco.images.values())
-    broken = _coco_dir(coco, tmp_path / "broken", images={names[0]: None, names[1]: b"not a jpeg"})
+    cut = (coco.image_dir / names[2]).read_bytes()
+    broken = _coco_dir(coco, tmp_path / "broken", images={names[0]: None, names[1]: b"not a jpeg",
+                                                          names[2]: cut[: len(cut) // 2]})
     listed = "annotations/person_keypoints_val2017.json lists"
-    with pytest.raises(datasets.ImageError, match=rf"coco_dir='.*broken': 2 of the 4 images {listed} cannot be read "
+    with pytest.raises(datasets.ImageError, match=rf"coco_dir='.*broken': 3 of the 4 images {listed} cannot be read "
                                                   rf"from .*val2017: {names[0]} \(missing\); {names[1]} \(cannot "
-                                                  "identify"):
+                                                  rf"identify.*; {names[2]} \(truncated: no JPEG end-of-image"):
         datasets.check_coco_dir(broken)
     assert datasets.check_coco_dir("") is None

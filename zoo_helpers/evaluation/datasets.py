@@ -240,7 +240,8 @@ def check_coco_dir(coco_dir: str | os.PathLike[str]) -> CocoKeypoints | None:
 
     The annotation file is loaded and checked (:func:`load_coco`: every field read, at least one usable person),
     then every image it lists is opened and its header checked (Pillow's ``verify``, which does not decode the
-    pixels): a missing or unreadable image raises an :class:`ImageError` naming the files.
+    pixels), and a JPEG must end with its end-of-image marker (a file cut short does not): a missing, unreadable or
+    truncated image raises an :class:`ImageError` naming the files.
 
     Examples
     --------
@@ -264,6 +265,9 @@ def check_coco_dir(coco_dir: str | os.PathLike[str]) -> CocoKeypoints | None:
         try:
             with Image.open(path) as im:
                 im.verify()
+                jpeg = im.format == "JPEG"
+            if jpeg and not _ends_like_jpeg(path):
+                raise EOFError("truncated: no JPEG end-of-image marker")
         except FileNotFoundError:
             bad.append(f"{path.name} (missing)")
         except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:  # what verify() raises, by format
@@ -274,6 +278,13 @@ def check_coco_dir(coco_dir: str | os.PathLike[str]) -> CocoKeypoints | None:
                          f"cannot be read from {coco.image_dir}: {'; '.join(bad[:5])}{more}. Put the files there, or "
                          "leave their images and annotations out of the annotation file")
     return coco
+
+
+def _ends_like_jpeg(path: Path, tail: int = 4096) -> bool:
+    """True when a JPEG file's last ``tail`` bytes hold the end-of-image marker (FFD9; padding may follow it)."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - tail))
+        return b"\xff\xd9" in fh.read()
 
 
 def st_single_pose_subset(coco: CocoKeypoints) -> list[Person]:
