@@ -197,6 +197,9 @@ def test_a_truncated_log_names_the_file_and_how_to_recover(logs, tmp_path, monke
     monkeypatch.setattr(hp, "extract", lambda name: tmp_path)  # the same damage inside the extracted dataset
     with pytest.raises(AssetError, match=rf"{cut}.*Delete the extracted dataset folder {tmp_path}"):
         hp.load_logs()
+    np.savez(cut, frames=np.zeros((2, 64)))  # a whole .npz of another layout is not called damaged
+    with pytest.raises(AssetError, match=rf"{cut} \(KeyError.*not a VL53L8 log"):
+        hp.load_logs(tmp_path)
 
 
 def test_stream_logs_are_kept_under_the_results_folder_one_folder_per_run(logs, tmp_path):

@@ -273,7 +273,7 @@ def test_a_full_disk_leaves_neither_the_record_nor_its_coco_file(tmp_path):
     rec = results.Recorder("movenet", "movenet", {}, tmp_path)
     coco_results = [{"image_id": i, "category_id": 1, "keypoints": [1.5] * 51, "score": 0.9} for i in range(400)]
     assert len(json.dumps(coco_results)) > 64 * 1024  # the COCO file does not fit, the record would
-    with file_size_limit(64 * 1024), pytest.raises(OSError, match="no space left there.*nothing of it was written"):
+    with file_size_limit(64 * 1024), pytest.raises(OSError, match="no space left there.*the record was not written"):
         rec.add("k", "published int8", {"ST mean OKS": 0.5}, samples=1, images=1, data={},
                 coco_results=coco_results)
     assert list((tmp_path / "movenet").iterdir()) == [] and rec.records == []  # no record, no COCO file, no temp
@@ -283,18 +283,27 @@ def test_a_full_disk_leaves_neither_the_record_nor_its_coco_file(tmp_path):
 
 
 def test_records_carry_the_id_of_the_code_that_made_them(tmp_path):
-    import hashlib
+    r = results.Recorder("m", "movenet", {}, tmp_path / "r").add("k", "v", {"x": 1.0}, samples=1, images=1, data={})
+    assert r.code == results.code_id() == results.content_id(Path(results.__file__).parent)
+    assert results.load(tmp_path / "r")[0].code == r.code
 
-    package = Path(results.__file__).parent
-    files = sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                   and (p.suffix == ".py" or p.relative_to(package).parts[0] == "data"))
-    assert package / "results.py" in files and package / "data" / "assets.yaml" in files
-    digest = hashlib.sha256()
-    for p in files:
-        digest.update(f"{p.relative_to(package).as_posix()}\0{p.stat().st_size}\0".encode() + p.read_bytes())
-    r = results.Recorder("m", "movenet", {}, tmp_path).add("k", "v", {"x": 1.0}, samples=1, images=1, data={})
-    assert r.code == results.code_id() == digest.hexdigest()
-    assert results.load(tmp_path)[0].code == r.code
+    tree = tmp_path / "pkg"  # what the id covers: .py files and the data folder, by path and content
+    for rel, text in {"a.py": "x = 1", "sub/b.py": "y = 2", "data/t.yaml": "k: 1", "notes.txt": "n",
+                      "__pycache__/a.pyc": "c"}.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(text)
+    first = results.content_id(tree)
+    (tree / "notes.txt").write_text("other notes")
+    (tree / "__pycache__" / "a.pyc").write_text("other bytecode")
+    assert results.content_id(tree) == first  # neither code nor data
+    for rel, text in {"sub/b.py": "y = 3", "data/t.yaml": "k: 2"}.items():
+        old = (tree / rel).read_text()
+        (tree / rel).write_text(text)
+        assert results.content_id(tree) != first, rel
+        (tree / rel).write_text(old)
+    assert results.content_id(tree) == first
+    (tree / "sub" / "b.py").rename(tree / "sub" / "c.py")  # the same bytes under another name
+    assert results.content_id(tree) != first
 
 
 def _reused_setup(coco, folder):

@@ -132,17 +132,31 @@ def work_dir(notebook: str) -> Path:
 
 @cache
 def code_id() -> str:
-    """The content id of this ``zoo_helpers`` code: sha256 over the relative path and bytes of every ``.py`` file of
-    the package and every file of its ``data`` folder (``__pycache__`` left out), computed once per process.
-
-    Records keep it (``Record.code``); a record is reused only by the code that made it.
+    """The content id of this ``zoo_helpers`` code (:func:`content_id` of the package folder), computed once per
+    process. Records keep it (``Record.code``); a record is reused only by the code that made it.
 
     Examples
     --------
-    >>> len(code_id()), code_id() == code_id()
+    >>> len(code_id()), code_id() == content_id(Path(__file__).resolve().parent)
     (64, True)
     """
-    root = Path(__file__).resolve().parent
+    return content_id(Path(__file__).resolve().parent)
+
+
+def content_id(root: Path) -> str:
+    """sha256 over the relative path and bytes of every ``.py`` file under ``root`` and every file of its ``data``
+    folder (``__pycache__`` left out): the same code and data give the same id, any change to them another.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.py").write_text("x = 1")
+    >>> before = content_id(root)
+    >>> _ = (root / "a.py").write_text("x = 2")
+    >>> content_id(root) == before
+    False
+    """
     files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
                    and (p.suffix == ".py" or p.relative_to(root).parts[0] == "data"))
     digest = hashlib.sha256()
@@ -260,8 +274,9 @@ class Recorder:
         except OSError as exc:
             room = " (no space left there)" if exc.errno in _NO_ROOM else ""
             raise ResultsDirError(f"cannot write the record {path.name}{' and its COCO file' if pair else ''} under "
-                                  f"{self.dir}{room}: {exc}; nothing of it was written. Free space there, or set "
-                                  f"results_dir (or {RESULTS_ENV}) to another folder") from exc
+                                  f"{self.dir}{room}: {exc}; the record was not written (its temp files are "
+                                  f"removed). Free space there, or set results_dir (or {RESULTS_ENV}) to another "
+                                  "folder") from exc
         record.path = str(path)
         self.records = [r for r in self.records if r.slug != record.slug] + [record]
         return record

@@ -85,7 +85,9 @@ class BoardClient(Session):
                         raise ProtocolError(f"board speaks protocol {sync.get('version', 0):#x}, "
                                             f"framing {version:#x}")
             except PortClosed:
-                raise  # a dead port: no other framing can help
+                if opened:  # a dead port: no other framing can help; a port opened here is closed here
+                    port.close()
+                raise
             except (BoardError, CodecError) as exc:
                 errors.append((version, exc))
                 continue

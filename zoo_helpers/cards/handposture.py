@@ -119,8 +119,9 @@ def _read_log(path: Path, root, dataset: bool) -> tuple[list[str], np.ndarray, n
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, IndexError) as exc:
         recover = (f"Delete the extracted dataset folder {root}: it is extracted again from its verified archive "
                    "on the next run" if dataset else f"Replace it with a good copy, or move it out of {root}")
-        raise AssetError(f"cannot read the ToF log {path} ({type(exc).__name__}: {exc}): the file is truncated "
-                         f"or damaged. {recover}") from exc
+        what = ("it is an .npz file but not a VL53L8 log (no zone_head, zone_data and glob_data arrays of that "
+                "layout)" if isinstance(exc, KeyError | IndexError) else "the file is truncated or damaged")
+        raise AssetError(f"cannot read the ToF log {path} ({type(exc).__name__}: {exc}): {what}. {recover}") from exc
 
 
 def stream_log_path(recorder, port: str = "") -> Path:
