@@ -234,8 +234,7 @@ OVERLAP_VERDICT = "not judged: calibrated on images of the evaluated sample"
 
 def _goals(rows: dict[str, dict], records: list[Record], published: str = "published int8",
            choice: dict[str, dict] | None = None, metric: str = "") -> pd.DataFrame:
-    flags = [r.metrics[DISJOINT] for r in records if DISJOINT in r.metrics]
-    calibration_disjoint = bool(min(flags)) if flags else None
+    calibration_disjoint = _calibration_disjoint(records)
     choice = rows if choice is None else choice
     picked = {g: _best(choice, g) for g in ("per-channel", "per-tensor")}
     best = {g: (rows[p[1]]["value"], p[1]) if p and p[1] in rows else None for g, p in picked.items()}
@@ -269,7 +268,13 @@ def calibration_overlaps(records: list[Record]) -> bool:
     >>> calibration_overlaps([r])
     True
     """
-    return any(r.metrics.get(DISJOINT) == 0.0 for r in records)
+    return _calibration_disjoint(records) is False
+
+
+def _calibration_disjoint(records: list[Record]) -> bool | None:
+    """Whether every record that says so was calibrated apart from its sample; None when no record says."""
+    flags = [r.metrics[DISJOINT] for r in records if DISJOINT in r.metrics]
+    return bool(min(flags)) if flags else None
 
 
 def best(records: list[Record], metric: str, granularity: str) -> str:

@@ -25,7 +25,6 @@ import zoo_helpers.cards.multipose as multipose
 import zoo_helpers.cards.singlepose as singlepose
 from zoo_helpers.evaluation import datasets, labelled, photos, splits, transforms
 from zoo_helpers.evaluation.batches import Batch
-from zoo_helpers.registry import hashing
 from zoo_helpers.results import Record
 
 
@@ -128,9 +127,8 @@ def check_calibration(calib_dir: str, n_calib: int, coco_dir: str = "") -> None:
         return
     files = photos.calibration_files(calib_dir, n_calib)
     sets = [labelled.lsp_extended_set(), datasets.load_coco(coco_dir) if coco_dir else labelled.coco_val2017_set()]
-    owner = {hashing.file_sha256(s.image_path(i)): f"{s.name.split(' (')[0]} image {i}" for s in sets
-             for i in s.images}
-    shared = [f"{f.name} (= {owner[h]})" for f in files if (h := hashing.file_sha256(f)) in owner]
+    owner = {s.image_path(i): f"{s.name.split(' (')[0]} image {i}" for s in sets for i in s.images}
+    shared = [f"{f.name} (= {owner[other]})" for f, other in photos.shared(files, list(owner)).items()]
     if shared:
         raise CalibrationOverlap(
             f"calib_dir={calib_dir!r}: {len(shared)} of the {len(files)} calibration images are evaluation images: "

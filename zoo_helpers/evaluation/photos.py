@@ -236,4 +236,19 @@ def disjoint(files: list[Path], others: list[Path]) -> bool:
 
     if not files or not others:
         raise ValueError("disjoint: nothing to compare (no calibration file or no sample file)")
-    return not ({file_sha256(f) for f in files} & {file_sha256(f) for f in others})
+    return not shared(files, others)
+
+
+def shared(files: list[Path], others: list[Path]) -> dict[Path, Path]:
+    """Each file of ``files`` that has the content (sha256) of a file of ``others``, with that other file.
+
+    Examples
+    --------
+    >>> from zoo_helpers.evaluation import datasets
+    >>> coco = datasets.load_coco()
+    >>> first = coco.image_path(sorted(coco.images)[0])
+    >>> shared([first], [coco.image_path(i) for i in coco.images]) == {first: first}
+    True
+    """
+    by_content = {file_sha256(f): f for f in others}
+    return {f: by_content[h] for f in files if (h := file_sha256(f)) in by_content}
