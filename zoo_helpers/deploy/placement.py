@@ -329,7 +329,7 @@ def checks(names: list[str] | None = None) -> pd.DataFrame:
     """
     import pandas as pd
 
-    out = []
+    out, placed = [], {}  # each file placed once, whatever the number of checks it is in
     for name, spec in rules()["checks"].items():
         if names is not None and name not in names:
             continue
@@ -339,7 +339,9 @@ def checks(names: list[str] | None = None) -> pd.DataFrame:
         for key, against in dict(runs).items():
             if catalog.status(key) not in ("mirror", "cache"):
                 continue
-            p = provenance(name, catalog.path(key), against)
+            if key not in placed:
+                placed[key] = place(catalog.path(key))
+            p = provenance(name, placed[key], against)
             out.append({"check": name, "what": spec["what"], "file": key, "rules": ", ".join(p["rules"]),
                         "built from": ", ".join(p["built from"]), "checked against": ", ".join(against),
                         "relation": p["relation"], "tested by": spec["tested_by"]})
@@ -360,11 +362,13 @@ def published_mp2():
     spec = rules()["checks"]["mp2-card-shares"]
     rows = [{"card": c["card"], "against": c["source"], **r} for c in spec["checked_against"]
             for r in published.rows(c["card"], c["table"])]
-    out = []
+    out, placements = [], {}  # a file that several rows link is placed once
     for r in rows:
         key = r.get("catalog")
         status = catalog.status(key) if key else "no catalog model"
-        placed = place(catalog.path(key)) if status in ("mirror", "cache") else None
+        if status in ("mirror", "cache") and key not in placements:
+            placements[key] = place(catalog.path(key))
+        placed = placements.get(key) if status in ("mirror", "cache") else None
         share = None if placed is None else placed.summary()["mp2"]
         said, linked = "mostly NPU" if r["npu_pct"] > 50 else "mostly GPU", key and catalog.entry(key).granularity
         ours = None if share is None else "mostly NPU" if share["npu"] > 0.5 else "mostly GPU"
