@@ -98,6 +98,9 @@ def parse_descriptor(desc: str) -> tuple[str, dict]:
     for token in filter(None, rest.split(":")):
         if token.isdigit():
             opts["baudrate"] = int(token)
+            if not opts["baudrate"]:
+                raise DescriptorError(f"descriptor {desc!r}: the baud rate must be a positive number (921600 for "
+                                      "the model zoo's N6 firmware)")
         elif token == "spy":
             opts["spy"] = True
         else:
@@ -145,9 +148,6 @@ or 'socket:HOST:PORT'. Accepted forms: '' (the emulator), 'serial' (the first ST
         kind, opts = parse_descriptor(board)
     except DescriptorError as exc:
         raise DescriptorError(f"{parameter}={board!r}: {exc}. Accepted forms: {DESCRIPTOR_FORMS}") from None
-    if kind == "serial" and opts["baudrate"] <= 0:
-        raise DescriptorError(f"{parameter}={board!r}: the baud rate must be a positive number (921600 for the "
-                              f"model zoo's N6 firmware). Accepted forms: {DESCRIPTOR_FORMS}")
     if kind == "serial" and opts["port"] is None and not stlink_ports():
         raise DescriptorError(f"{parameter}={board!r}: no ST-LINK serial port is plugged in (USB vendor "
                               f"{ST_VID:#06x}); plug in the board or name its port, e.g. "
