@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo_helpers.registry.assets import NO_ROOM
 from zoo_helpers.registry.hashing import file_sha256
 
 #: What a measured number may be measured on; anything else is refused.
@@ -272,7 +273,7 @@ class Recorder:
             self.dir.mkdir(parents=True, exist_ok=True)
             _write_json({**pair, path: _stored(record)})  # the record last: a record found has its COCO file
         except OSError as exc:
-            room = " (no space left there)" if exc.errno in _NO_ROOM else ""
+            room = " (no space left there)" if exc.errno in NO_ROOM else ""
             raise ResultsDirError(f"cannot write the record {path.name}{' and its COCO file' if pair else ''} under "
                                   f"{self.dir}{room}: {exc}; the record was not written (its temp files are "
                                   f"removed). Free space there, or set results_dir (or {RESULTS_ENV}) to another "
@@ -305,7 +306,6 @@ class Recorder:
 
 
 #: What a write that finds no room raises: no space, quota exceeded, file too large.
-_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _check_writable(folder: Path, root: Path) -> None:
@@ -333,14 +333,27 @@ def _stored(record: Record) -> dict[str, Any]:
 
 
 def _write_json(files: dict[Path, Any]) -> None:
-    """Write each payload as JSON under a temp name of its own beside its path, then move them all into place (in
-    order); on any failure remove the temp files written and move nothing (a reader never sees half a file)."""
+    """Write each payload as JSON, all or none (:func:`write_texts`)."""
+    write_texts({path: json.dumps(payload, indent=1) for path, payload in files.items()})
+
+
+def write_texts(files: dict[Path, str]) -> None:
+    """Write each text under a temp name of its own beside its path, then move them all into place (in order); on
+    any failure remove the temp files written (a reader never sees half a file, two writers never share a temp).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> write_texts({path: "x"}); path.read_text(), len(list(path.parent.iterdir()))
+    ('x', 1)
+    """
     temps: dict[Path, Path] = {}
     try:
-        for path, payload in files.items():
+        for path, text in files.items():
             temps[path] = tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
             with open(tmp, "x") as fh:
-                fh.write(json.dumps(payload, indent=1))
+                fh.write(text)
         for path in list(temps):
             os.replace(temps.pop(path), path)
     finally:

@@ -20,7 +20,7 @@ from typing import Any
 
 import zoo_helpers.book.recipe_table as recipe_table
 from zoo_helpers.registry import catalog, published
-from zoo_helpers.results import ANALYSIS, Record
+from zoo_helpers.results import ANALYSIS, Record, write_texts
 
 #: The published tables whose rows are board times, and the runtime each names.
 _TIMES = {"npu_inference": "st_edge_ai_core", "mpu_inference": "x_linux_ai", "mcu_inference": "stm32cubeai"}
@@ -113,8 +113,6 @@ def export(records: list[Record], out_dir: str | os.PathLike[str], keys: list[st
     written = []
     for key in keys:
         path = out / f"{key}.perf.yaml"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(model_perf(key, records), sort_keys=False, allow_unicode=True))
-        tmp.replace(path)
+        write_texts({path: yaml.safe_dump(model_perf(key, records), sort_keys=False, allow_unicode=True)})
         written.append(path)
     return written

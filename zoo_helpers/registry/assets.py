@@ -59,7 +59,8 @@ class CacheFullError(AssetError):
 
 
 #: What a write that finds no room raises: no space, quota exceeded, file too large.
-_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+#: The errors of a write that found no room (no space, quota, file size limit).
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ def _resolve(asset: Asset, download: bool) -> Path:
         try:
             get(asset, part, DOWNLOAD_TIMEOUT)
         except OSError as exc:
-            if exc.errno in _NO_ROOM:
+            if exc.errno in NO_ROOM:
                 raise _cache_full(part, asset.path, asset.size, exc) from exc
             raise AssetUnavailableError(_missing_message(asset, f"download failed: {exc}", removed)) from exc
         except subprocess.SubprocessError as exc:
@@ -349,7 +350,7 @@ def extract(name: str) -> Path:
             try:
                 zf.extractall(staging)
             except OSError as exc:
-                if exc.errno in _NO_ROOM:
+                if exc.errno in NO_ROOM:
                     size = sum(i.file_size for i in zf.infolist())
                     raise _cache_full(staging, f"the files of {archive.name}", size, exc) from exc
                 raise
