@@ -310,13 +310,18 @@ def leave_one_user_out(x: np.ndarray, y: np.ndarray, users: np.ndarray, epochs: 
     Users with classes the others never show (here only User1 recorded "None") are scored on the
     frames of the classes the model was trained on.
     """
+    return {user: float(ok.mean()) for user, ok in _louo_correct(x, y, users, epochs, seed).items()}
+
+
+def _louo_correct(x: np.ndarray, y: np.ndarray, users: np.ndarray, epochs: int, seed: int) -> dict[int, np.ndarray]:
+    """Per user, whether each of its frames (of the classes the others show) is classified right by a model
+    trained on the other users."""
     out = {}
     for user in np.unique(users):
         held = users == user
-        seen = np.isin(y, np.unique(y[~held]))
-        model = train(x[~held], y[~held], epochs, seed)
-        pred = model.predict(x[held & seen], verbose=0).argmax(1)
-        out[int(user)] = float((pred == y[held & seen]).mean())
+        seen = held & np.isin(y, np.unique(y[~held]))
+        pred = train(x[~held], y[~held], epochs, seed).predict(x[seen], verbose=0).argmax(1)
+        out[int(user)] = pred == y[seen]
     return out
 
 
@@ -325,13 +330,15 @@ HELD_OUT = "held-out accuracy"
 
 
 def protocols(x: np.ndarray, y: np.ndarray, users: np.ndarray, sessions: np.ndarray, epochs: int, recorder,
-              seed: int = 42, validation: float = 0.2) -> list:
+              seed: int = 42, validation: float = 0.2, trained: tuple | None = None) -> list:
     """The same network trained and scored four ways, each recorded with per-frame correctness so its 95 % interval
     resamples whole sessions (or users), frames of one recording being alike:
 
     ``ST's way``: the split re-drawn every epoch, the best epoch's validation accuracy (:func:`train_like_st`);
     ``frame split, fixed once`` (:func:`frame_split`); ``session split, fixed once`` (:func:`group_split`); and
     ``leave one user out`` (each user scored by a model trained on the others, resampling users).
+    ``trained``: ``(model, val_idx)`` of the frame split the chapter already trained with the same ``validation``
+    and ``seed`` (not trained again).
     """
     sessions = np.array([f"{u}/{s}" for u, s in zip(users, sessions, strict=True)])
     found = {}
@@ -339,16 +346,17 @@ def protocols(x: np.ndarray, y: np.ndarray, users: np.ndarray, sessions: np.ndar
     found["ST's way: split re-drawn every epoch, best epoch"] = (correct, sessions[val])
     for name, (train_idx, val_idx) in (("frame split, fixed once", frame_split(len(x), validation, seed)),
                                        ("session split, fixed once", group_split(sessions, validation, seed))):
-        pred = train(x[train_idx], y[train_idx], epochs, seed).predict(x[val_idx], verbose=0).argmax(1)
+        if trained is not None and name.startswith("frame"):
+            model, given = trained
+            if not np.array_equal(given, val_idx):
+                raise ValueError("trained: its validation frames are not frame_split(len(x), validation, seed)'s")
+        else:
+            model = train(x[train_idx], y[train_idx], epochs, seed)
+        pred = model.predict(x[val_idx], verbose=0).argmax(1)
         found[name] = (pred == y[val_idx], sessions[val_idx])
-    parts, owners = [], []
-    for user in np.unique(users):
-        held = users == user
-        seen = held & np.isin(y, np.unique(y[~held]))
-        pred = train(x[~held], y[~held], epochs, seed).predict(x[seen], verbose=0).argmax(1)
-        parts.append(pred == y[seen])
-        owners += [f"User{user}"] * int(seen.sum())
-    found["leave one user out"] = (np.concatenate(parts), np.array(owners))
+    louo = _louo_correct(x, y, users, epochs, seed)
+    found["leave one user out"] = (np.concatenate(list(louo.values())),
+                                   np.array([f"User{u}" for u, ok in louo.items() for _ in ok]))
     return [recorder.add(TRAINED_KEY, name, {HELD_OUT: float(np.mean(ok))}, samples=len(ok), images=len(set(g)),
                          data=source(), kind="protocols", split="test", per_sample={HELD_OUT: ok.astype(float)},
                          sample_images=[str(v) for v in g])
