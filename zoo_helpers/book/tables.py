@@ -46,7 +46,7 @@ def accuracy_table(card: str, records: list[Record], why_missing: str | None = N
     metric = data["metric"]
     by_key = {r.key: r for r in records if r.variant.startswith("published") and metric in r.metrics}
     later = published.newest(card, "accuracy")
-    newer = {id(a): b for a, b in published.matched(card, "accuracy") if a is not None} if later else {}
+    newer = published.successors(card, "accuracy")
     out = []
     for row in data["accuracy"]["rows"]:
         r = by_key.get(row.get("catalog")) if row.get("catalog") else None
@@ -131,7 +131,7 @@ def side_by_side(card: str, table: str, columns: dict[str, str], measured: dict[
     """
     check_source(source)
     later = published.newest(card, table)
-    pairs = {id(a): b for a, b in published.matched(card, table) if a is not None} if later else {}
+    pairs = published.successors(card, table)
     out = []
     kept = [r for r in published.rows(card, table) if boards is None or r.get("board") in boards]
     several = len({r.get("board") for r in kept}) > 1

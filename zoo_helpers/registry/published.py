@@ -135,6 +135,18 @@ def matched(card: str, table: str) -> list[tuple[dict | None, dict | None]]:
     return pairs + [(None, r) for r in new]
 
 
+def successors(card: str, table: str) -> dict[int, dict | None]:
+    """Each row of seed table ``table`` (by ``id``) with the newest release's row for it (:func:`matched`), or None.
+
+    Examples
+    --------
+    >>> seed = rows("yolov8n_pose", "npu_inference")
+    >>> successors("yolov8n_pose", "npu_inference")[id(seed[1])]["ms"]
+    31.31
+    """
+    return {id(a): b for a, b in matched(card, table) if a is not None}
+
+
 def n6_times(card: str) -> dict[str, dict[str, Any]]:
     """The STM32N6 NPU time of each catalog model of ``card`` as published: ``ms``, ``release`` and ``tool`` (ST Edge
     AI Core version, where given), the newest release's figure where several give one.
