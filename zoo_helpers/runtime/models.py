@@ -385,7 +385,8 @@ def load_model(
         raise FileNotFoundError(f"model file not found: {path}")
     check_threads(num_threads)
     suffix = path.suffix.lower()
-    head = path.read_bytes()[:8]
+    with open(path, "rb") as fh:
+        head = fh.read(8)
     if suffix == ".tflite":
         if head[4:8] != b"TFL3":
             raise ModelFileError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier)")
@@ -442,7 +443,9 @@ def check_file(path: str | os.PathLike[str]) -> Path:
     if path.stat().st_size == 0:
         raise ModelFileError(f"{path} is empty (0 bytes), not a model; {again}")
     if suffix == ".tflite":
-        if path.read_bytes()[4:8] != b"TFL3":
+        with open(path, "rb") as fh:  # the flatbuffer's file identifier: bytes 4 to 8
+            head = fh.read(8)
+        if head[4:8] != b"TFL3":
             raise ModelFileError(f"{path} is not a TFLite model (no 'TFL3' identifier): another kind of file "
                                  f"named .tflite?")
         from ai_edge_litert.interpreter import Interpreter
